@@ -1,0 +1,159 @@
+//! Events the hub delivers to sessions, and their once-per-format encoding.
+//!
+//! An [`Event`] is built once by the hub and shared (`Arc`) by every
+//! recipient's outbox. Each transport encodes it into its own wire format the
+//! first time one of its sessions writes it; the encoded bytes are cached in
+//! the event, so a message fanned out to 1000 line clients is formatted once,
+//! not 1000 times.
+
+use std::sync::{Arc, OnceLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+
+/// The wire formats events can be cached in; one cache slot each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WireFormat {
+    /// The TCP line protocol (`transport::line`).
+    Line = 0,
+    /// Reserved for the Socket.IO transport.
+    SocketIo = 1,
+}
+
+const FORMATS: usize = 2;
+
+/// Why a session's connection is being closed by the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloseReason {
+    /// Its outbound queue passed the configured bound: it does not read fast enough.
+    SlowConsumer { limit: usize },
+    /// It kept sending faster than the flood limit after being warned.
+    Flooding,
+    /// It sent nothing for the configured idle timeout.
+    IdleTimeout,
+    /// The server is shutting down.
+    Shutdown,
+    /// The client asked to leave (`/quit`).
+    Quit,
+}
+
+impl CloseReason {
+    /// The reason as one human-readable sentence, sent to the client when possible.
+    pub fn describe(&self) -> String {
+        match self {
+            CloseReason::SlowConsumer { limit } => {
+                format!("too slow reading: more than {limit} bytes were waiting for you")
+            }
+            CloseReason::Flooding => "flooding: too many lines too fast".to_string(),
+            CloseReason::IdleTimeout => "idle timeout".to_string(),
+            CloseReason::Shutdown => "server is shutting down".to_string(),
+            CloseReason::Quit => "bye".to_string(),
+        }
+    }
+}
+
+/// What happened; transports decide how it looks on their wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventKind {
+    /// First event of every session: the name it was given.
+    Welcome { nick: Arc<str>, room: Arc<str> },
+    /// A room message (`/me` actions have `action: true`).
+    Message {
+        room: Arc<str>,
+        id: u64,
+        ts: u64,
+        from: Arc<str>,
+        text: Arc<str>,
+        action: bool,
+    },
+    /// Someone entered the room (sent to the others, not to the joiner).
+    Joined { room: Arc<str>, nick: Arc<str> },
+    /// Someone left the room; `reason` is set for `/quit REASON` and server disconnects.
+    Left {
+        room: Arc<str>,
+        nick: Arc<str>,
+        reason: Option<Arc<str>>,
+    },
+    /// Someone in the room changed nickname (sent to the whole room, renamer included).
+    Renamed {
+        room: Arc<str>,
+        old: Arc<str>,
+        new: Arc<str>,
+    },
+    /// A private message, delivered to its recipient.
+    Private {
+        ts: u64,
+        from: Arc<str>,
+        to: Arc<str>,
+        text: Arc<str>,
+    },
+    /// The sender's own copy of a private message it sent.
+    PrivateSent {
+        ts: u64,
+        from: Arc<str>,
+        to: Arc<str>,
+        text: Arc<str>,
+    },
+    /// A reply from the server to this session only (command output); may span lines.
+    Notice { text: String },
+    /// An error for this session only; `code` is stable, `message` is for people.
+    Error { code: &'static str, message: String },
+    /// The last event before the server closes this connection.
+    Closing { reason: CloseReason },
+}
+
+/// An event plus its cached encodings, shared by all its recipients.
+#[derive(Debug)]
+pub struct Event {
+    pub kind: EventKind,
+    encoded: [OnceLock<Bytes>; FORMATS],
+}
+
+impl Event {
+    pub fn new(kind: EventKind) -> Arc<Event> {
+        Arc::new(Event {
+            kind,
+            encoded: Default::default(),
+        })
+    }
+
+    /// This event in `format`, encoded by `encode` on first use and cached.
+    pub fn encoded(&self, format: WireFormat, encode: fn(&EventKind) -> Bytes) -> &Bytes {
+        self.encoded[format as usize].get_or_init(|| encode(&self.kind))
+    }
+
+    /// An estimate of the event's encoded size, charged against outbox bounds.
+    ///
+    /// It is computed before any encoding happens, so it is an upper-ish guess
+    /// (text plus names plus a fixed overhead for framing), not exact bytes.
+    pub fn weight(&self) -> usize {
+        const OVERHEAD: usize = 64;
+        OVERHEAD
+            + match &self.kind {
+                EventKind::Welcome { nick, room } => nick.len() + room.len(),
+                EventKind::Message {
+                    room, from, text, ..
+                } => room.len() + from.len() + text.len(),
+                EventKind::Joined { room, nick } => room.len() + nick.len(),
+                EventKind::Left { room, nick, reason } => {
+                    room.len() + nick.len() + reason.as_ref().map_or(0, |r| r.len())
+                }
+                EventKind::Renamed { room, old, new } => room.len() + old.len() + new.len(),
+                EventKind::Private { from, to, text, .. }
+                | EventKind::PrivateSent { from, to, text, .. } => {
+                    from.len() + to.len() + text.len()
+                }
+                EventKind::Notice { text } => text.len(),
+                EventKind::Error { message, .. } => message.len(),
+                EventKind::Closing { .. } => 64,
+            }
+    }
+}
+
+/// Milliseconds since the Unix epoch, the timestamp unit of every event.
+pub fn now_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

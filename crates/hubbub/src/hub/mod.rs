@@ -1,0 +1,564 @@
+//! The hub: rooms, sessions, nicknames, presence and fan-out.
+//!
+//! The hub knows nothing about sockets. A transport calls [`Hub::connect`] to
+//! get a [`Session`], calls its methods for what the client asks, and drains
+//! the session's [`Outbox`] onto its wire. Every room event is built once as
+//! an `Arc<Event>` and pushed to each member's outbox; pushing never waits, so
+//! a client that stops reading cannot stall the hub or anyone else (see
+//! [`outbox`] for what happens at the bound).
+//!
+//! All state sits behind one short, never-awaited lock. That one lock is what
+//! gives every member of a room the same order of events, whatever their
+//! transport: an event is pushed to all members before the next one is built.
+
+pub mod event;
+pub mod names;
+pub mod outbox;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+pub use event::{CloseReason, Event, EventKind, WireFormat};
+pub use outbox::{Outbox, Pushed};
+
+/// A session's identity inside the hub; never reused while the process lives.
+pub type SessionId = u64;
+
+/// What the hub needs to know from the configuration.
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// The room every session starts in.
+    pub default_room: String,
+    /// Bound of each session's outbox, in bytes.
+    pub outbox_limit: usize,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig {
+            default_room: "lobby".into(),
+            outbox_limit: 1024 * 1024,
+        }
+    }
+}
+
+/// A request the hub refused; `code` is stable for programs, the text is for people.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HubError {
+    #[error("invalid nickname: {0}")]
+    InvalidNick(String),
+    #[error("nickname {0} is already in use")]
+    NickInUse(String),
+    #[error("invalid room name: {0}")]
+    InvalidRoom(String),
+    #[error("you are already in {0}")]
+    AlreadyInRoom(String),
+    #[error("no such nickname: {0}")]
+    NoSuchNick(String),
+    #[error("no such room: {0}")]
+    NoSuchRoom(String),
+    #[error("a message cannot be empty")]
+    EmptyMessage,
+    #[error("this session has ended")]
+    SessionEnded,
+}
+
+impl HubError {
+    /// A stable, machine-readable code for the error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            HubError::InvalidNick(_) => "invalid_nick",
+            HubError::NickInUse(_) => "nick_in_use",
+            HubError::InvalidRoom(_) => "invalid_room",
+            HubError::AlreadyInRoom(_) => "already_in_room",
+            HubError::NoSuchNick(_) => "no_such_nick",
+            HubError::NoSuchRoom(_) => "no_such_room",
+            HubError::EmptyMessage => "empty_message",
+            HubError::SessionEnded => "session_ended",
+        }
+    }
+}
+
+/// Counters, readable at any time; the server logs them and tests read them.
+#[derive(Debug, Default)]
+pub struct HubStats {
+    pub sessions_opened: AtomicU64,
+    pub sessions_closed: AtomicU64,
+    pub messages: AtomicU64,
+    pub deliveries: AtomicU64,
+    pub slow_consumers: AtomicU64,
+    pub flood_rejected_lines: AtomicU64,
+    pub flood_disconnects: AtomicU64,
+}
+
+/// A room message as the hub recorded it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Posted {
+    /// Monotonic within the room.
+    pub id: u64,
+    /// Milliseconds since the Unix epoch.
+    pub ts: u64,
+}
+
+/// A room's name and how many are in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomSummary {
+    pub name: Arc<str>,
+    pub members: usize,
+}
+
+/// A room and the nicknames in it, sorted case-insensitively.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomMembers {
+    pub name: Arc<str>,
+    pub members: Vec<Arc<str>>,
+}
+
+#[derive(Debug)]
+struct Member {
+    nick: Arc<str>,
+    /// Folded key of the room the session is in.
+    room: String,
+    outbox: Arc<Outbox>,
+}
+
+#[derive(Debug)]
+struct Room {
+    name: Arc<str>,
+    members: HashMap<SessionId, Arc<Outbox>>,
+    last_id: u64,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    sessions: HashMap<SessionId, Member>,
+    /// Folded nickname → session; makes nicknames unique case-insensitively.
+    nicks: HashMap<String, SessionId>,
+    /// Folded room name → room. Rooms other than the default one exist while someone is in them.
+    rooms: HashMap<String, Room>,
+}
+
+/// The chat core shared by every transport.
+#[derive(Debug)]
+pub struct Hub {
+    config: HubConfig,
+    state: Mutex<State>,
+    next_session: AtomicU64,
+    stats: HubStats,
+}
+
+/// How long a sender pauses after a message that found most of its room's
+/// outboxes more than half full: the server, not one reader, is behind, so
+/// the sender is slowed (its socket reads wait) instead of anyone's messages
+/// being dropped.
+const CONGESTION_PAUSE: Duration = Duration::from_millis(2);
+
+impl Hub {
+    pub fn new(config: HubConfig) -> Arc<Hub> {
+        Arc::new(Hub {
+            config,
+            state: Mutex::new(State::default()),
+            next_session: AtomicU64::new(1),
+            stats: HubStats::default(),
+        })
+    }
+
+    pub fn config(&self) -> &HubConfig {
+        &self.config
+    }
+
+    pub fn stats(&self) -> &HubStats {
+        &self.stats
+    }
+
+    /// Opens a session named `nick` in the default room.
+    ///
+    /// Its first event is [`EventKind::Welcome`]; the room's other members get
+    /// [`EventKind::Joined`]. `nick` is taken as given (a transport's default
+    /// name such as `IP:PORT`); it must still be unique.
+    pub fn connect(self: &Arc<Self>, nick: &str) -> Result<Session, HubError> {
+        let id = self.next_session.fetch_add(1, Ordering::Relaxed);
+        let outbox = Arc::new(Outbox::new(self.config.outbox_limit));
+        let nick: Arc<str> = nick.into();
+        let room_key = names::fold(&self.config.default_room);
+
+        let mut state = self.lock();
+        let folded = names::fold(&nick);
+        if state.nicks.contains_key(&folded) {
+            return Err(HubError::NickInUse(nick.to_string()));
+        }
+        state.nicks.insert(folded, id);
+        state.sessions.insert(
+            id,
+            Member {
+                nick: nick.clone(),
+                room: room_key.clone(),
+                outbox: outbox.clone(),
+            },
+        );
+        let room = state.room_entry(&room_key, &self.config.default_room);
+        outbox.push(Event::new(EventKind::Welcome {
+            nick: nick.clone(),
+            room: room.name.clone(),
+        }));
+        let joined = Event::new(EventKind::Joined {
+            room: room.name.clone(),
+            nick,
+        });
+        self.fan_out(room, &joined);
+        room.members.insert(id, outbox.clone());
+        drop(state);
+
+        self.stats.sessions_opened.fetch_add(1, Ordering::Relaxed);
+        Ok(Session {
+            hub: self.clone(),
+            id,
+            outbox,
+            leave_reason: Mutex::new(None),
+        })
+    }
+
+    /// Every room with its member count, sorted by name.
+    pub fn rooms(&self) -> Vec<RoomSummary> {
+        let state = self.lock();
+        let mut rooms: Vec<_> = state
+            .rooms
+            .values()
+            .map(|r| RoomSummary {
+                name: r.name.clone(),
+                members: r.members.len(),
+            })
+            .collect();
+        rooms.sort_by_key(|r| names::fold(&r.name));
+        rooms
+    }
+
+    /// The members of `room` (case-insensitive name, optional `#`).
+    pub fn members(&self, room: &str) -> Result<RoomMembers, HubError> {
+        let key = names::fold(names::validate_room(room)?);
+        let state = self.lock();
+        let room = state
+            .rooms
+            .get(&key)
+            .ok_or_else(|| HubError::NoSuchRoom(room.to_string()))?;
+        Ok(state.room_members(room))
+    }
+
+    /// Pushes `event` to every member of `room`; returns true when most
+    /// members' outboxes are congested (the sender should slow down).
+    fn fan_out(&self, room: &Room, event: &Arc<Event>) -> bool {
+        let mut congested = 0usize;
+        for outbox in room.members.values() {
+            match outbox.push(event.clone()) {
+                Pushed::Queued => {}
+                Pushed::Congested => congested += 1,
+                Pushed::Overflowed => self.slow_consumer(outbox),
+                Pushed::Closed => {}
+            }
+        }
+        self.stats
+            .deliveries
+            .fetch_add(room.members.len() as u64, Ordering::Relaxed);
+        congested * 2 > room.members.len()
+    }
+
+    fn slow_consumer(&self, outbox: &Outbox) {
+        self.stats.slow_consumers.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(
+            limit = outbox.limit(),
+            "disconnecting a slow consumer: its outbound queue is full"
+        );
+    }
+
+    /// Pushes to one outbox, applying the slow-consumer rule.
+    fn deliver(&self, outbox: &Outbox, event: Arc<Event>) {
+        if outbox.push(event) == Pushed::Overflowed {
+            self.slow_consumer(outbox);
+        }
+        self.stats.deliveries.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Every mutation of `State` completes before anything that could
+        // panic, so a poisoned lock still guards consistent state.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn leave(&self, id: SessionId, reason: Option<Arc<str>>) {
+        let mut state = self.lock();
+        let Some(member) = state.sessions.remove(&id) else {
+            return;
+        };
+        state.nicks.remove(&names::fold(&member.nick));
+        if let Some(room) = state.rooms.get_mut(&member.room) {
+            room.members.remove(&id);
+            let left = Event::new(EventKind::Left {
+                room: room.name.clone(),
+                nick: member.nick.clone(),
+                reason,
+            });
+            self.fan_out(room, &left);
+        }
+        state.drop_room_if_empty(&member.room, &self.config.default_room);
+        drop(state);
+        self.stats.sessions_closed.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl State {
+    /// The room under `key`, created with display name `name` if missing.
+    fn room_entry(&mut self, key: &str, name: &str) -> &mut Room {
+        self.rooms.entry(key.to_string()).or_insert_with(|| Room {
+            name: name.into(),
+            members: HashMap::new(),
+            last_id: 0,
+        })
+    }
+
+    fn drop_room_if_empty(&mut self, key: &str, default_room: &str) {
+        if key != names::fold(default_room)
+            && self.rooms.get(key).is_some_and(|r| r.members.is_empty())
+        {
+            self.rooms.remove(key);
+        }
+    }
+
+    fn room_members(&self, room: &Room) -> RoomMembers {
+        let mut members: Vec<Arc<str>> = room
+            .members
+            .keys()
+            .filter_map(|id| self.sessions.get(id).map(|m| m.nick.clone()))
+            .collect();
+        members.sort_by_key(|n| names::fold(n));
+        RoomMembers {
+            name: room.name.clone(),
+            members,
+        }
+    }
+
+    fn member(&self, id: SessionId) -> Result<&Member, HubError> {
+        self.sessions.get(&id).ok_or(HubError::SessionEnded)
+    }
+}
+
+/// One client's presence in the hub. Dropping it leaves: the room is told
+/// and the nickname is freed, however the connection ended.
+#[derive(Debug)]
+pub struct Session {
+    hub: Arc<Hub>,
+    id: SessionId,
+    outbox: Arc<Outbox>,
+    /// Shown to the room in the leave announcement (`/quit REASON`).
+    leave_reason: Mutex<Option<Arc<str>>>,
+}
+
+impl Session {
+    pub fn id(&self) -> SessionId {
+        self.id
+    }
+
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
+    /// Where the hub queues this session's events.
+    pub fn outbox(&self) -> &Arc<Outbox> {
+        &self.outbox
+    }
+
+    /// The session's current nickname.
+    pub fn nick(&self) -> Result<Arc<str>, HubError> {
+        Ok(self.hub.lock().member(self.id)?.nick.clone())
+    }
+
+    /// The room the session is in, with its members.
+    pub fn room(&self) -> Result<RoomMembers, HubError> {
+        let state = self.hub.lock();
+        let member = state.member(self.id)?;
+        let room = &state.rooms[&member.room];
+        Ok(state.room_members(room))
+    }
+
+    /// Sends `text` to everyone in the session's room, the sender included.
+    pub async fn say(&self, text: &str) -> Result<Posted, HubError> {
+        self.post(text, false).await
+    }
+
+    /// Sends a `/me` action to everyone in the session's room.
+    pub async fn act(&self, text: &str) -> Result<Posted, HubError> {
+        if text.trim().is_empty() {
+            return Err(HubError::EmptyMessage);
+        }
+        self.post(text, true).await
+    }
+
+    async fn post(&self, text: &str, action: bool) -> Result<Posted, HubError> {
+        let (posted, congested) = {
+            let mut state = self.hub.lock();
+            let member = state.member(self.id)?;
+            let from = member.nick.clone();
+            let key = member.room.clone();
+            let room = state.rooms.get_mut(&key).ok_or(HubError::SessionEnded)?;
+            room.last_id += 1;
+            let posted = Posted {
+                id: room.last_id,
+                ts: event::now_millis(),
+            };
+            let message = Event::new(EventKind::Message {
+                room: room.name.clone(),
+                id: posted.id,
+                ts: posted.ts,
+                from,
+                text: text.into(),
+                action,
+            });
+            (posted, self.hub.fan_out(room, &message))
+        };
+        self.hub.stats.messages.fetch_add(1, Ordering::Relaxed);
+        if congested {
+            tokio::time::sleep(CONGESTION_PAUSE).await;
+        }
+        Ok(posted)
+    }
+
+    /// Changes nickname; the room sees `Renamed`. Changing only the case of
+    /// one's own nickname is allowed.
+    pub fn rename(&self, new: &str) -> Result<(), HubError> {
+        names::validate_nick(new)?;
+        let new_key = names::fold(new);
+        let mut state = self.hub.lock();
+        let member = state.member(self.id)?;
+        let old = member.nick.clone();
+        let room_key = member.room.clone();
+        if let Some(&owner) = state.nicks.get(&new_key) {
+            if owner != self.id {
+                return Err(HubError::NickInUse(new.to_string()));
+            }
+        }
+        let new: Arc<str> = new.into();
+        state.nicks.remove(&names::fold(&old));
+        state.nicks.insert(new_key, self.id);
+        if let Some(member) = state.sessions.get_mut(&self.id) {
+            member.nick = new.clone();
+        }
+        if let Some(room) = state.rooms.get(&room_key) {
+            let renamed = Event::new(EventKind::Renamed {
+                room: room.name.clone(),
+                old,
+                new,
+            });
+            self.hub.fan_out(room, &renamed);
+        }
+        Ok(())
+    }
+
+    /// Moves the session to `room` (created on demand), leaving its current
+    /// one. The old room sees `Left`, the new one `Joined`.
+    pub fn join(&self, room: &str) -> Result<RoomMembers, HubError> {
+        let name = names::validate_room(room)?;
+        let key = names::fold(name);
+        let mut state = self.hub.lock();
+        let member = state.member(self.id)?;
+        let nick = member.nick.clone();
+        let old_key = member.room.clone();
+        if old_key == key {
+            return Err(HubError::AlreadyInRoom(state.rooms[&key].name.to_string()));
+        }
+        let outbox = member.outbox.clone();
+        if let Some(old) = state.rooms.get_mut(&old_key) {
+            old.members.remove(&self.id);
+            let left = Event::new(EventKind::Left {
+                room: old.name.clone(),
+                nick: nick.clone(),
+                reason: None,
+            });
+            self.hub.fan_out(old, &left);
+        }
+        state.drop_room_if_empty(&old_key, &self.hub.config.default_room);
+        let new = state.room_entry(&key, name);
+        let joined = Event::new(EventKind::Joined {
+            room: new.name.clone(),
+            nick,
+        });
+        self.hub.fan_out(new, &joined);
+        new.members.insert(self.id, outbox);
+        if let Some(member) = state.sessions.get_mut(&self.id) {
+            member.room = key.clone();
+        }
+        Ok(state.room_members(&state.rooms[&key]))
+    }
+
+    /// Sends `text` privately to the session named `to`, wherever it is;
+    /// the sender gets its own copy as `PrivateSent`.
+    pub fn private(&self, to: &str, text: &str) -> Result<(), HubError> {
+        if text.trim().is_empty() {
+            return Err(HubError::EmptyMessage);
+        }
+        let state = self.hub.lock();
+        let from = state.member(self.id)?.nick.clone();
+        let target_id = *state
+            .nicks
+            .get(&names::fold(to))
+            .ok_or_else(|| HubError::NoSuchNick(to.to_string()))?;
+        let target = state.member(target_id)?;
+        let ts = event::now_millis();
+        let text: Arc<str> = text.into();
+        self.hub.deliver(
+            &target.outbox,
+            Event::new(EventKind::Private {
+                ts,
+                from: from.clone(),
+                to: target.nick.clone(),
+                text: text.clone(),
+            }),
+        );
+        self.hub.deliver(
+            &self.outbox,
+            Event::new(EventKind::PrivateSent {
+                ts,
+                from,
+                to: target.nick.clone(),
+                text,
+            }),
+        );
+        Ok(())
+    }
+
+    /// Queues a reply for this session only.
+    pub fn notice(&self, text: impl Into<String>) {
+        self.hub.deliver(
+            &self.outbox,
+            Event::new(EventKind::Notice { text: text.into() }),
+        );
+    }
+
+    /// Queues an error for this session only.
+    pub fn error(&self, code: &'static str, message: impl Into<String>) {
+        self.hub.deliver(
+            &self.outbox,
+            Event::new(EventKind::Error {
+                code,
+                message: message.into(),
+            }),
+        );
+    }
+
+    /// Sets what the room is told when this session leaves.
+    pub fn set_leave_reason(&self, reason: Option<&str>) {
+        *self.leave_reason.lock().unwrap_or_else(|e| e.into_inner()) = reason.map(Into::into);
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let reason = self
+            .leave_reason
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        self.hub.leave(self.id, reason);
+        self.outbox.close_silently(CloseReason::Quit);
+    }
+}

@@ -1,0 +1,250 @@
+//! The per-session outbound queue, bounded in bytes.
+//!
+//! The hub pushes events into an [`Outbox`] without ever waiting: a push takes
+//! a short lock, appends an `Arc`, and wakes the session's writer. The writer
+//! takes everything queued in one go and writes it with one syscall.
+//!
+//! What happens at the bound is the slow-consumer rule: when a push would take
+//! the queued bytes past the limit, the queue is emptied, a single
+//! [`EventKind::Closing`] event is queued in its place, and the outbox closes.
+//! The session's writer sends that reason line and hangs up; nobody else
+//! waits for the slow reader.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Notify;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
+
+use super::event::{CloseReason, Event, EventKind};
+
+/// What a push did, so the hub can count congestion and slow consumers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pushed {
+    /// Queued; the queue is under half its bound.
+    Queued,
+    /// Queued, but the queue is above half its bound: its reader lags.
+    Congested,
+    /// The push would have passed the bound: the session is now closing as a slow consumer.
+    Overflowed,
+    /// The outbox was already closed; the event was not queued.
+    Closed,
+}
+
+#[derive(Debug)]
+struct State {
+    queue: VecDeque<Arc<Event>>,
+    /// Sum of [`Event::weight`] over `queue`.
+    bytes: usize,
+    /// Set once; after it, pushes are refused and the writer finishes the queue and hangs up.
+    closing: Option<CloseReason>,
+}
+
+/// A bounded queue of events waiting to be written to one session.
+#[derive(Debug)]
+pub struct Outbox {
+    state: Mutex<State>,
+    /// Wakes the single writer when the queue becomes non-empty or closes.
+    ready: Notify,
+    /// Fires when the outbox closes, so the session's reader stops too.
+    closed: CancellationToken,
+    limit: usize,
+}
+
+impl Outbox {
+    pub fn new(limit: usize) -> Outbox {
+        Outbox {
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                bytes: 0,
+                closing: None,
+            }),
+            ready: Notify::new(),
+            closed: CancellationToken::new(),
+            limit,
+        }
+    }
+
+    /// The bound, in bytes of queued events.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Queues `event` unless that would pass the bound; never waits.
+    pub fn push(&self, event: Arc<Event>) -> Pushed {
+        let mut state = self.lock();
+        if state.closing.is_some() {
+            return Pushed::Closed;
+        }
+        let weight = event.weight();
+        if state.bytes + weight > self.limit {
+            let reason = CloseReason::SlowConsumer { limit: self.limit };
+            state.queue.clear();
+            state.bytes = 0;
+            state.queue.push_back(Event::new(EventKind::Closing {
+                reason: reason.clone(),
+            }));
+            state.closing = Some(reason);
+            drop(state);
+            self.ready.notify_one();
+            self.closed.cancel();
+            return Pushed::Overflowed;
+        }
+        let was_empty = state.queue.is_empty();
+        state.bytes += weight;
+        state.queue.push_back(event);
+        let congested = state.bytes * 2 > self.limit;
+        drop(state);
+        if was_empty {
+            self.ready.notify_one();
+        }
+        if congested {
+            Pushed::Congested
+        } else {
+            Pushed::Queued
+        }
+    }
+
+    /// Closes the outbox for `reason`: what is queued is still written, then
+    /// the reason, then the connection ends. A second close keeps the first reason.
+    pub fn close(&self, reason: CloseReason) {
+        let mut state = self.lock();
+        if state.closing.is_some() {
+            return;
+        }
+        state.queue.push_back(Event::new(EventKind::Closing {
+            reason: reason.clone(),
+        }));
+        state.closing = Some(reason);
+        drop(state);
+        self.ready.notify_one();
+        self.closed.cancel();
+    }
+
+    /// Closes the outbox without a farewell event (the client already left).
+    pub fn close_silently(&self, reason: CloseReason) {
+        let mut state = self.lock();
+        if state.closing.is_none() {
+            state.closing = Some(reason);
+        }
+        drop(state);
+        self.ready.notify_one();
+        self.closed.cancel();
+    }
+
+    /// Completes once the outbox is closed, for whatever reason.
+    pub fn closed(&self) -> WaitForCancellationFuture<'_> {
+        self.closed.cancelled()
+    }
+
+    /// Why the outbox closed, if it has.
+    pub fn closing(&self) -> Option<CloseReason> {
+        self.lock().closing.clone()
+    }
+
+    /// Waits until events are queued or the outbox is closed, then moves every
+    /// queued event into `batch`. Returns `false` once the outbox is closed and
+    /// nothing is left to write: the writer should hang up.
+    ///
+    /// Meant for the one writer task of the session.
+    pub async fn next_batch(&self, batch: &mut Vec<Arc<Event>>) -> bool {
+        loop {
+            {
+                let mut state = self.lock();
+                if !state.queue.is_empty() {
+                    batch.extend(state.queue.drain(..));
+                    state.bytes = 0;
+                    // A burst may have grown the ring; give that memory back
+                    // so an idle session stays small.
+                    if state.queue.capacity() > 64 {
+                        state.queue = VecDeque::new();
+                    }
+                    return true;
+                }
+                if state.closing.is_some() {
+                    return false;
+                }
+            }
+            self.ready.notified().await;
+        }
+    }
+
+    /// Bytes currently queued (by [`Event::weight`]).
+    pub fn queued_bytes(&self) -> usize {
+        self.lock().bytes
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding this short lock cannot leave `State` torn
+        // (every update is a single push or clear), so poisoning is ignored.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn notice(text: &str) -> Arc<Event> {
+        Event::new(EventKind::Notice { text: text.into() })
+    }
+
+    #[tokio::test]
+    async fn batches_everything_queued_in_order() {
+        let outbox = Outbox::new(10_000);
+        for i in 0..5 {
+            assert_eq!(outbox.push(notice(&i.to_string())), Pushed::Queued);
+        }
+        let mut batch = Vec::new();
+        assert!(outbox.next_batch(&mut batch).await);
+        let texts: Vec<_> = batch
+            .iter()
+            .map(|e| match &e.kind {
+                EventKind::Notice { text } => text.clone(),
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(texts, ["0", "1", "2", "3", "4"]);
+        assert_eq!(outbox.queued_bytes(), 0);
+    }
+
+    #[tokio::test]
+    async fn overflow_replaces_the_queue_with_one_closing_event() {
+        let one = notice("x").weight();
+        let outbox = Outbox::new(one * 3);
+        assert_eq!(outbox.push(notice("x")), Pushed::Queued);
+        assert_eq!(outbox.push(notice("x")), Pushed::Congested);
+        assert_eq!(outbox.push(notice("x")), Pushed::Congested);
+        assert_eq!(outbox.push(notice("x")), Pushed::Overflowed);
+        assert_eq!(outbox.push(notice("x")), Pushed::Closed);
+        let mut batch = Vec::new();
+        assert!(outbox.next_batch(&mut batch).await);
+        assert_eq!(batch.len(), 1);
+        assert!(matches!(
+            batch[0].kind,
+            EventKind::Closing {
+                reason: CloseReason::SlowConsumer { .. }
+            }
+        ));
+        batch.clear();
+        assert!(!outbox.next_batch(&mut batch).await);
+    }
+
+    #[tokio::test]
+    async fn close_keeps_what_is_queued_and_ends_with_the_reason() {
+        let outbox = Outbox::new(10_000);
+        outbox.push(notice("last words"));
+        outbox.close(CloseReason::Shutdown);
+        outbox.close(CloseReason::Quit);
+        assert_eq!(outbox.closing(), Some(CloseReason::Shutdown));
+        let mut batch = Vec::new();
+        assert!(outbox.next_batch(&mut batch).await);
+        assert_eq!(batch.len(), 2);
+        assert!(matches!(
+            batch[1].kind,
+            EventKind::Closing {
+                reason: CloseReason::Shutdown
+            }
+        ));
+    }
+}

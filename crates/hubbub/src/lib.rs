@@ -1,0 +1,22 @@
+//! hubbub: a self-hosted group-chat server.
+//!
+//! The crate is a library with a thin binary (`src/main.rs`). Data flows one
+//! way: a transport accepts a connection and turns it into a session of the
+//! [`hub::Hub`]; the hub owns rooms, nicknames and presence and fans each event
+//! out to the bounded [`hub::Outbox`] of every recipient; the transport drains
+//! its outbox onto the wire in its own format.
+//!
+//! - [`config`]: the one typed configuration (flags, `HUBBUB_*` env, TOML file).
+//! - [`server`]: binds the listeners, owns shutdown and connection limits.
+//! - [`hub`]: rooms, sessions, nicknames, fan-out. No sockets in there.
+//! - [`transport`]: one module per wire protocol (the TCP line protocol today).
+//! - [`limits`]: flood control and connection limits shared by the transports.
+
+pub mod config;
+pub mod hub;
+pub mod limits;
+pub mod server;
+pub mod transport;
+
+pub use config::Config;
+pub use server::Server;

@@ -1,0 +1,8 @@
+//! Limits that protect the server from one client: flood control per
+//! connection and connection caps (total and per IP), shared by transports.
+
+pub mod connections;
+pub mod flood;
+
+pub use connections::{ConnectionGuard, ConnectionLimiter, Refused};
+pub use flood::{FloodControl, FloodVerdict};

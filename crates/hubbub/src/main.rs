@@ -1,0 +1,28 @@
+//! The `hubbub` binary: parse the configuration, set up logging, run the server.
+
+use std::io::IsTerminal;
+
+use clap::Parser;
+use hubbub::config::{Cli, Command, Config};
+use hubbub::server::{self, Server};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = Config::load(cli.options)?;
+    let Command::Serve = cli.command.unwrap_or(Command::Serve);
+
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_new(&config.log)?)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    match server::raise_fd_limit() {
+        Ok(limit) => tracing::info!(limit, "open-files limit"),
+        Err(e) => tracing::warn!(error = %e, "could not raise the open-files limit"),
+    }
+
+    let server = Server::bind(config).await?;
+    server.run(server::shutdown_signal()).await
+}

@@ -1,0 +1,143 @@
+//! Binds the listeners, runs the transports, and owns graceful shutdown.
+//!
+//! Shutdown, as in mini-redis, uses two mechanisms: a [`CancellationToken`]
+//! tells every task to stop (the accept loop stops accepting; each
+//! connection tells its client and closes its outbox), and a [`TaskTracker`]
+//! waits, up to the configured grace, until they have flushed and ended.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::hub::{Hub, HubConfig};
+use crate::limits::ConnectionLimiter;
+use crate::transport::line::{LineSettings, LineTransport};
+
+/// A bound, not yet running server.
+#[derive(Debug)]
+pub struct Server {
+    config: Config,
+    hub: Arc<Hub>,
+    limiter: Arc<ConnectionLimiter>,
+    tcp: TcpListener,
+}
+
+impl Server {
+    /// Binds every listener of `config`; port 0 picks a free port.
+    pub async fn bind(config: Config) -> anyhow::Result<Server> {
+        let tcp = TcpListener::bind(&config.tcp_addr)
+            .await
+            .with_context(|| format!("binding the TCP listener on {}", config.tcp_addr))?;
+        let hub = Hub::new(HubConfig {
+            default_room: config.default_room.clone(),
+            outbox_limit: config.outbound_limit,
+        });
+        let limiter = ConnectionLimiter::new(config.max_connections, config.max_connections_per_ip);
+        Ok(Server {
+            config,
+            hub,
+            limiter,
+            tcp,
+        })
+    }
+
+    /// Where the TCP line listener is bound.
+    pub fn tcp_addr(&self) -> SocketAddr {
+        self.tcp
+            .local_addr()
+            .expect("a bound listener has a local address")
+    }
+
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
+    /// Serves until `shutdown` completes, then drains within the grace period.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let token = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        tracing::info!(tcp = %self.tcp_addr(), "hubbub listening");
+
+        let line = LineTransport {
+            hub: self.hub.clone(),
+            limiter: self.limiter.clone(),
+            settings: Arc::new(LineSettings {
+                max_line_bytes: self.config.max_line_bytes,
+                flood_rate: self.config.flood_rate,
+                flood_burst: self.config.flood_burst,
+                flood_kick: self.config.flood_kick,
+                idle_timeout: self.config.idle_timeout,
+                linger: self.config.shutdown_grace,
+            }),
+            shutdown: token.clone(),
+            tracker: tracker.clone(),
+        };
+        let accept = tokio::spawn(line.serve(self.tcp));
+
+        shutdown.await;
+        tracing::info!(
+            connections = self.limiter.open(),
+            "shutting down: telling clients and flushing"
+        );
+        token.cancel();
+        let _ = accept.await;
+        tracker.close();
+        if tokio::time::timeout(self.config.shutdown_grace, tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                grace = ?self.config.shutdown_grace,
+                "some connections did not finish flushing in time"
+            );
+        }
+        let stats = self.hub.stats();
+        tracing::info!(
+            sessions = stats.sessions_opened.load(Ordering::Relaxed),
+            messages = stats.messages.load(Ordering::Relaxed),
+            slow_consumers = stats.slow_consumers.load(Ordering::Relaxed),
+            flood_disconnects = stats.flood_disconnects.load(Ordering::Relaxed),
+            "hubbub stopped"
+        );
+        Ok(())
+    }
+}
+
+/// Raises the soft open-files limit to the hard limit, so the server can
+/// hold as many connections as the machine allows; returns the new limit.
+pub fn raise_fd_limit() -> std::io::Result<u64> {
+    let (soft, hard) = rlimit::Resource::NOFILE.get()?;
+    if soft < hard {
+        rlimit::Resource::NOFILE.set(hard, hard)?;
+    }
+    Ok(hard)
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

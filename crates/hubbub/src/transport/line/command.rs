@@ -1,0 +1,152 @@
+//! Parsing one line of the line protocol: chat text or a slash command.
+//!
+//! A line that does not start with `/` is chat text, relayed as typed. `//`
+//! escapes a leading slash. Everything else starting with `/` is a command;
+//! parsing only checks the shape (names are validated by the hub).
+
+/// What one input line asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input<'a> {
+    /// Text for the room.
+    Say(&'a str),
+    Nick(&'a str),
+    Join(&'a str),
+    Rooms,
+    Who,
+    Msg {
+        to: &'a str,
+        text: &'a str,
+    },
+    Me(&'a str),
+    Quit(Option<&'a str>),
+    Help,
+}
+
+/// Why a command line could not be parsed; sent to the client as an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParseError {
+    Unknown(String),
+    Usage(&'static str),
+}
+
+impl ParseError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ParseError::Unknown(_) => "unknown_command",
+            ParseError::Usage(_) => "bad_arguments",
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            ParseError::Unknown(name) => format!("unknown command /{name} (try /help)"),
+            ParseError::Usage(usage) => format!("usage: {usage}"),
+        }
+    }
+}
+
+/// The `/help` text, one command per line.
+pub const HELP: &str = "\
+commands:
+/nick NAME        change your nickname (letters, digits, _ and -, up to 32)
+/join ROOM        leave this room and join ROOM (created if new)
+/rooms            list rooms and how many are in each
+/who              list who is in your room
+/msg NICK TEXT    send TEXT to NICK only
+/me ACTION        tell the room what you are doing
+/quit [REASON]    leave the chat
+/help             this list
+//TEXT            send a line that starts with /";
+
+pub fn parse(line: &str) -> Result<Input<'_>, ParseError> {
+    let Some(rest) = line.strip_prefix('/') else {
+        return Ok(Input::Say(line));
+    };
+    if rest.starts_with('/') {
+        return Ok(Input::Say(rest));
+    }
+    let (name, args) = match rest.split_once(char::is_whitespace) {
+        Some((name, args)) => (name, args.trim()),
+        None => (rest, ""),
+    };
+    let single = |usage| {
+        if args.is_empty() || args.contains(char::is_whitespace) {
+            Err(ParseError::Usage(usage))
+        } else {
+            Ok(args)
+        }
+    };
+    let none = |input, usage| {
+        if args.is_empty() {
+            Ok(input)
+        } else {
+            Err(ParseError::Usage(usage))
+        }
+    };
+    match name.to_ascii_lowercase().as_str() {
+        "nick" => single("/nick NAME").map(Input::Nick),
+        "join" => single("/join ROOM").map(Input::Join),
+        "rooms" => none(Input::Rooms, "/rooms"),
+        "who" => none(Input::Who, "/who"),
+        "msg" => match args.split_once(char::is_whitespace) {
+            Some((to, text)) if !text.trim().is_empty() => Ok(Input::Msg {
+                to,
+                text: text.trim_start(),
+            }),
+            _ => Err(ParseError::Usage("/msg NICK TEXT")),
+        },
+        "me" if !args.is_empty() => Ok(Input::Me(args)),
+        "me" => Err(ParseError::Usage("/me ACTION")),
+        "quit" => Ok(Input::Quit((!args.is_empty()).then_some(args))),
+        "help" => Ok(Input::Help),
+        _ => Err(ParseError::Unknown(name.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_and_escapes() {
+        assert_eq!(parse("hello"), Ok(Input::Say("hello")));
+        assert_eq!(parse(""), Ok(Input::Say("")));
+        assert_eq!(parse("//etc/passwd"), Ok(Input::Say("/etc/passwd")));
+        assert_eq!(parse(" /nick x"), Ok(Input::Say(" /nick x")));
+    }
+
+    #[test]
+    fn commands() {
+        assert_eq!(parse("/nick bob"), Ok(Input::Nick("bob")));
+        assert_eq!(parse("/NICK  bob "), Ok(Input::Nick("bob")));
+        assert_eq!(parse("/join #games"), Ok(Input::Join("#games")));
+        assert_eq!(parse("/rooms"), Ok(Input::Rooms));
+        assert_eq!(parse("/who"), Ok(Input::Who));
+        assert_eq!(
+            parse("/msg bob  hi  there"),
+            Ok(Input::Msg {
+                to: "bob",
+                text: "hi  there"
+            })
+        );
+        assert_eq!(parse("/me waves"), Ok(Input::Me("waves")));
+        assert_eq!(parse("/quit"), Ok(Input::Quit(None)));
+        assert_eq!(parse("/quit see you"), Ok(Input::Quit(Some("see you"))));
+        assert_eq!(parse("/help"), Ok(Input::Help));
+    }
+
+    #[test]
+    fn errors() {
+        assert_eq!(
+            parse("/frobnicate"),
+            Err(ParseError::Unknown("frobnicate".into()))
+        );
+        assert_eq!(parse("/"), Err(ParseError::Unknown("".into())));
+        assert!(matches!(parse("/nick"), Err(ParseError::Usage(_))));
+        assert!(matches!(parse("/nick a b"), Err(ParseError::Usage(_))));
+        assert!(matches!(parse("/msg bob"), Err(ParseError::Usage(_))));
+        assert!(matches!(parse("/msg bob   "), Err(ParseError::Usage(_))));
+        assert!(matches!(parse("/who extra"), Err(ParseError::Usage(_))));
+        assert!(matches!(parse("/me"), Err(ParseError::Usage(_))));
+    }
+}

@@ -1,0 +1,106 @@
+//! How hub events look on the line protocol (see docs/PROTOCOL.md).
+//!
+//! Plain chat uses the seed's Go chat bytes exactly (`You are ADDR`,
+//! `NAME has joined us`, `NAME: text`, `NAME has left`). Additions keep out of
+//! that space with fixed prefixes: `* ` for server replies and `/me` actions,
+//! `! ` for errors meant for this client only.
+
+use bytes::Bytes;
+
+use crate::hub::{CloseReason, EventKind};
+
+/// Prefix of every error line.
+pub const ERROR_PREFIX: &str = "! ";
+/// Prefix of every server reply line.
+pub const NOTICE_PREFIX: &str = "* ";
+
+/// Encodes one event as one or more `\n`-terminated lines.
+pub fn encode(event: &EventKind) -> Bytes {
+    let text = match event {
+        EventKind::Welcome { nick, .. } => format!("You are {nick}\n"),
+        EventKind::Message {
+            from,
+            text,
+            action: false,
+            ..
+        } => format!("{from}: {text}\n"),
+        EventKind::Message {
+            from,
+            text,
+            action: true,
+            ..
+        } => format!("* {from} {text}\n"),
+        EventKind::Joined { nick, .. } => format!("{nick} has joined us\n"),
+        EventKind::Left {
+            nick, reason: None, ..
+        } => format!("{nick} has left\n"),
+        EventKind::Left {
+            nick,
+            reason: Some(reason),
+            ..
+        } => format!("{nick} has left ({reason})\n"),
+        EventKind::Renamed { old, new, .. } => format!("{old} is now known as {new}\n"),
+        EventKind::Private { from, text, .. } => format!("*{from}* {text}\n"),
+        EventKind::PrivateSent { to, text, .. } => format!("-> *{to}* {text}\n"),
+        EventKind::Notice { text } => prefixed(NOTICE_PREFIX, text),
+        EventKind::Error { message, .. } => prefixed(ERROR_PREFIX, message),
+        EventKind::Closing {
+            reason: CloseReason::Quit,
+        } => format!("{NOTICE_PREFIX}bye\n"),
+        EventKind::Closing {
+            reason: CloseReason::Shutdown,
+        } => format!("{NOTICE_PREFIX}server is shutting down, bye\n"),
+        EventKind::Closing { reason } => {
+            format!("{ERROR_PREFIX}disconnected: {}\n", reason.describe())
+        }
+    };
+    Bytes::from(text)
+}
+
+/// Every line of `text` with `prefix` in front.
+fn prefixed(prefix: &str, text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    for line in text.lines() {
+        out.push_str(prefix);
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_bytes() {
+        let message = EventKind::Message {
+            room: "lobby".into(),
+            id: 1,
+            ts: 0,
+            from: "127.0.0.1:5000".into(),
+            text: "hi".into(),
+            action: false,
+        };
+        assert_eq!(encode(&message), "127.0.0.1:5000: hi\n");
+        let joined = EventKind::Joined {
+            room: "lobby".into(),
+            nick: "a".into(),
+        };
+        assert_eq!(encode(&joined), "a has joined us\n");
+        let left = EventKind::Left {
+            room: "lobby".into(),
+            nick: "a".into(),
+            reason: None,
+        };
+        assert_eq!(encode(&left), "a has left\n");
+    }
+
+    #[test]
+    fn multi_line_notice() {
+        let notice = EventKind::Notice {
+            text: "one\ntwo".into(),
+        };
+        assert_eq!(encode(&notice), "* one\n* two\n");
+    }
+}

@@ -1,0 +1,298 @@
+//! The TCP line protocol: the seed's Go chat, plus nicknames, rooms, private
+//! messages and slash commands (docs/PROTOCOL.md).
+//!
+//! Each connection has two tasks. The connection task reads lines
+//! ([`reader`]), applies flood control, parses them ([`command`]) and calls
+//! the hub. The writer task drains the session's outbox and writes each batch
+//! with one syscall, encoding events with [`format`]. A writer blocked on a
+//! client that does not read blocks nobody else: the hub only ever pushes
+//! into the outbox, and closes it at its bound.
+
+pub mod command;
+pub mod format;
+pub mod reader;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+use tokio::time::{sleep_until, timeout, Instant};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::hub::{CloseReason, Event, Hub, Outbox, Session, WireFormat};
+use crate::limits::{ConnectionLimiter, FloodControl, FloodVerdict};
+use command::{Input, HELP};
+use reader::{Line, LineReader};
+
+/// What the line transport needs from the configuration.
+#[derive(Debug, Clone)]
+pub struct LineSettings {
+    /// Longest accepted line in bytes, line end excluded.
+    pub max_line_bytes: usize,
+    /// Lines per second per connection; `0` turns flood control off.
+    pub flood_rate: f64,
+    pub flood_burst: u32,
+    /// Rejected lines within the strike window before a disconnect.
+    pub flood_kick: u32,
+    /// Disconnect after this long without a line; `None` = never.
+    pub idle_timeout: Option<Duration>,
+    /// How long a closing connection may take to flush what is queued.
+    pub linger: Duration,
+}
+
+/// Everything a connection task shares with the others.
+#[derive(Debug, Clone)]
+pub struct LineTransport {
+    pub hub: Arc<Hub>,
+    pub limiter: Arc<ConnectionLimiter>,
+    pub settings: Arc<LineSettings>,
+    pub shutdown: CancellationToken,
+    pub tracker: TaskTracker,
+}
+
+impl LineTransport {
+    /// Accepts connections until shutdown; each runs in its own tracked task.
+    pub async fn serve(self, listener: TcpListener) {
+        loop {
+            let accepted = tokio::select! {
+                _ = self.shutdown.cancelled() => return,
+                accepted = listener.accept() => accepted,
+            };
+            match accepted {
+                Ok((stream, peer)) => {
+                    let transport = self.clone();
+                    self.tracker.spawn(async move {
+                        if let Err(e) = transport.connection(stream, peer).await {
+                            tracing::debug!(%peer, error = %e, "line connection ended with an error");
+                        }
+                    });
+                }
+                Err(e) => {
+                    // Typically EMFILE: back off instead of spinning on accept.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+
+    async fn connection(self, stream: TcpStream, peer: SocketAddr) -> io::Result<()> {
+        stream.set_nodelay(true)?;
+        let guard = match self.limiter.acquire(peer.ip()) {
+            Ok(guard) => guard,
+            Err(refused) => {
+                tracing::info!(%peer, %refused, "connection refused");
+                return refuse(stream, &refused.to_string()).await;
+            }
+        };
+        let session = match self.hub.connect(&peer.to_string()) {
+            Ok(session) => session,
+            Err(e) => return refuse(stream, &e.to_string()).await,
+        };
+        tracing::debug!(%peer, "line client connected");
+        let (read_half, write_half) = stream.into_split();
+        let outbox = session.outbox().clone();
+        let mut writer = tokio::spawn(write_loop(write_half, outbox.clone()));
+
+        let mut reader = LineReader::new(self.settings.max_line_bytes);
+        let mut flood = FloodControl::new(
+            self.settings.flood_rate,
+            self.settings.flood_burst,
+            self.settings.flood_kick,
+        );
+        let far_future = Instant::now() + Duration::from_secs(86400 * 365);
+        let idle_deadline = || {
+            self.settings
+                .idle_timeout
+                .map_or(far_future, |d| Instant::now() + d)
+        };
+        let mut deadline = idle_deadline();
+
+        let close = loop {
+            let line = tokio::select! {
+                biased;
+                _ = self.shutdown.cancelled() => break Some(CloseReason::Shutdown),
+                _ = outbox.closed() => break None,
+                _ = sleep_until(deadline) => break Some(CloseReason::IdleTimeout),
+                line = reader.next_line(&read_half) => line,
+            };
+            let line = match line {
+                Ok(Some(line)) => line,
+                Ok(None) => break None,
+                Err(e) => {
+                    tracing::debug!(%peer, error = %e, "read failed");
+                    break None;
+                }
+            };
+            deadline = idle_deadline();
+            match flood.check(std::time::Instant::now()) {
+                FloodVerdict::Accept => {}
+                FloodVerdict::Reject { first } => {
+                    self.hub
+                        .stats()
+                        .flood_rejected_lines
+                        .fetch_add(1, Ordering::Relaxed);
+                    if first {
+                        session.error(
+                            "flood",
+                            "you are sending too fast; lines are dropped until you slow down",
+                        );
+                    }
+                    continue;
+                }
+                FloodVerdict::Disconnect => {
+                    self.hub
+                        .stats()
+                        .flood_disconnects
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(%peer, "disconnecting a flooding client");
+                    break Some(CloseReason::Flooding);
+                }
+            }
+            match line {
+                Line::Text(text) => {
+                    if let Some(quit) = handle(&session, &text).await {
+                        session.set_leave_reason(quit.as_deref());
+                        break Some(CloseReason::Quit);
+                    }
+                }
+                Line::TooLong => session.error(
+                    "line_too_long",
+                    format!(
+                        "line too long (at most {} bytes); it was discarded",
+                        self.settings.max_line_bytes
+                    ),
+                ),
+                Line::InvalidUtf8 => {
+                    session.error("invalid_utf8", "line is not valid UTF-8; it was discarded")
+                }
+                Line::Control => session.error(
+                    "control_characters",
+                    "line contains control characters; it was discarded",
+                ),
+            }
+        };
+        if let Some(reason) = close {
+            outbox.close(reason);
+        }
+        // Leave now, so the room hears of it without waiting for our flush.
+        drop(session);
+        drop(guard);
+        finish_writer(&mut writer, self.settings.linger).await;
+        tracing::debug!(%peer, "line client disconnected");
+        Ok(())
+    }
+}
+
+/// Gives the writer `linger` to flush, then cuts it off.
+async fn finish_writer(writer: &mut JoinHandle<io::Result<()>>, linger: Duration) {
+    if timeout(linger, &mut *writer).await.is_err() {
+        writer.abort();
+    }
+}
+
+/// Tells a refused client why, without waiting on it for long.
+async fn refuse(mut stream: TcpStream, why: &str) -> io::Result<()> {
+    let line = format!("{}{why}\n", format::ERROR_PREFIX);
+    let _ = timeout(Duration::from_secs(1), stream.write_all(line.as_bytes())).await;
+    let _ = timeout(Duration::from_secs(1), stream.shutdown()).await;
+    Ok(())
+}
+
+/// Drains the outbox onto the socket, one write per batch, until it closes.
+async fn write_loop(mut socket: OwnedWriteHalf, outbox: Arc<Outbox>) -> io::Result<()> {
+    let mut batch: Vec<Arc<Event>> = Vec::new();
+    while outbox.next_batch(&mut batch).await {
+        if let [event] = batch.as_slice() {
+            socket
+                .write_all(event.encoded(WireFormat::Line, format::encode))
+                .await?;
+        } else {
+            let encoded: Vec<_> = batch
+                .iter()
+                .map(|e| e.encoded(WireFormat::Line, format::encode))
+                .collect();
+            let mut buf = Vec::with_capacity(encoded.iter().map(|b| b.len()).sum());
+            for bytes in encoded {
+                buf.extend_from_slice(bytes);
+            }
+            socket.write_all(&buf).await?;
+        }
+        batch.clear();
+        // Keep an idle connection small after a burst.
+        if batch.capacity() > 16 {
+            batch = Vec::new();
+        }
+    }
+    socket.shutdown().await
+}
+
+/// Carries out one text line. Returns `Some(reason)` when the client quits.
+async fn handle(session: &Session, line: &str) -> Option<Option<String>> {
+    let input = match command::parse(line) {
+        Ok(input) => input,
+        Err(e) => {
+            session.error(e.code(), e.message());
+            return None;
+        }
+    };
+    let result = match input {
+        Input::Say(text) => session.say(text).await.map(drop),
+        Input::Me(action) => session.act(action).await.map(drop),
+        Input::Nick(nick) => session.rename(nick),
+        Input::Join(room) => session.join(room).map(|room| {
+            session.notice(format!(
+                "you are now in {} ({}: {})",
+                room.name,
+                plural(room.members.len(), "member"),
+                room.members.join(", ")
+            ))
+        }),
+        Input::Rooms => {
+            let rooms = session.hub().rooms();
+            let list: Vec<_> = rooms
+                .iter()
+                .map(|r| format!("{} ({})", r.name, r.members))
+                .collect();
+            session.notice(format!(
+                "{}: {}",
+                plural(rooms.len(), "room"),
+                list.join(", ")
+            ));
+            Ok(())
+        }
+        Input::Who => session.room().map(|room| {
+            session.notice(format!(
+                "{} ({}): {}",
+                room.name,
+                plural(room.members.len(), "member"),
+                room.members.join(", ")
+            ))
+        }),
+        Input::Msg { to, text } => session.private(to, text),
+        Input::Quit(reason) => return Some(reason.map(str::to_string)),
+        Input::Help => {
+            session.notice(HELP);
+            Ok(())
+        }
+    };
+    if let Err(e) = result {
+        session.error(e.code(), e.to_string());
+    }
+    None
+}
+
+fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
