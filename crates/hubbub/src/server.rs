@@ -86,6 +86,7 @@ impl Server {
             connections = self.limiter.open(),
             "shutting down: telling clients and flushing"
         );
+        self.hub.begin_shutdown();
         token.cancel();
         let _ = accept.await;
         tracker.close();

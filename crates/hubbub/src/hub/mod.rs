@@ -147,13 +147,17 @@ pub struct Hub {
     state: Mutex<State>,
     next_session: AtomicU64,
     stats: HubStats,
+    /// Signalled by writers that drained a backlogged outbox; paced senders wait on it.
+    relief: Arc<tokio::sync::Notify>,
+    /// Set once the server is stopping: sessions then leave without telling
+    /// the room, which is being told goodbye as a whole.
+    shutting_down: std::sync::atomic::AtomicBool,
 }
 
-/// How long a sender pauses after a message that found most of its room's
-/// outboxes more than half full: the server, not one reader, is behind, so
-/// the sender is slowed (its socket reads wait) instead of anyone's messages
-/// being dropped.
-const CONGESTION_PAUSE: Duration = Duration::from_millis(2);
+/// The longest a sender is held back after one message (see [`Hub::pace`]).
+const MAX_PACING: Duration = Duration::from_secs(5);
+/// How often a paced sender re-checks its room without a relief signal.
+const PACING_RECHECK: Duration = Duration::from_millis(50);
 
 impl Hub {
     pub fn new(config: HubConfig) -> Arc<Hub> {
@@ -162,6 +166,8 @@ impl Hub {
             state: Mutex::new(State::default()),
             next_session: AtomicU64::new(1),
             stats: HubStats::default(),
+            relief: Arc::new(tokio::sync::Notify::new()),
+            shutting_down: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -173,6 +179,11 @@ impl Hub {
         &self.stats
     }
 
+    /// From now on sessions that end are not announced to their rooms.
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::Relaxed);
+    }
+
     /// Opens a session named `nick` in the default room.
     ///
     /// Its first event is [`EventKind::Welcome`]; the room's other members get
@@ -180,7 +191,10 @@ impl Hub {
     /// name such as `IP:PORT`); it must still be unique.
     pub fn connect(self: &Arc<Self>, nick: &str) -> Result<Session, HubError> {
         let id = self.next_session.fetch_add(1, Ordering::Relaxed);
-        let outbox = Arc::new(Outbox::new(self.config.outbox_limit));
+        let outbox = Arc::new(Outbox::with_relief(
+            self.config.outbox_limit,
+            Some(self.relief.clone()),
+        ));
         let nick: Arc<str> = nick.into();
         let room_key = names::fold(&self.config.default_room);
 
@@ -246,14 +260,14 @@ impl Hub {
         Ok(state.room_members(room))
     }
 
-    /// Pushes `event` to every member of `room`; returns true when most
-    /// members' outboxes are congested (the sender should slow down).
+    /// Pushes `event` to every member of `room`; returns true when an outbox
+    /// is backlogged (see [`Outbox::is_backlogged`]): the sender should be paced.
     fn fan_out(&self, room: &Room, event: &Arc<Event>) -> bool {
-        let mut congested = 0usize;
+        let mut backlogged = false;
         for outbox in room.members.values() {
             match outbox.push(event.clone()) {
                 Pushed::Queued => {}
-                Pushed::Congested => congested += 1,
+                Pushed::Backlogged => backlogged = true,
                 Pushed::Overflowed => self.slow_consumer(outbox),
                 Pushed::Closed => {}
             }
@@ -261,7 +275,30 @@ impl Hub {
         self.stats
             .deliveries
             .fetch_add(room.members.len() as u64, Ordering::Relaxed);
-        congested * 2 > room.members.len()
+        backlogged
+    }
+
+    /// Holds a sender back while an outbox of its room is backlogged: the
+    /// writers, i.e. the server, are behind, so the sender waits, and with
+    /// it its socket reads, instead of anyone's messages being dropped.
+    /// Clients that do not read never cause this (they are left to the
+    /// outbox bound); the wait is capped at [`MAX_PACING`] per message.
+    async fn pace(&self, room_key: &str) {
+        let deadline = tokio::time::Instant::now() + MAX_PACING;
+        loop {
+            let relief = self.relief.notified();
+            let backlogged = {
+                let state = self.lock();
+                let Some(room) = state.rooms.get(room_key) else {
+                    return;
+                };
+                room.members.values().any(|o| o.is_backlogged())
+            };
+            if !backlogged || tokio::time::Instant::now() >= deadline {
+                return;
+            }
+            let _ = tokio::time::timeout(PACING_RECHECK, relief).await;
+        }
     }
 
     fn slow_consumer(&self, outbox: &Outbox) {
@@ -292,8 +329,11 @@ impl Hub {
             return;
         };
         state.nicks.remove(&names::fold(&member.nick));
+        let announce = !self.shutting_down.load(Ordering::Relaxed);
         if let Some(room) = state.rooms.get_mut(&member.room) {
             room.members.remove(&id);
+        }
+        if let Some(room) = state.rooms.get(&member.room).filter(|_| announce) {
             let left = Event::new(EventKind::Left {
                 room: room.name.clone(),
                 nick: member.nick.clone(),
@@ -395,7 +435,7 @@ impl Session {
     }
 
     async fn post(&self, text: &str, action: bool) -> Result<Posted, HubError> {
-        let (posted, congested) = {
+        let (posted, backlogged, key) = {
             let mut state = self.hub.lock();
             let member = state.member(self.id)?;
             let from = member.nick.clone();
@@ -414,11 +454,12 @@ impl Session {
                 text: text.into(),
                 action,
             });
-            (posted, self.hub.fan_out(room, &message))
+            let backlogged = self.hub.fan_out(room, &message);
+            (posted, backlogged, key)
         };
         self.hub.stats.messages.fetch_add(1, Ordering::Relaxed);
-        if congested {
-            tokio::time::sleep(CONGESTION_PAUSE).await;
+        if backlogged {
+            self.hub.pace(&key).await;
         }
         Ok(posted)
     }

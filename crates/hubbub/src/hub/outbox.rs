@@ -12,19 +12,21 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 use super::event::{CloseReason, Event, EventKind};
 
-/// What a push did, so the hub can count congestion and slow consumers.
+/// What a push did, so the hub can count backlogs and slow consumers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pushed {
     /// Queued; the queue is under half its bound.
     Queued,
-    /// Queued, but the queue is above half its bound: its reader lags.
-    Congested,
+    /// Queued, and the queue is backlogged (see [`Outbox::is_backlogged`]):
+    /// the sender should be paced.
+    Backlogged,
     /// The push would have passed the bound: the session is now closing as a slow consumer.
     Overflowed,
     /// The outbox was already closed; the event was not queued.
@@ -38,7 +40,23 @@ struct State {
     bytes: usize,
     /// Set once; after it, pushes are refused and the writer finishes the queue and hangs up.
     closing: Option<CloseReason>,
+    /// Since when the writer has held a batch it has not finished writing.
+    writing_since: Option<Instant>,
 }
+
+impl State {
+    fn backlogged(&self, limit: usize) -> bool {
+        // The Instant is read only for a queue already over the mark.
+        self.bytes * 4 > limit
+            && self
+                .writing_since
+                .is_none_or(|since| since.elapsed() < STALLED_WRITE)
+    }
+}
+
+/// A writer stuck this long in one write has a client that stopped
+/// reading: its backlog no longer paces senders, it meets the bound instead.
+pub const STALLED_WRITE: Duration = Duration::from_millis(500);
 
 /// A bounded queue of events waiting to be written to one session.
 #[derive(Debug)]
@@ -48,19 +66,28 @@ pub struct Outbox {
     ready: Notify,
     /// Fires when the outbox closes, so the session's reader stops too.
     closed: CancellationToken,
+    /// Signalled when a writer drains a backlogged queue, so paced senders re-check.
+    relief: Option<Arc<Notify>>,
     limit: usize,
 }
 
 impl Outbox {
     pub fn new(limit: usize) -> Outbox {
+        Outbox::with_relief(limit, None)
+    }
+
+    /// An outbox that signals `relief` whenever it drains a backlogged queue.
+    pub fn with_relief(limit: usize, relief: Option<Arc<Notify>>) -> Outbox {
         Outbox {
             state: Mutex::new(State {
                 queue: VecDeque::new(),
                 bytes: 0,
                 closing: None,
+                writing_since: None,
             }),
             ready: Notify::new(),
             closed: CancellationToken::new(),
+            relief,
             limit,
         }
     }
@@ -93,13 +120,13 @@ impl Outbox {
         let was_empty = state.queue.is_empty();
         state.bytes += weight;
         state.queue.push_back(event);
-        let congested = state.bytes * 2 > self.limit;
+        let backlogged = state.backlogged(self.limit);
         drop(state);
         if was_empty {
             self.ready.notify_one();
         }
-        if congested {
-            Pushed::Congested
+        if backlogged {
+            Pushed::Backlogged
         } else {
             Pushed::Queued
         }
@@ -148,12 +175,20 @@ impl Outbox {
     ///
     /// Meant for the one writer task of the session.
     pub async fn next_batch(&self, batch: &mut Vec<Arc<Event>>) -> bool {
+        self.lock().writing_since = None;
         loop {
             {
                 let mut state = self.lock();
                 if !state.queue.is_empty() {
+                    let was_backlogged = state.backlogged(self.limit);
                     batch.extend(state.queue.drain(..));
                     state.bytes = 0;
+                    state.writing_since = Some(Instant::now());
+                    if was_backlogged {
+                        if let Some(relief) = &self.relief {
+                            relief.notify_waiters();
+                        }
+                    }
                     // A burst may have grown the ring; give that memory back
                     // so an idle session stays small.
                     if state.queue.capacity() > 64 {
@@ -167,6 +202,17 @@ impl Outbox {
             }
             self.ready.notified().await;
         }
+    }
+
+    /// More than a quarter of the bound is queued and the writer is making
+    /// progress (idle, waiting to be scheduled, or in a write that began
+    /// less than [`STALLED_WRITE`] ago): fan-out is behind, and senders to
+    /// this session should slow down rather than push it to its bound.
+    ///
+    /// A client that stopped reading keeps its writer stuck in one write, so
+    /// after [`STALLED_WRITE`] it stops counting here and meets the bound.
+    pub fn is_backlogged(&self) -> bool {
+        self.lock().backlogged(self.limit)
     }
 
     /// Bytes currently queued (by [`Event::weight`]).
@@ -212,9 +258,9 @@ mod tests {
     async fn overflow_replaces_the_queue_with_one_closing_event() {
         let one = notice("x").weight();
         let outbox = Outbox::new(one * 3);
-        assert_eq!(outbox.push(notice("x")), Pushed::Queued);
-        assert_eq!(outbox.push(notice("x")), Pushed::Congested);
-        assert_eq!(outbox.push(notice("x")), Pushed::Congested);
+        assert_eq!(outbox.push(notice("x")), Pushed::Backlogged);
+        assert_eq!(outbox.push(notice("x")), Pushed::Backlogged);
+        assert_eq!(outbox.push(notice("x")), Pushed::Backlogged);
         assert_eq!(outbox.push(notice("x")), Pushed::Overflowed);
         assert_eq!(outbox.push(notice("x")), Pushed::Closed);
         let mut batch = Vec::new();
@@ -246,5 +292,32 @@ mod tests {
                 reason: CloseReason::Shutdown
             }
         ));
+    }
+}
+
+#[cfg(test)]
+mod backlog_tests {
+    use super::*;
+
+    fn notice() -> Arc<Event> {
+        Event::new(EventKind::Notice { text: "x".into() })
+    }
+
+    #[tokio::test]
+    async fn a_stalled_write_stops_pacing() {
+        let outbox = Outbox::new(notice().weight() * 8);
+        outbox.push(notice());
+        let mut batch = Vec::new();
+        assert!(outbox.next_batch(&mut batch).await);
+        // The writer holds a batch; the queue grows past a quarter.
+        for _ in 0..3 {
+            outbox.push(notice());
+        }
+        assert!(outbox.is_backlogged(), "a fresh write still counts");
+        std::thread::sleep(STALLED_WRITE);
+        assert!(!outbox.is_backlogged(), "a stuck write does not");
+        batch.clear();
+        assert!(outbox.next_batch(&mut batch).await);
+        assert_eq!(batch.len(), 3);
     }
 }

@@ -1,0 +1,114 @@
+//! Limits against a real server: flood control, connection caps, idle timeout.
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use common::{Client, TestServer};
+
+#[tokio::test]
+async fn flooding_is_rejected_then_disconnected() {
+    let mut config = common::config();
+    config.flood_rate = 1.0;
+    config.flood_burst = 3;
+    config.flood_kick = 5;
+    let server = TestServer::start(config).await;
+    let [mut a, mut b] = common::named_clients(&server, ["alice", "bob"])
+        .await
+        .try_into()
+        .unwrap_or_else(|_| unreachable!());
+    // The renames spent one token each; let the buckets refill.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    // A burst of 3 passes; the 4th and later are rejected with one error.
+    let burst: String = (1..=6).map(|i| format!("line {i}\n")).collect();
+    a.send_bytes(burst.as_bytes()).await;
+    for i in 1..=3 {
+        a.expect(&format!("alice: line {i}")).await;
+        b.expect(&format!("alice: line {i}")).await;
+    }
+    a.expect("! you are sending too fast; lines are dropped until you slow down")
+        .await;
+    b.expect_silence(Duration::from_millis(300)).await;
+    assert_eq!(
+        server
+            .hub
+            .stats()
+            .flood_rejected_lines
+            .load(Ordering::Relaxed),
+        3
+    );
+
+    // Keeping it up past the kick threshold disconnects.
+    a.send_bytes(b"more\nmore\nmore\n").await;
+    let rest = a.read_to_end(Duration::from_secs(5)).await;
+    assert!(
+        rest.ends_with("! disconnected: flooding: too many lines too fast\n"),
+        "got {rest:?}"
+    );
+    b.expect("alice has left").await;
+    assert_eq!(
+        server.hub.stats().flood_disconnects.load(Ordering::Relaxed),
+        1
+    );
+
+    // Bob, at a normal pace, was never affected.
+    b.send("still here").await;
+    b.expect("bob: still here").await;
+}
+
+#[tokio::test]
+async fn connection_caps_refuse_with_a_line() {
+    let mut config = common::config();
+    config.max_connections_per_ip = 2;
+    let server = TestServer::start(config).await;
+    let mut a = server.client().await;
+    let _b = server.client().await;
+    a.line().await; // b has joined
+
+    let mut refused = Client::connect_raw(server.addr).await;
+    assert_eq!(
+        refused.read_to_end(Duration::from_secs(5)).await,
+        "! too many connections from your address (at most 2)\n"
+    );
+    // Nobody heard of the refused connection.
+    a.expect_silence(Duration::from_millis(200)).await;
+
+    // A freed slot can be used again.
+    drop(a);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let _c = server.client().await;
+
+    let mut config = common::config();
+    config.max_connections = 1;
+    let server = TestServer::start(config).await;
+    let _only = server.client().await;
+    let mut refused = Client::connect_raw(server.addr).await;
+    assert_eq!(
+        refused.read_to_end(Duration::from_secs(5)).await,
+        "! server full: 1 connections already\n"
+    );
+}
+
+#[tokio::test]
+async fn idle_clients_are_disconnected_when_configured() {
+    let mut config = common::config();
+    config.idle_timeout = Some(Duration::from_secs(1));
+    let server = TestServer::start(config).await;
+    let mut idle = server.client().await;
+    let mut chatty = server.client().await;
+    idle.line().await; // chatty has joined
+                       // Others' traffic does not count as the idle client's activity.
+    for _ in 0..2 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        chatty.send("tick").await;
+        chatty.expect(&format!("{}: tick", chatty.name)).await;
+    }
+    let rest = idle.read_to_end(Duration::from_secs(5)).await;
+    assert!(
+        rest.ends_with("! disconnected: idle timeout\n"),
+        "got {rest:?}"
+    );
+    chatty.expect(&format!("{} has left", idle.name)).await;
+}

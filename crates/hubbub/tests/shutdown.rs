@@ -1,0 +1,130 @@
+//! Graceful shutdown: in-process, and the real binary on SIGTERM.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::{Client, TestServer};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+#[tokio::test]
+async fn shutdown_flushes_queued_lines_then_says_goodbye() {
+    let server = TestServer::default().await;
+    let addr = server.addr;
+    let [mut a, mut b] = common::named_clients(&server, ["alice", "bob"])
+        .await
+        .try_into()
+        .unwrap_or_else(|_| unreachable!());
+    a.send("last words").await;
+    a.expect("alice: last words").await;
+    server.shutdown().await;
+
+    // Bob had not read alice's line yet: it comes first, then the goodbye.
+    assert_eq!(
+        b.read_to_end(Duration::from_secs(5)).await,
+        "alice: last words\n* server is shutting down, bye\n"
+    );
+    let rest = a.read_to_end(Duration::from_secs(5)).await;
+    assert!(
+        rest.starts_with("* server is shutting down, bye\n"),
+        "{rest:?}"
+    );
+    // Nothing listens any more.
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
+
+#[tokio::test]
+async fn the_binary_exits_zero_on_sigterm_and_logs_its_address() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hubbub"))
+        .args([
+            "serve",
+            "--tcp-addr",
+            "127.0.0.1:0",
+            "--http-addr",
+            "127.0.0.1:0",
+        ])
+        .env("HUBBUB_LOG", "info")
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start hubbub");
+    let mut log = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = tokio::time::timeout(common::WAIT, log.next_line())
+            .await
+            .expect("startup log in time")
+            .unwrap()
+            .expect("hubbub exited early");
+        if let Some(rest) = line.split(" tcp=").nth(1) {
+            break rest.split_whitespace().next().unwrap().parse().unwrap();
+        }
+    };
+    let mut client = Client::connect(addr).await;
+    client.send("hello").await;
+    client.expect(&format!("{}: hello", client.name)).await;
+
+    let pid = child.id().unwrap().to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(killed.success());
+    assert_eq!(
+        client.read_to_end(Duration::from_secs(10)).await,
+        "* server is shutting down, bye\n"
+    );
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("exits in time")
+        .unwrap();
+    assert!(status.success(), "exit status {status}");
+}
+
+#[tokio::test]
+async fn a_bad_config_file_is_a_clear_error() {
+    let dir = std::env::temp_dir().join(format!("hubbub-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("hubbub.toml");
+    std::fs::write(&file, "flod-rate = 3\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hubbub"))
+        .arg("--config")
+        .arg(&file)
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("parsing config file"), "{stderr}");
+    assert!(stderr.contains("flod-rate"), "{stderr}");
+
+    // A good file is used, and a flag beats it.
+    std::fs::write(
+        &file,
+        "tcp-addr = \"127.0.0.1:1\"\ndefault-room = \"main\"\n",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hubbub"))
+        .arg("--config")
+        .arg(&file)
+        .args(["--tcp-addr", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut log = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = log.next_line().await.unwrap().expect("running");
+        if let Some(rest) = line.split(" tcp=").nth(1) {
+            break rest.split_whitespace().next().unwrap().parse().unwrap();
+        }
+    };
+    let mut client = Client::connect(addr).await;
+    client.send("/who").await;
+    client
+        .expect(&format!("* main (1 member): {}", client.name))
+        .await;
+    child.kill().await.unwrap();
+}
