@@ -55,6 +55,8 @@ pub enum HubError {
     InvalidRoom(String),
     #[error("you are already in {0}")]
     AlreadyInRoom(String),
+    #[error("you are not in {0}")]
+    NotInRoom(String),
     #[error("no such nickname: {0}")]
     NoSuchNick(String),
     #[error("no such room: {0}")]
@@ -73,6 +75,7 @@ impl HubError {
             HubError::NickInUse(_) => "nick_in_use",
             HubError::InvalidRoom(_) => "invalid_room",
             HubError::AlreadyInRoom(_) => "already_in_room",
+            HubError::NotInRoom(_) => "not_in_room",
             HubError::NoSuchNick(_) => "no_such_nick",
             HubError::NoSuchRoom(_) => "no_such_room",
             HubError::EmptyMessage => "empty_message",
@@ -94,12 +97,14 @@ pub struct HubStats {
 }
 
 /// A room message as the hub recorded it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Posted {
     /// Monotonic within the room.
     pub id: u64,
     /// Milliseconds since the Unix epoch.
     pub ts: u64,
+    /// The room's display name.
+    pub room: Arc<str>,
 }
 
 /// A room's name and how many are in it.
@@ -119,8 +124,10 @@ pub struct RoomMembers {
 #[derive(Debug)]
 struct Member {
     nick: Arc<str>,
-    /// Folded key of the room the session is in.
-    room: String,
+    /// Folded keys of the rooms the session is in, in joining order; the
+    /// last is its current room (where room-less requests go). A line
+    /// client is always in exactly one; a Socket.IO client may be in several.
+    rooms: Vec<String>,
     outbox: Arc<Outbox>,
 }
 
@@ -208,21 +215,19 @@ impl Hub {
             id,
             Member {
                 nick: nick.clone(),
-                room: room_key.clone(),
+                rooms: vec![room_key.clone()],
                 outbox: outbox.clone(),
             },
         );
-        let room = state.room_entry(&room_key, &self.config.default_room);
+        let room_name = state
+            .room_entry(&room_key, &self.config.default_room)
+            .name
+            .clone();
         outbox.push(Event::new(EventKind::Welcome {
-            nick: nick.clone(),
-            room: room.name.clone(),
-        }));
-        let joined = Event::new(EventKind::Joined {
-            room: room.name.clone(),
             nick,
-        });
-        self.fan_out(room, &joined);
-        room.members.insert(id, outbox.clone());
+            room: room_name,
+        }));
+        self.enter_room(&mut state, id, &room_key, &self.config.default_room);
         drop(state);
 
         self.stats.sessions_opened.fetch_add(1, Ordering::Relaxed);
@@ -330,20 +335,53 @@ impl Hub {
         };
         state.nicks.remove(&names::fold(&member.nick));
         let announce = !self.shutting_down.load(Ordering::Relaxed);
-        if let Some(room) = state.rooms.get_mut(&member.room) {
-            room.members.remove(&id);
+        for key in &member.rooms {
+            self.exit_room(&mut state, id, key, &member.nick, reason.clone(), announce);
         }
-        if let Some(room) = state.rooms.get(&member.room).filter(|_| announce) {
+        drop(state);
+        self.stats.sessions_closed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Takes session `id` out of room `key`, tells the others, and drops the
+    /// room if that emptied it. (The caller updates the member's room list.)
+    fn exit_room(
+        &self,
+        state: &mut State,
+        id: SessionId,
+        key: &str,
+        nick: &Arc<str>,
+        reason: Option<Arc<str>>,
+        announce: bool,
+    ) {
+        let Some(room) = state.rooms.get_mut(key) else {
+            return;
+        };
+        room.members.remove(&id);
+        if announce {
             let left = Event::new(EventKind::Left {
                 room: room.name.clone(),
-                nick: member.nick.clone(),
+                nick: nick.clone(),
                 reason,
             });
             self.fan_out(room, &left);
         }
-        state.drop_room_if_empty(&member.room, &self.config.default_room);
-        drop(state);
-        self.stats.sessions_closed.fetch_add(1, Ordering::Relaxed);
+        state.drop_room_if_empty(key, &self.config.default_room);
+    }
+
+    /// Puts session `id` into room `key` (display name `name`), telling the
+    /// others first. (The caller updates the member's room list.)
+    fn enter_room(&self, state: &mut State, id: SessionId, key: &str, name: &str) {
+        let Some(member) = state.sessions.get(&id) else {
+            return;
+        };
+        let (nick, outbox) = (member.nick.clone(), member.outbox.clone());
+        let room = state.room_entry(key, name);
+        let joined = Event::new(EventKind::Joined {
+            room: room.name.clone(),
+            nick,
+        });
+        self.fan_out(room, &joined);
+        room.members.insert(id, outbox);
     }
 }
 
@@ -381,6 +419,29 @@ impl State {
     fn member(&self, id: SessionId) -> Result<&Member, HubError> {
         self.sessions.get(&id).ok_or(HubError::SessionEnded)
     }
+
+    fn member_mut(&mut self, id: SessionId) -> Result<&mut Member, HubError> {
+        self.sessions.get_mut(&id).ok_or(HubError::SessionEnded)
+    }
+
+    /// Key of the session's current room.
+    fn current_room(&self, id: SessionId) -> Result<String, HubError> {
+        self.member(id)?
+            .rooms
+            .last()
+            .cloned()
+            .ok_or_else(|| HubError::NotInRoom("any room".into()))
+    }
+
+    /// Key of `room`, which the session must be in.
+    fn joined_room(&self, id: SessionId, room: &str) -> Result<String, HubError> {
+        let key = names::fold(names::validate_room(room)?);
+        if self.member(id)?.rooms.contains(&key) {
+            Ok(key)
+        } else {
+            Err(HubError::NotInRoom(room.to_string()))
+        }
+    }
 }
 
 /// One client's presence in the hub. Dropping it leaves: the room is told
@@ -413,38 +474,52 @@ impl Session {
         Ok(self.hub.lock().member(self.id)?.nick.clone())
     }
 
-    /// The room the session is in, with its members.
+    /// The session's current room (the one it joined last), with its members.
     pub fn room(&self) -> Result<RoomMembers, HubError> {
         let state = self.hub.lock();
+        let key = state.current_room(self.id)?;
+        Ok(state.room_members(&state.rooms[&key]))
+    }
+
+    /// The names of the rooms the session is in, in joining order.
+    pub fn joined_rooms(&self) -> Result<Vec<Arc<str>>, HubError> {
+        let state = self.hub.lock();
         let member = state.member(self.id)?;
-        let room = &state.rooms[&member.room];
-        Ok(state.room_members(room))
+        Ok(member
+            .rooms
+            .iter()
+            .filter_map(|key| state.rooms.get(key).map(|r| r.name.clone()))
+            .collect())
     }
 
-    /// Sends `text` to everyone in the session's room, the sender included.
-    pub async fn say(&self, text: &str) -> Result<Posted, HubError> {
-        self.post(text, false).await
-    }
-
-    /// Sends a `/me` action to everyone in the session's room.
-    pub async fn act(&self, text: &str) -> Result<Posted, HubError> {
-        if text.trim().is_empty() {
+    /// Sends `text` to everyone in `room` (default: the current room), the
+    /// sender included. `action` marks a `/me` action. The session must be
+    /// in the room.
+    ///
+    /// Returns once the message is queued for every member; if fan-out is
+    /// behind, only after the sender has been paced (see [`Hub::pace`]).
+    pub async fn post(
+        &self,
+        room: Option<&str>,
+        text: &str,
+        action: bool,
+    ) -> Result<Posted, HubError> {
+        if action && text.trim().is_empty() {
             return Err(HubError::EmptyMessage);
         }
-        self.post(text, true).await
-    }
-
-    async fn post(&self, text: &str, action: bool) -> Result<Posted, HubError> {
         let (posted, backlogged, key) = {
             let mut state = self.hub.lock();
-            let member = state.member(self.id)?;
-            let from = member.nick.clone();
-            let key = member.room.clone();
+            let key = match room {
+                None => state.current_room(self.id)?,
+                Some(room) => state.joined_room(self.id, room)?,
+            };
+            let from = state.member(self.id)?.nick.clone();
             let room = state.rooms.get_mut(&key).ok_or(HubError::SessionEnded)?;
             room.last_id += 1;
             let posted = Posted {
                 id: room.last_id,
                 ts: event::now_millis(),
+                room: room.name.clone(),
             };
             let message = Event::new(EventKind::Message {
                 room: room.name.clone(),
@@ -464,15 +539,14 @@ impl Session {
         Ok(posted)
     }
 
-    /// Changes nickname; the room sees `Renamed`. Changing only the case of
-    /// one's own nickname is allowed.
+    /// Changes nickname; every room of the session sees `Renamed`. Changing
+    /// only the case of one's own nickname is allowed.
     pub fn rename(&self, new: &str) -> Result<(), HubError> {
         names::validate_nick(new)?;
         let new_key = names::fold(new);
         let mut state = self.hub.lock();
         let member = state.member(self.id)?;
         let old = member.nick.clone();
-        let room_key = member.room.clone();
         if let Some(&owner) = state.nicks.get(&new_key) {
             if owner != self.id {
                 return Err(HubError::NickInUse(new.to_string()));
@@ -481,54 +555,78 @@ impl Session {
         let new: Arc<str> = new.into();
         state.nicks.remove(&names::fold(&old));
         state.nicks.insert(new_key, self.id);
-        if let Some(member) = state.sessions.get_mut(&self.id) {
-            member.nick = new.clone();
-        }
-        if let Some(room) = state.rooms.get(&room_key) {
-            let renamed = Event::new(EventKind::Renamed {
-                room: room.name.clone(),
-                old,
-                new,
-            });
-            self.hub.fan_out(room, &renamed);
+        let Some(member) = state.sessions.get_mut(&self.id) else {
+            return Err(HubError::SessionEnded);
+        };
+        member.nick = new.clone();
+        let state = &*state;
+        for key in &state.sessions[&self.id].rooms {
+            if let Some(room) = state.rooms.get(key) {
+                let renamed = Event::new(EventKind::Renamed {
+                    room: room.name.clone(),
+                    old: old.clone(),
+                    new: new.clone(),
+                });
+                self.hub.fan_out(room, &renamed);
+            }
         }
         Ok(())
     }
 
-    /// Moves the session to `room` (created on demand), leaving its current
-    /// one. The old room sees `Left`, the new one `Joined`.
-    pub fn join(&self, room: &str) -> Result<RoomMembers, HubError> {
+    /// Moves the session to `room` alone (created on demand), leaving every
+    /// room it was in: the line protocol's `/join`. The old room sees
+    /// `Left`, the new one `Joined`.
+    pub fn switch_to(&self, room: &str) -> Result<RoomMembers, HubError> {
         let name = names::validate_room(room)?;
         let key = names::fold(name);
         let mut state = self.hub.lock();
         let member = state.member(self.id)?;
-        let nick = member.nick.clone();
-        let old_key = member.room.clone();
-        if old_key == key {
+        if member.rooms == [key.clone()] {
             return Err(HubError::AlreadyInRoom(state.rooms[&key].name.to_string()));
         }
-        let outbox = member.outbox.clone();
-        if let Some(old) = state.rooms.get_mut(&old_key) {
-            old.members.remove(&self.id);
-            let left = Event::new(EventKind::Left {
-                room: old.name.clone(),
-                nick: nick.clone(),
-                reason: None,
-            });
-            self.hub.fan_out(old, &left);
+        let nick = member.nick.clone();
+        let old_rooms = std::mem::take(&mut state.member_mut(self.id)?.rooms);
+        for old in old_rooms.iter().filter(|&old| *old != key) {
+            self.hub
+                .exit_room(&mut state, self.id, old, &nick, None, true);
         }
-        state.drop_room_if_empty(&old_key, &self.hub.config.default_room);
-        let new = state.room_entry(&key, name);
-        let joined = Event::new(EventKind::Joined {
-            room: new.name.clone(),
-            nick,
-        });
-        self.hub.fan_out(new, &joined);
-        new.members.insert(self.id, outbox);
-        if let Some(member) = state.sessions.get_mut(&self.id) {
-            member.room = key.clone();
+        if !old_rooms.contains(&key) {
+            self.hub.enter_room(&mut state, self.id, &key, name);
+        }
+        state.member_mut(self.id)?.rooms = vec![key.clone()];
+        Ok(state.room_members(&state.rooms[&key]))
+    }
+
+    /// Adds `room` (created on demand) to the session's rooms and makes it
+    /// current; the room sees `Joined`. Joining a room one is already in only
+    /// makes it current.
+    pub fn enter(&self, room: &str) -> Result<RoomMembers, HubError> {
+        let name = names::validate_room(room)?;
+        let key = names::fold(name);
+        let mut state = self.hub.lock();
+        let member = state.member_mut(self.id)?;
+        if let Some(at) = member.rooms.iter().position(|r| *r == key) {
+            let key = member.rooms.remove(at);
+            member.rooms.push(key);
+        } else {
+            self.hub.enter_room(&mut state, self.id, &key, name);
+            state.member_mut(self.id)?.rooms.push(key.clone());
         }
         Ok(state.room_members(&state.rooms[&key]))
+    }
+
+    /// Leaves `room`; the others there see `Left`. If it was the current
+    /// room, the previously joined one becomes current.
+    pub fn exit(&self, room: &str) -> Result<Arc<str>, HubError> {
+        let mut state = self.hub.lock();
+        let key = state.joined_room(self.id, room)?;
+        let name = state.rooms[&key].name.clone();
+        let member = state.member_mut(self.id)?;
+        member.rooms.retain(|r| *r != key);
+        let nick = member.nick.clone();
+        self.hub
+            .exit_room(&mut state, self.id, &key, &nick, None, true);
+        Ok(name)
     }
 
     /// Sends `text` privately to the session named `to`, wherever it is;

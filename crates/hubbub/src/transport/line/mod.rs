@@ -244,10 +244,10 @@ async fn handle(session: &Session, line: &str) -> Option<Option<String>> {
         }
     };
     let result = match input {
-        Input::Say(text) => session.say(text).await.map(drop),
-        Input::Me(action) => session.act(action).await.map(drop),
+        Input::Say(text) => session.post(None, text, false).await.map(drop),
+        Input::Me(action) => session.post(None, action, true).await.map(drop),
         Input::Nick(nick) => session.rename(nick),
-        Input::Join(room) => session.join(room).map(|room| {
+        Input::Join(room) => session.switch_to(room).map(|room| {
             session.notice(format!(
                 "you are now in {} ({}: {})",
                 room.name,
