@@ -9,7 +9,8 @@
 //! - [`config`]: the one typed configuration (flags, `HUBBUB_*` env, TOML file).
 //! - [`server`]: binds the listeners, owns shutdown and connection limits.
 //! - [`hub`]: rooms, sessions, nicknames, fan-out. No sockets in there.
-//! - [`transport`]: one module per wire protocol (the TCP line protocol today).
+//! - [`transport`]: one module per wire protocol: the TCP line protocol, Socket.IO.
+//! - [`web`]: the HTTP router: the embedded chat page, `/healthz`, Socket.IO.
 //! - [`limits`]: flood control and connection limits shared by the transports.
 
 pub mod config;
@@ -17,6 +18,7 @@ pub mod hub;
 pub mod limits;
 pub mod server;
 pub mod transport;
+pub mod web;
 
 pub use config::Config;
 pub use server::Server;

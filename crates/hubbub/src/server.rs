@@ -19,6 +19,8 @@ use crate::config::Config;
 use crate::hub::{Hub, HubConfig};
 use crate::limits::ConnectionLimiter;
 use crate::transport::line::{LineSettings, LineTransport};
+use crate::transport::socketio::{SocketIoSettings, SocketIoTransport};
+use crate::web;
 
 /// A bound, not yet running server.
 #[derive(Debug)]
@@ -27,6 +29,7 @@ pub struct Server {
     hub: Arc<Hub>,
     limiter: Arc<ConnectionLimiter>,
     tcp: TcpListener,
+    http: TcpListener,
 }
 
 impl Server {
@@ -35,6 +38,9 @@ impl Server {
         let tcp = TcpListener::bind(&config.tcp_addr)
             .await
             .with_context(|| format!("binding the TCP listener on {}", config.tcp_addr))?;
+        let http = TcpListener::bind(&config.http_addr)
+            .await
+            .with_context(|| format!("binding the HTTP listener on {}", config.http_addr))?;
         let hub = Hub::new(HubConfig {
             default_room: config.default_room.clone(),
             outbox_limit: config.outbound_limit,
@@ -45,12 +51,20 @@ impl Server {
             hub,
             limiter,
             tcp,
+            http,
         })
     }
 
     /// Where the TCP line listener is bound.
     pub fn tcp_addr(&self) -> SocketAddr {
         self.tcp
+            .local_addr()
+            .expect("a bound listener has a local address")
+    }
+
+    /// Where the HTTP listener (page, Socket.IO) is bound.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http
             .local_addr()
             .expect("a bound listener has a local address")
     }
@@ -63,7 +77,7 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let token = CancellationToken::new();
         let tracker = TaskTracker::new();
-        tracing::info!(tcp = %self.tcp_addr(), "hubbub listening");
+        tracing::info!(tcp = %self.tcp_addr(), http = %self.http_addr(), "hubbub listening");
 
         let line = LineTransport {
             hub: self.hub.clone(),
@@ -81,6 +95,28 @@ impl Server {
         };
         let accept = tokio::spawn(line.serve(self.tcp));
 
+        let socket_io = SocketIoTransport::new(
+            self.hub.clone(),
+            self.limiter.clone(),
+            SocketIoSettings {
+                max_text_bytes: self.config.max_line_bytes,
+                flood_rate: self.config.flood_rate,
+                flood_burst: self.config.flood_burst,
+                flood_kick: self.config.flood_kick,
+            },
+            token.clone(),
+            tracker.clone(),
+        );
+        let (layer, _io) = socket_io.layer();
+        let app = web::router(self.hub.clone(), layer);
+        let http_shutdown = token.clone();
+        let http = tokio::spawn(async move {
+            let service = app.into_make_service_with_connect_info::<SocketAddr>();
+            axum::serve(self.http, service)
+                .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
+                .await
+        });
+
         shutdown.await;
         tracing::info!(
             connections = self.limiter.open(),
@@ -90,10 +126,13 @@ impl Server {
         token.cancel();
         let _ = accept.await;
         tracker.close();
-        if tokio::time::timeout(self.config.shutdown_grace, tracker.wait())
-            .await
-            .is_err()
-        {
+        let drained = tokio::time::timeout(self.config.shutdown_grace, async {
+            tracker.wait().await;
+            // Sockets were told and disconnected; what is left are idle
+            // HTTP connections, which hyper closes on its own.
+            let _ = http.await;
+        });
+        if drained.await.is_err() {
             tracing::warn!(
                 grace = ?self.config.shutdown_grace,
                 "some connections did not finish flushing in time"

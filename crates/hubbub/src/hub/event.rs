@@ -80,6 +80,13 @@ pub enum EventKind {
         old: Arc<str>,
         new: Arc<str>,
     },
+    /// Someone in the room started or stopped typing (not sent to them, nor
+    /// to sessions that did not ask for typing events).
+    Typing {
+        room: Arc<str>,
+        nick: Arc<str>,
+        typing: bool,
+    },
     /// A private message, delivered to its recipient.
     Private {
         ts: u64,
@@ -139,6 +146,7 @@ impl Event {
                     room.len() + nick.len() + reason.as_ref().map_or(0, |r| r.len())
                 }
                 EventKind::Renamed { room, old, new } => room.len() + old.len() + new.len(),
+                EventKind::Typing { room, nick, .. } => room.len() + nick.len(),
                 EventKind::Private { from, to, text, .. }
                 | EventKind::PrivateSent { from, to, text, .. } => {
                     from.len() + to.len() + text.len()

@@ -63,6 +63,10 @@ pub enum HubError {
     NoSuchRoom(String),
     #[error("a message cannot be empty")]
     EmptyMessage,
+    #[error("text too long (at most {0} bytes)")]
+    TooLarge(usize),
+    #[error("invalid text: {0}")]
+    InvalidText(String),
     #[error("this session has ended")]
     SessionEnded,
 }
@@ -79,6 +83,8 @@ impl HubError {
             HubError::NoSuchNick(_) => "no_such_nick",
             HubError::NoSuchRoom(_) => "no_such_room",
             HubError::EmptyMessage => "empty_message",
+            HubError::TooLarge(_) => "too_large",
+            HubError::InvalidText(_) => "invalid_text",
             HubError::SessionEnded => "session_ended",
         }
     }
@@ -129,6 +135,8 @@ struct Member {
     /// client is always in exactly one; a Socket.IO client may be in several.
     rooms: Vec<String>,
     outbox: Arc<Outbox>,
+    /// Whether the transport shows typing indicators.
+    wants_typing: bool,
 }
 
 #[derive(Debug)]
@@ -191,12 +199,13 @@ impl Hub {
         self.shutting_down.store(true, Ordering::Relaxed);
     }
 
-    /// Opens a session named `nick` in the default room.
+    /// Opens a session named `nick` in the default room; `wants_typing` says
+    /// whether the transport shows [`EventKind::Typing`] events.
     ///
     /// Its first event is [`EventKind::Welcome`]; the room's other members get
     /// [`EventKind::Joined`]. `nick` is taken as given (a transport's default
     /// name such as `IP:PORT`); it must still be unique.
-    pub fn connect(self: &Arc<Self>, nick: &str) -> Result<Session, HubError> {
+    pub fn connect(self: &Arc<Self>, nick: &str, wants_typing: bool) -> Result<Session, HubError> {
         let id = self.next_session.fetch_add(1, Ordering::Relaxed);
         let outbox = Arc::new(Outbox::with_relief(
             self.config.outbox_limit,
@@ -217,6 +226,7 @@ impl Hub {
                 nick: nick.clone(),
                 rooms: vec![room_key.clone()],
                 outbox: outbox.clone(),
+                wants_typing,
             },
         );
         let room_name = state
@@ -630,8 +640,9 @@ impl Session {
     }
 
     /// Sends `text` privately to the session named `to`, wherever it is;
-    /// the sender gets its own copy as `PrivateSent`.
-    pub fn private(&self, to: &str, text: &str) -> Result<(), HubError> {
+    /// the sender gets its own copy as `PrivateSent`. Returns the
+    /// recipient's nickname as spelled by them, and the timestamp.
+    pub fn private(&self, to: &str, text: &str) -> Result<(Arc<str>, u64), HubError> {
         if text.trim().is_empty() {
             return Err(HubError::EmptyMessage);
         }
@@ -662,7 +673,41 @@ impl Session {
                 text,
             }),
         );
-        Ok(())
+        Ok((target.nick.clone(), ts))
+    }
+
+    /// Tells the others in `room` (default: the current room) who want
+    /// typing events that this session started or stopped typing.
+    pub fn typing(&self, room: Option<&str>, typing: bool) -> Result<Arc<str>, HubError> {
+        let state = self.hub.lock();
+        let key = match room {
+            None => state.current_room(self.id)?,
+            Some(room) => state.joined_room(self.id, room)?,
+        };
+        let nick = state.member(self.id)?.nick.clone();
+        let room = &state.rooms[&key];
+        let event = Event::new(EventKind::Typing {
+            room: room.name.clone(),
+            nick,
+            typing,
+        });
+        for (&id, outbox) in &room.members {
+            if id != self.id && state.sessions.get(&id).is_some_and(|m| m.wants_typing) {
+                self.hub.deliver(outbox, event.clone());
+            }
+        }
+        Ok(room.name.clone())
+    }
+
+    /// Leaves the hub now rather than when dropped (idempotent).
+    pub fn end(&self) {
+        let reason = self
+            .leave_reason
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        self.hub.leave(self.id, reason);
+        self.outbox.close_silently(CloseReason::Quit);
     }
 
     /// Queues a reply for this session only.
@@ -692,12 +737,6 @@ impl Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
-        let reason = self
-            .leave_reason
-            .get_mut()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        self.hub.leave(self.id, reason);
-        self.outbox.close_silently(CloseReason::Quit);
+        self.end();
     }
 }

@@ -61,6 +61,21 @@ pub fn validate_room(room: &str) -> Result<&str, HubError> {
     Ok(room)
 }
 
+/// Checks chat text from a transport that does not frame lines itself
+/// (Socket.IO): at most `max_bytes`, and no control characters but TAB, so
+/// it cannot forge extra lines or terminal escapes on line clients.
+pub fn validate_text(text: &str, max_bytes: usize) -> Result<(), HubError> {
+    if text.len() > max_bytes {
+        return Err(HubError::TooLarge(max_bytes));
+    }
+    if text.chars().any(|c| c.is_control() && c != '\t') {
+        return Err(HubError::InvalidText(
+            "text cannot contain control characters (such as newlines)".into(),
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,6 +92,14 @@ mod tests {
         assert!(validate_nick(&"x".repeat(32)).is_ok());
         assert!(validate_nick(&"x".repeat(33)).is_err());
         assert_eq!(fold("ALICE"), fold("alice"));
+    }
+
+    #[test]
+    fn texts() {
+        assert!(validate_text("hello ✓\ttab", 100).is_ok());
+        assert_eq!(validate_text("abc", 2), Err(HubError::TooLarge(2)));
+        assert!(validate_text("two\nlines", 100).is_err());
+        assert!(validate_text("esc\x1b[1m", 100).is_err());
     }
 
     #[test]

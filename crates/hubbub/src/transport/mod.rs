@@ -5,3 +5,4 @@
 //! each shared event once per wire format ([`crate::hub::WireFormat`]).
 
 pub mod line;
+pub mod socketio;

@@ -40,6 +40,8 @@ pub fn encode(event: &EventKind) -> Bytes {
             ..
         } => format!("{nick} has left ({reason})\n"),
         EventKind::Renamed { old, new, .. } => format!("{old} is now known as {new}\n"),
+        // Line sessions do not ask for typing events; nothing to show.
+        EventKind::Typing { .. } => String::new(),
         EventKind::Private { from, text, .. } => format!("*{from}* {text}\n"),
         EventKind::PrivateSent { to, text, .. } => format!("-> *{to}* {text}\n"),
         EventKind::Notice { text } => prefixed(NOTICE_PREFIX, text),

@@ -92,7 +92,7 @@ impl LineTransport {
                 return refuse(stream, &refused.to_string()).await;
             }
         };
-        let session = match self.hub.connect(&peer.to_string()) {
+        let session = match self.hub.connect(&peer.to_string(), false) {
             Ok(session) => session,
             Err(e) => return refuse(stream, &e.to_string()).await,
         };
@@ -276,7 +276,7 @@ async fn handle(session: &Session, line: &str) -> Option<Option<String>> {
                 room.members.join(", ")
             ))
         }),
-        Input::Msg { to, text } => session.private(to, text),
+        Input::Msg { to, text } => session.private(to, text).map(drop),
         Input::Quit(reason) => return Some(reason.map(str::to_string)),
         Input::Help => {
             session.notice(HELP);

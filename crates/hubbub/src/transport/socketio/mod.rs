@@ -1,0 +1,191 @@
+//! Socket.IO (protocol v5, via `socketioxide`): browsers and the official
+//! clients as sessions of the same hub as line clients (docs/PROTOCOL.md).
+//!
+//! On connect a socket becomes a hub [`Session`] named `guest-N`, and gets a
+//! writer task that drains its outbox into `socket.emit` ([`events`]).
+//! Requests from the client are handled in [`requests`]. socketioxide's own
+//! per-socket packet buffer is only a transmission window: when it is full
+//! the writer waits, so the session's outbox stays the one bound, with the
+//! same slow-consumer rule as every other transport.
+
+mod events;
+mod requests;
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::ConnectInfo;
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::{SocketRef, State};
+use socketioxide::handler::FromMessageParts;
+use socketioxide::layer::SocketIoLayer;
+use socketioxide::socket::{DisconnectReason, Socket};
+use socketioxide::SocketIo;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::hub::{Hub, HubError, Session};
+use crate::limits::{ConnectionGuard, ConnectionLimiter, FloodControl};
+
+/// What the Socket.IO transport needs from the configuration.
+#[derive(Debug, Clone)]
+pub struct SocketIoSettings {
+    /// Longest chat text in bytes (the line protocol's line limit).
+    pub max_text_bytes: usize,
+    pub flood_rate: f64,
+    pub flood_burst: u32,
+    pub flood_kick: u32,
+}
+
+/// Shared by every socket's handlers.
+#[derive(Debug, Clone)]
+pub struct SocketIoTransport {
+    pub hub: Arc<Hub>,
+    pub limiter: Arc<ConnectionLimiter>,
+    pub settings: Arc<SocketIoSettings>,
+    pub shutdown: CancellationToken,
+    pub tracker: TaskTracker,
+    guests: Arc<AtomicU64>,
+}
+
+/// Packets socketioxide may hold per socket before `emit` reports it full.
+/// Room messages are two packets (`message` and the seed's `notice`).
+const SOCKET_BUFFER_PACKETS: usize = 256;
+/// How long the writer waits before retrying a full socket buffer.
+const FULL_BUFFER_RETRY: Duration = Duration::from_millis(2);
+
+impl SocketIoTransport {
+    pub fn new(
+        hub: Arc<Hub>,
+        limiter: Arc<ConnectionLimiter>,
+        settings: SocketIoSettings,
+        shutdown: CancellationToken,
+        tracker: TaskTracker,
+    ) -> SocketIoTransport {
+        SocketIoTransport {
+            hub,
+            limiter,
+            settings: Arc::new(settings),
+            shutdown,
+            tracker,
+            guests: Arc::new(AtomicU64::new(1)),
+        }
+    }
+
+    /// The tower layer serving `/socket.io/`, and its handle.
+    pub fn layer(self) -> (SocketIoLayer, SocketIo) {
+        // A packet carries at most one text plus its JSON framing.
+        let max_payload = (self.settings.max_text_bytes * 2 + 4096) as u64;
+        let (layer, io) = SocketIo::builder()
+            .max_buffer_size(SOCKET_BUFFER_PACKETS)
+            .max_payload(max_payload)
+            .with_state(self)
+            .build_layer();
+        io.ns("/", on_connect);
+        (layer, io)
+    }
+
+    /// A session named `guest-N`, skipping names already taken.
+    fn connect_guest(&self) -> Result<Session, HubError> {
+        let mut last_error = None;
+        for _ in 0..100 {
+            let n = self.guests.fetch_add(1, Ordering::Relaxed);
+            match self.hub.connect(&format!("guest-{n}"), true) {
+                Ok(session) => return Ok(session),
+                Err(e @ HubError::NickInUse(_)) => last_error = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last_error.unwrap_or(HubError::SessionEnded))
+    }
+}
+
+/// One connected socket's state, shared by its handlers.
+#[derive(Debug)]
+pub(crate) struct Connection {
+    session: Session,
+    flood: Mutex<FloodControl>,
+    /// When each room last relayed a typing start from this socket (bounded
+    /// by the rooms it is in: entries are only added for joined rooms).
+    typing_sent: Mutex<HashMap<Arc<str>, Instant>>,
+    settings: Arc<SocketIoSettings>,
+    /// Holds the connection's slot until it disconnects.
+    slot: Mutex<Option<ConnectionGuard>>,
+}
+
+async fn on_connect(socket: SocketRef, State(transport): State<SocketIoTransport>) {
+    let ip = socket
+        .req_parts()
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |info| info.0.ip());
+    let slot = match transport.limiter.acquire(ip) {
+        Ok(slot) => slot,
+        Err(refused) => {
+            tracing::info!(%ip, %refused, "socket.io connection refused");
+            let _ = socket.emit(
+                "error",
+                &events::error_body("refused", &refused.to_string()),
+            );
+            let _ = socket.disconnect();
+            return;
+        }
+    };
+    let session = match transport.connect_guest() {
+        Ok(session) => session,
+        Err(e) => {
+            let _ = socket.emit("error", &events::error_body(e.code(), &e.to_string()));
+            let _ = socket.disconnect();
+            return;
+        }
+    };
+    let settings = &transport.settings;
+    let conn = Arc::new(Connection {
+        flood: Mutex::new(FloodControl::new(
+            settings.flood_rate,
+            settings.flood_burst,
+            settings.flood_kick,
+        )),
+        typing_sent: Mutex::new(HashMap::new()),
+        settings: settings.clone(),
+        slot: Mutex::new(Some(slot)),
+        session,
+    });
+    tracing::debug!(sid = %socket.id, %ip, "socket.io client connected");
+
+    requests::register(&socket, &conn);
+    let on_disconnect = conn.clone();
+    socket.on_disconnect(move |reason: DisconnectReason| async move {
+        tracing::debug!(?reason, "socket.io client disconnected");
+        on_disconnect.session.end();
+        on_disconnect
+            .slot
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+    });
+    transport.tracker.spawn(events::write_loop(
+        socket,
+        conn.session.outbox().clone(),
+        transport.shutdown.clone(),
+    ));
+}
+
+/// Whether the client asked for an acknowledgement: a failing request
+/// without one gets an `error` event instead.
+pub(crate) struct AckWanted(pub bool);
+
+impl<A: Adapter> FromMessageParts<A> for AckWanted {
+    type Error = Infallible;
+    fn from_message_parts(
+        _: &Arc<Socket<A>>,
+        _: &mut socketioxide_core::Value,
+        ack_id: &Option<i64>,
+    ) -> Result<Self, Infallible> {
+        Ok(AckWanted(ack_id.is_some()))
+    }
+}

@@ -1,0 +1,260 @@
+//! Client requests: payload checks, flood control, the hub call, and the
+//! `{ok}` / `{error}` answer (by acknowledgement, or an `error` event when
+//! the client did not ask for one).
+
+use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use socketioxide::extract::{AckSender, SocketRef, TryData};
+
+use super::events::error_body;
+use super::{AckWanted, Connection};
+use crate::hub::{names, CloseReason, HubError};
+use crate::limits::FloodVerdict;
+
+/// Typing starts relayed at most this often per socket and room.
+const TYPING_INTERVAL: Duration = Duration::from_secs(1);
+
+/// A refused request, as sent to the client.
+#[derive(Debug)]
+pub(crate) struct RequestError {
+    code: &'static str,
+    message: String,
+}
+
+impl RequestError {
+    fn bad_request(message: &str) -> RequestError {
+        RequestError {
+            code: "bad_request",
+            message: message.to_string(),
+        }
+    }
+}
+
+impl From<HubError> for RequestError {
+    fn from(e: HubError) -> Self {
+        RequestError {
+            code: e.code(),
+            message: e.to_string(),
+        }
+    }
+}
+
+type Answer = Result<Value, RequestError>;
+
+/// Registers every request handler on `socket`.
+pub(crate) fn register(socket: &SocketRef, conn: &Arc<Connection>) {
+    on(socket, conn, "set nickname", set_nickname);
+    on(socket, conn, "join", join);
+    on(socket, conn, "leave", leave);
+    on(socket, conn, "rooms", rooms);
+    on(socket, conn, "members", members);
+    on(socket, conn, "message", message);
+    on(socket, conn, "chat", chat);
+    on(socket, conn, "private", private);
+    on(socket, conn, "typing", typing);
+    socket.on_fallback(
+        |socket: SocketRef,
+         event: socketioxide::extract::Event,
+         AckWanted(wanted): AckWanted,
+         ack: AckSender| async move {
+            let error = RequestError {
+                code: "unknown_event",
+                message: format!("unknown event {:?}", event.0),
+            };
+            respond(&socket, ack, wanted, Err(error));
+        },
+    );
+}
+
+/// Wires `handler` to `event`, with flood control and the answer around it.
+fn on<F, Fut>(socket: &SocketRef, conn: &Arc<Connection>, event: &'static str, handler: F)
+where
+    F: Fn(Arc<Connection>, SocketRef, Value) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Answer> + Send + 'static,
+{
+    let conn = conn.clone();
+    socket.on(
+        event,
+        move |socket: SocketRef,
+              TryData(data): TryData<Value>,
+              AckWanted(wanted): AckWanted,
+              ack: AckSender| {
+            let conn = conn.clone();
+            let handler = handler.clone();
+            async move {
+                let answer = match admit(&conn) {
+                    Ok(()) => handler(conn, socket.clone(), data.unwrap_or(Value::Null)).await,
+                    Err(e) => Err(e),
+                };
+                respond(&socket, ack, wanted, answer);
+            }
+        },
+    );
+}
+
+fn respond(socket: &SocketRef, ack: AckSender, wanted: bool, answer: Answer) {
+    let _ = match answer {
+        Ok(value) => ack.send(&json!({ "ok": value })),
+        Err(e) if wanted => ack.send(&json!({ "error": error_body(e.code, &e.message) })),
+        Err(e) => socket.emit("error", &error_body(e.code, &e.message)),
+    };
+}
+
+/// Flood control: one token per request, as for lines.
+fn admit(conn: &Connection) -> Result<(), RequestError> {
+    let verdict = conn
+        .flood
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .check(Instant::now());
+    let stats = conn.session.hub().stats();
+    match verdict {
+        FloodVerdict::Accept => return Ok(()),
+        FloodVerdict::Reject { .. } => {
+            stats.flood_rejected_lines.fetch_add(1, Ordering::Relaxed);
+        }
+        FloodVerdict::Disconnect => {
+            stats.flood_disconnects.fetch_add(1, Ordering::Relaxed);
+            conn.session.outbox().close(CloseReason::Flooding);
+        }
+    }
+    Err(RequestError {
+        code: "flood",
+        message: "you are sending too fast; requests are dropped until you slow down".into(),
+    })
+}
+
+/// A string payload, or the string field `key` of an object payload.
+fn string_arg<'a>(data: &'a Value, key: &str) -> Option<&'a str> {
+    data.as_str().or_else(|| data.get(key)?.as_str())
+}
+
+fn room_arg(data: &Value) -> Result<&str, RequestError> {
+    string_arg(data, "room").ok_or_else(|| RequestError::bad_request("expected {room} or \"ROOM\""))
+}
+
+/// An optional `room` field; present but not a string is an error.
+fn optional_room(data: &Value) -> Result<Option<&str>, RequestError> {
+    match data.get("room") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(room)) => Ok(Some(room)),
+        Some(_) => Err(RequestError::bad_request("room must be a string")),
+    }
+}
+
+fn text_arg<'a>(conn: &Connection, data: &'a Value, key: &str) -> Result<&'a str, RequestError> {
+    let text = data
+        .get(key)
+        .and_then(Value::as_str)
+        .ok_or_else(|| RequestError::bad_request(&format!("expected {{{key}: string}}")))?;
+    names::validate_text(text, conn.settings.max_text_bytes)?;
+    Ok(text)
+}
+
+async fn set_nickname(conn: Arc<Connection>, socket: SocketRef, data: Value) -> Answer {
+    let nick = string_arg(&data, "nick")
+        .ok_or_else(|| RequestError::bad_request("expected \"NAME\" or {nick}"))?;
+    conn.session.rename(nick)?;
+    let _ = socket.emit("nickname ready", &());
+    Ok(json!({ "nick": nick }))
+}
+
+async fn join(conn: Arc<Connection>, _: SocketRef, data: Value) -> Answer {
+    let room = conn.session.enter(room_arg(&data)?)?;
+    Ok(json!({ "room": room.name, "members": room.members }))
+}
+
+async fn leave(conn: Arc<Connection>, _: SocketRef, data: Value) -> Answer {
+    let room = conn.session.exit(room_arg(&data)?)?;
+    if let Ok(mut sent) = conn.typing_sent.lock() {
+        sent.remove(names::fold(&room).as_str());
+    }
+    Ok(json!({ "room": room }))
+}
+
+async fn rooms(conn: Arc<Connection>, _: SocketRef, _: Value) -> Answer {
+    let rooms: Vec<_> = conn
+        .session
+        .hub()
+        .rooms()
+        .into_iter()
+        .map(|r| json!({ "name": r.name, "members": r.members }))
+        .collect();
+    Ok(Value::Array(rooms))
+}
+
+async fn members(conn: Arc<Connection>, _: SocketRef, data: Value) -> Answer {
+    let room = match string_arg(&data, "room") {
+        Some(room) => conn.session.hub().members(room)?,
+        None if data.is_null() || data.get("room").is_none() => conn.session.room()?,
+        None => return Err(RequestError::bad_request("room must be a string")),
+    };
+    Ok(json!({ "room": room.name, "members": room.members }))
+}
+
+async fn message(conn: Arc<Connection>, _: SocketRef, data: Value) -> Answer {
+    let text = text_arg(&conn, &data, "text")?;
+    if text.trim().is_empty() {
+        return Err(HubError::EmptyMessage.into());
+    }
+    let action = match data.get("action") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(action)) => *action,
+        Some(_) => return Err(RequestError::bad_request("action must be a boolean")),
+    };
+    let posted = conn
+        .session
+        .post(optional_room(&data)?, text, action)
+        .await?;
+    Ok(json!({ "id": posted.id, "room": posted.room, "ts": posted.ts }))
+}
+
+/// The seed's `chat` {message}: to the current room.
+async fn chat(conn: Arc<Connection>, _: SocketRef, data: Value) -> Answer {
+    let text = text_arg(&conn, &data, "message")?;
+    let posted = conn.session.post(None, text, false).await?;
+    Ok(json!({ "id": posted.id, "room": posted.room, "ts": posted.ts }))
+}
+
+async fn private(conn: Arc<Connection>, _: SocketRef, data: Value) -> Answer {
+    let to = data
+        .get("to")
+        .and_then(Value::as_str)
+        .ok_or_else(|| RequestError::bad_request("expected {to, text}"))?;
+    let text = text_arg(&conn, &data, "text")?;
+    let (to, ts) = conn.session.private(to, text)?;
+    Ok(json!({ "to": to, "ts": ts }))
+}
+
+async fn typing(conn: Arc<Connection>, _: SocketRef, data: Value) -> Answer {
+    let Some(typing) = data.get("typing").and_then(Value::as_bool) else {
+        return Err(RequestError::bad_request("expected {typing: boolean}"));
+    };
+    let room = match optional_room(&data)? {
+        Some(room) => room.to_string(),
+        None => conn.session.room()?.name.to_string(),
+    };
+    // Keyed by the folded name; entries exist only for rooms the hub
+    // accepted, so the map is bounded by the rooms the socket is in.
+    let key: Arc<str> = names::fold(names::validate_room(&room)?).into();
+    let now = Instant::now();
+    let mut sent = conn.typing_sent.lock().unwrap_or_else(|e| e.into_inner());
+    if typing
+        && sent
+            .get(&key)
+            .is_some_and(|at| now.duration_since(*at) < TYPING_INTERVAL)
+    {
+        return Ok(Value::Null);
+    }
+    conn.session.typing(Some(&room), typing)?;
+    if typing {
+        sent.insert(key, now);
+    } else {
+        sent.remove(&key);
+    }
+    Ok(Value::Null)
+}
