@@ -1,5 +1,8 @@
-//! Test helpers: a real server on port 0 and raw TCP line clients.
+//! Test helpers: a real server on port 0, raw TCP line clients, and a
+//! small Socket.IO client ([`sio`]).
 #![allow(dead_code)]
+
+pub mod sio;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -28,6 +31,7 @@ pub fn config() -> Config {
 
 pub struct TestServer {
     pub addr: SocketAddr,
+    pub http: SocketAddr,
     pub hub: Arc<Hub>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
@@ -42,6 +46,7 @@ impl TestServer {
             .try_init();
         let server = Server::bind(config).await.expect("bind");
         let addr = server.tcp_addr();
+        let http = server.http_addr();
         let hub = server.hub().clone();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async {
@@ -49,6 +54,7 @@ impl TestServer {
         }));
         TestServer {
             addr,
+            http,
             hub,
             stop: Some(stop),
             task: Some(task),
@@ -61,6 +67,10 @@ impl TestServer {
 
     pub async fn client(&self) -> Client {
         Client::connect(self.addr).await
+    }
+
+    pub async fn socket(&self) -> sio::SioClient {
+        sio::SioClient::connect(self.http).await
     }
 
     /// Stops the server as SIGTERM would and waits for it to finish.

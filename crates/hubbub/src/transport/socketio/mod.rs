@@ -78,11 +78,15 @@ impl SocketIoTransport {
 
     /// The tower layer serving `/socket.io/`, and its handle.
     pub fn layer(self) -> (SocketIoLayer, SocketIo) {
-        // A packet carries at most one text plus its JSON framing.
-        let max_payload = (self.settings.max_text_bytes * 2 + 4096) as u64;
+        // A packet carries at most one text plus its JSON framing (escapes
+        // may double the text). The same bound for polling bodies and for
+        // WebSocket messages, whose default would be 64 MiB.
+        let max_payload = self.settings.max_text_bytes * 2 + 4096;
         let (layer, io) = SocketIo::builder()
             .max_buffer_size(SOCKET_BUFFER_PACKETS)
-            .max_payload(max_payload)
+            .max_payload(max_payload as u64)
+            .ws_max_message_size(max_payload)
+            .ws_max_frame_size(max_payload)
             .with_state(self)
             .build_layer();
         io.ns("/", on_connect);
