@@ -104,6 +104,17 @@ impl SioClient {
             .to_string()
     }
 
+    /// The next event packet's JSON array, verbatim.
+    pub async fn next_raw_event(&mut self) -> String {
+        assert!(self.events.is_empty(), "events already parsed");
+        loop {
+            let frame = self.frame().await.expect("open");
+            if let Some(array) = frame.strip_prefix("42") {
+                return array.to_string();
+            }
+        }
+    }
+
     /// The next event, whatever its name.
     pub async fn next_event(&mut self) -> (String, Value) {
         if let Some(event) = self.events.pop_front() {

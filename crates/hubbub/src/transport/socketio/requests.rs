@@ -159,7 +159,8 @@ async fn set_nickname(conn: Arc<Connection>, socket: SocketRef, data: Value) -> 
     let nick = string_arg(&data, "nick")
         .ok_or_else(|| RequestError::bad_request("expected \"NAME\" or {nick}"))?;
     conn.session.rename(nick)?;
-    let _ = socket.emit("nickname ready", &());
+    // An empty tuple: the event with no arguments, as the seed sends it.
+    let _ = socket.emit("nickname ready", &[(); 0]);
     Ok(json!({ "nick": nick }))
 }
 
