@@ -394,3 +394,20 @@ async fn shutdown_tells_sockets_why() {
     assert_eq!(closing["reason"], "server is shutting down");
     web.expect_closed().await;
 }
+
+#[tokio::test]
+async fn a_sockets_requests_are_handled_in_the_order_sent() {
+    let server = TestServer::default().await;
+    let mut sender = server.socket().await;
+    let mut tcp = server.client().await;
+    sender.event("joined").await;
+    // Fire without waiting for answers; the server still takes them in order.
+    for i in 0..60 {
+        sender
+            .emit("message", json!({"text": format!("n{i}")}))
+            .await;
+    }
+    for i in 0..60 {
+        tcp.expect(&format!("{}: n{i}", sender.nick)).await;
+    }
+}

@@ -25,6 +25,7 @@ use socketioxide::handler::FromMessageParts;
 use socketioxide::layer::SocketIoLayer;
 use socketioxide::socket::{DisconnectReason, Socket};
 use socketioxide::SocketIo;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -119,6 +120,8 @@ pub(crate) struct Connection {
     settings: Arc<SocketIoSettings>,
     /// Holds the connection's slot until it disconnects.
     slot: Mutex<Option<ConnectionGuard>>,
+    /// Requests waiting for this socket's worker, in arrival order.
+    jobs: mpsc::Sender<requests::Job>,
 }
 
 async fn on_connect(socket: SocketRef, State(transport): State<SocketIoTransport>) {
@@ -148,7 +151,9 @@ async fn on_connect(socket: SocketRef, State(transport): State<SocketIoTransport
         }
     };
     let settings = &transport.settings;
+    let (jobs, queued) = mpsc::channel(requests::MAX_QUEUED_REQUESTS);
     let conn = Arc::new(Connection {
+        jobs,
         flood: Mutex::new(FloodControl::new(
             settings.flood_rate,
             settings.flood_burst,
@@ -162,6 +167,13 @@ async fn on_connect(socket: SocketRef, State(transport): State<SocketIoTransport
     tracing::debug!(sid = %socket.id, %ip, "socket.io client connected");
 
     requests::register(&socket, &conn);
+    let outbox = conn.session.outbox().clone();
+    transport.tracker.spawn(async move {
+        tokio::select! {
+            _ = requests::worker(queued) => {}
+            _ = outbox.closed() => {}
+        }
+    });
     let on_disconnect = conn.clone();
     socket.on_disconnect(move |reason: DisconnectReason| async move {
         tracing::debug!(?reason, "socket.io client disconnected");

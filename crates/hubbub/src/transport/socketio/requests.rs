@@ -3,12 +3,14 @@
 //! the client did not ask for one).
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use socketioxide::extract::{AckSender, SocketRef, TryData};
+use tokio::sync::mpsc;
 
 use super::events::error_body;
 use super::{AckWanted, Connection};
@@ -83,17 +85,43 @@ where
               TryData(data): TryData<Value>,
               AckWanted(wanted): AckWanted,
               ack: AckSender| {
-            let conn = conn.clone();
-            let handler = handler.clone();
-            async move {
-                let answer = match admit(&conn) {
-                    Ok(()) => handler(conn, socket.clone(), data.unwrap_or(Value::Null)).await,
-                    Err(e) => Err(e),
-                };
-                respond(&socket, ack, wanted, answer);
+            // socketioxide calls this synchronously in packet order, then
+            // spawns the returned future; queueing the work here, for the
+            // connection's one worker, keeps a socket's requests in order.
+            let admitted = admit(&conn).and_then(|()| {
+                conn.jobs.try_reserve().map_err(|_| RequestError {
+                    code: "flood",
+                    message: format!("more than {MAX_QUEUED_REQUESTS} requests waiting; slow down"),
+                })
+            });
+            match admitted {
+                Err(e) => respond(&socket, ack, wanted, Err(e)),
+                Ok(slot) => {
+                    let conn = conn.clone();
+                    let handler = handler.clone();
+                    slot.send(Box::pin(async move {
+                        let data = data.unwrap_or(Value::Null);
+                        let answer = handler(conn, socket.clone(), data).await;
+                        respond(&socket, ack, wanted, answer);
+                    }));
+                }
             }
+            async {}
         },
     );
+}
+
+/// A queued request: the handler call and its answer.
+pub(crate) type Job = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Requests one socket may have waiting for its worker.
+pub(crate) const MAX_QUEUED_REQUESTS: usize = 64;
+
+/// Runs a socket's requests one at a time, in arrival order.
+pub(crate) async fn worker(mut jobs: mpsc::Receiver<Job>) {
+    while let Some(job) = jobs.recv().await {
+        job.await;
+    }
 }
 
 fn respond(socket: &SocketRef, ack: AckSender, wanted: bool, answer: Answer) {
