@@ -11,6 +11,8 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
 
+use crate::store::Retention;
+
 /// Command line of the `hubbub` binary.
 #[derive(Debug, Parser)]
 #[command(name = "hubbub", version, about = "A self-hosted group-chat server")]
@@ -100,6 +102,45 @@ pub struct Options {
         value_name = "SECS"
     )]
     pub shutdown_grace: Option<u64>,
+    /// Where history is kept: sqlite, postgres or memory (none kept) [default: sqlite, or postgres for a postgres:// --database-url].
+    #[arg(long, global = true, env = "HUBBUB_STORE", value_name = "KIND")]
+    pub store: Option<String>,
+    /// Database URL: postgres://… for PostgreSQL, sqlite://FILE to override the SQLite file [default: sqlite in --data-dir].
+    #[arg(long, global = true, env = "HUBBUB_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Messages of a room sent to whoever joins it [default: 20].
+    #[arg(long, global = true, env = "HUBBUB_HISTORY_ON_JOIN", value_name = "N")]
+    pub history_on_join: Option<usize>,
+    /// Recent messages kept in memory per room, for joins and resumes [default: 100].
+    #[arg(long, global = true, env = "HUBBUB_HISTORY_CACHE", value_name = "N")]
+    pub history_cache: Option<usize>,
+    /// Most rooms that may exist [default: 10000].
+    #[arg(long, global = true, env = "HUBBUB_MAX_ROOMS", value_name = "N")]
+    pub max_rooms: Option<usize>,
+    /// Keep at most N messages per room; 0 = no limit [default: 0].
+    #[arg(
+        long,
+        global = true,
+        env = "HUBBUB_RETENTION_MESSAGES",
+        value_name = "N"
+    )]
+    pub retention_messages: Option<u64>,
+    /// Delete messages older than N days; 0 = keep forever [default: 0].
+    #[arg(
+        long,
+        global = true,
+        env = "HUBBUB_RETENTION_DAYS",
+        value_name = "DAYS"
+    )]
+    pub retention_days: Option<u64>,
+    /// Seconds between retention purges [default: 60].
+    #[arg(
+        long,
+        global = true,
+        env = "HUBBUB_PURGE_INTERVAL",
+        value_name = "SECS"
+    )]
+    pub purge_interval: Option<u64>,
     /// Log filter, in tracing's EnvFilter syntax [default: info].
     #[arg(long, global = true, env = "HUBBUB_LOG", value_name = "FILTER")]
     pub log: Option<String>,
@@ -124,7 +165,23 @@ pub struct Config {
     pub idle_timeout: Option<Duration>,
     pub outbound_limit: usize,
     pub shutdown_grace: Duration,
+    pub store: StoreKind,
+    pub database_url: Option<String>,
+    pub history_on_join: usize,
+    pub history_cache: usize,
+    pub max_rooms: usize,
+    pub retention: Retention,
+    pub purge_interval: Duration,
     pub log: String,
+}
+
+/// Which history store the server uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    Sqlite,
+    Postgres,
+    /// No persistence: history lives in memory and is lost on restart.
+    Memory,
 }
 
 impl Default for Config {
@@ -143,6 +200,13 @@ impl Default for Config {
             idle_timeout: None,
             outbound_limit: 1024 * 1024,
             shutdown_grace: Duration::from_secs(5),
+            store: StoreKind::Sqlite,
+            database_url: None,
+            history_on_join: 20,
+            history_cache: 100,
+            max_rooms: 10_000,
+            retention: Retention::default(),
+            purge_interval: Duration::from_secs(60),
             log: "info".into(),
         }
     }
@@ -155,7 +219,24 @@ impl Config {
             Some(path) => read_file(path)?,
             None => Options::default(),
         };
-        let config = Config::merge(options, file);
+        let store = options.store.clone().or(file.store.clone());
+        let mut config = Config::merge(options, file);
+        config.store = match store.as_deref() {
+            Some("sqlite") => StoreKind::Sqlite,
+            Some("postgres") => StoreKind::Postgres,
+            Some("memory") => StoreKind::Memory,
+            Some(other) => {
+                anyhow::bail!("--store: unknown store {other:?} (sqlite, postgres or memory)")
+            }
+            None if config
+                .database_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("postgres")) =>
+            {
+                StoreKind::Postgres
+            }
+            None => StoreKind::Sqlite,
+        };
         config.validate()?;
         Ok(config)
     }
@@ -188,6 +269,26 @@ impl Config {
                 .shutdown_grace
                 .or(file.shutdown_grace)
                 .map_or(d.shutdown_grace, Duration::from_secs),
+            store: d.store,
+            database_url: cli.database_url.or(file.database_url),
+            history_on_join: pick!(history_on_join),
+            history_cache: pick!(history_cache),
+            max_rooms: pick!(max_rooms),
+            retention: Retention {
+                max_messages_per_room: cli
+                    .retention_messages
+                    .or(file.retention_messages)
+                    .filter(|&n| n > 0),
+                max_age: cli
+                    .retention_days
+                    .or(file.retention_days)
+                    .filter(|&d| d > 0)
+                    .map(|d| Duration::from_secs(d * 86400)),
+            },
+            purge_interval: cli
+                .purge_interval
+                .or(file.purge_interval)
+                .map_or(d.purge_interval, |s| Duration::from_secs(s.max(1))),
             log: pick!(log),
         }
     }
@@ -207,6 +308,11 @@ impl Config {
             self.outbound_limit >= 4096,
             "--outbound-limit must be at least 4096 bytes"
         );
+        anyhow::ensure!(
+            self.store != StoreKind::Postgres || self.database_url.is_some(),
+            "--store postgres needs --database-url postgres://…"
+        );
+        anyhow::ensure!(self.max_rooms >= 1, "--max-rooms must be at least 1");
         Ok(())
     }
 }

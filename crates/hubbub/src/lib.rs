@@ -12,11 +12,13 @@
 //! - [`transport`]: one module per wire protocol: the TCP line protocol, Socket.IO.
 //! - [`web`]: the HTTP router: the embedded chat page, `/healthz`, Socket.IO.
 //! - [`limits`]: flood control and connection limits shared by the transports.
+//! - [`store`]: durable history (SQLite, PostgreSQL) behind one trait.
 
 pub mod config;
 pub mod hub;
 pub mod limits;
 pub mod server;
+pub mod store;
 pub mod transport;
 pub mod web;
 

@@ -15,9 +15,13 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::Config;
+use crate::config::{Config, StoreKind};
 use crate::hub::{Hub, HubConfig};
 use crate::limits::ConnectionLimiter;
+use crate::store::{
+    HistoryStore, PageQuery, PostgresStore, Retention, SqliteStore, StoreError, StoredMessage,
+    StoredRoom,
+};
 use crate::transport::line::{LineSettings, LineTransport};
 use crate::transport::socketio::{SocketIoSettings, SocketIoTransport};
 use crate::web;
@@ -26,6 +30,7 @@ use crate::web;
 #[derive(Debug)]
 pub struct Server {
     config: Config,
+    store: Option<Arc<dyn HistoryStore>>,
     hub: Arc<Hub>,
     limiter: Arc<ConnectionLimiter>,
     tcp: TcpListener,
@@ -41,13 +46,28 @@ impl Server {
         let http = TcpListener::bind(&config.http_addr)
             .await
             .with_context(|| format!("binding the HTTP listener on {}", config.http_addr))?;
-        let hub = Hub::new(HubConfig {
+        let store = open_store(&config).await?;
+        let hub_config = HubConfig {
             default_room: config.default_room.clone(),
             outbox_limit: config.outbound_limit,
-        });
+            history_on_join: config.history_on_join,
+            history_cache: config.history_cache,
+            max_rooms: config.max_rooms,
+        };
+        let stored = match &store {
+            Some(store) => load_rooms(
+                store.as_ref(),
+                hub_config.history_cache.max(hub_config.history_on_join),
+            )
+            .await
+            .with_context(|| format!("reading rooms from the {} store", store.kind()))?,
+            None => Vec::new(),
+        };
+        let hub = Hub::start(hub_config, store.clone(), stored);
         let limiter = ConnectionLimiter::new(config.max_connections, config.max_connections_per_ip);
         Ok(Server {
             config,
+            store,
             hub,
             limiter,
             tcp,
@@ -117,6 +137,15 @@ impl Server {
                 .await
         });
 
+        if let (Some(store), false) = (&self.store, self.config.retention.is_off()) {
+            tracker.spawn(purge_loop(
+                store.clone(),
+                self.config.retention,
+                self.config.purge_interval,
+                token.clone(),
+            ));
+        }
+
         shutdown.await;
         tracing::info!(
             connections = self.limiter.open(),
@@ -147,6 +176,86 @@ impl Server {
             "hubbub stopped"
         );
         Ok(())
+    }
+}
+
+/// Opens the configured history store, migrating it; a store that cannot
+/// be opened is an error (the server does not start without its history).
+async fn open_store(config: &Config) -> anyhow::Result<Option<Arc<dyn HistoryStore>>> {
+    let store: Arc<dyn HistoryStore> = match config.store {
+        StoreKind::Memory => return Ok(None),
+        StoreKind::Postgres => {
+            let url = config.database_url.as_deref().unwrap_or_default();
+            Arc::new(
+                PostgresStore::connect(url)
+                    .await
+                    .context("opening the PostgreSQL history store (--database-url)")?,
+            )
+        }
+        StoreKind::Sqlite => match config.database_url.as_deref() {
+            Some(url) => Arc::new(
+                SqliteStore::connect(url)
+                    .await
+                    .with_context(|| format!("opening the SQLite history store {url}"))?,
+            ),
+            None => {
+                std::fs::create_dir_all(&config.data_dir).with_context(|| {
+                    format!("creating the data directory {}", config.data_dir.display())
+                })?;
+                let path = config.data_dir.join("hubbub.db");
+                Arc::new(SqliteStore::open(&path).await.with_context(|| {
+                    format!("opening the SQLite history store {}", path.display())
+                })?)
+            }
+        },
+    };
+    tracing::info!(store = store.kind(), "history store open");
+    Ok(Some(store))
+}
+
+/// Every stored room with its most recent messages.
+async fn load_rooms(
+    store: &dyn HistoryStore,
+    recent: usize,
+) -> Result<Vec<(StoredRoom, Vec<StoredMessage>)>, StoreError> {
+    let mut rooms = Vec::new();
+    for room in store.rooms().await? {
+        let query = PageQuery {
+            before: None,
+            after: None,
+            limit: recent as u32,
+        };
+        let messages = if recent > 0 {
+            store.page(&room.key, query).await?
+        } else {
+            Vec::new()
+        };
+        rooms.push((room, messages));
+    }
+    Ok(rooms)
+}
+
+/// Applies the retention policy every `interval` until shutdown.
+async fn purge_loop(
+    store: Arc<dyn HistoryStore>,
+    retention: Retention,
+    interval: std::time::Duration,
+    shutdown: CancellationToken,
+) {
+    let mut ticks = tokio::time::interval(interval);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        match store
+            .purge(retention, crate::hub::event::now_millis())
+            .await
+        {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, "retention purge"),
+            Err(e) => tracing::warn!(error = %e, "retention purge failed"),
+        }
     }
 }
 

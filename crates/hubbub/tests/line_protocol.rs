@@ -127,18 +127,34 @@ async fn rooms_join_who_and_announcements() {
     a.expect_silence(QUIET).await;
     b.expect_silence(QUIET).await;
 
-    // An emptied room disappears; the default room stays.
+    // Back in the lobby, alice first gets what was said there, marked
+    // with its time, then live traffic.
     a.send("/join lobby").await;
-    a.line().await;
-    c.line().await;
-    b.line().await;
+    a.expect("* history of lobby (1):").await;
+    let line = a.line().await;
+    assert!(
+        line.starts_with("[20") && line.ends_with("] carol: in lobby"),
+        "{line:?}"
+    );
+    a.expect("* end of history").await;
+    a.expect("* you are now in lobby (2 members: alice, carol)")
+        .await;
+    c.expect("alice has joined us").await;
+    b.expect("alice has left").await;
     c.send("/join lobby").await;
     c.expect("! you are already in lobby").await;
+
+    // A room that was never spoken in disappears when emptied; one with
+    // history stays (with no one in it).
+    b.send("/join quiet").await;
+    b.expect("* you are now in quiet (1 member: bob)").await;
+    a.send("/rooms").await;
+    a.expect("* 3 rooms: games (0), lobby (2), quiet (1)").await;
     b.send("/quit").await;
     b.expect("* bye").await;
     assert_eq!(b.read_to_end(Duration::from_secs(5)).await, "");
     a.send("/rooms").await;
-    a.expect("* 1 room: lobby (2)").await;
+    a.expect("* 2 rooms: games (0), lobby (2)").await;
 }
 
 #[tokio::test]

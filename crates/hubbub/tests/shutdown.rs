@@ -110,6 +110,8 @@ async fn a_bad_config_file_is_a_clear_error() {
         .arg("--config")
         .arg(&file)
         .args(["--tcp-addr", "127.0.0.1:0"])
+        .arg("--data-dir")
+        .arg(common::data_dir())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()

@@ -91,7 +91,10 @@ async fn requests_answer_with_acks() {
 
     // join: ack with members; the room sees joined.
     let joined = a.ok("join", Some(json!({"room": "#Dev"}))).await;
-    assert_eq!(joined, json!({"room": "Dev", "members": ["alice"]}));
+    assert_eq!(
+        joined,
+        json!({"room": "Dev", "members": ["alice"], "last_id": 0})
+    );
     let joined = b.ok("join", Some(json!("dev"))).await;
     assert_eq!(joined["members"], json!(["alice", b.nick]));
     assert_eq!(

@@ -53,7 +53,7 @@ impl CloseReason {
 }
 
 /// What happened; transports decide how it looks on their wire.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum EventKind {
     /// First event of every session: the name it was given.
     Welcome { nick: Arc<str>, room: Arc<str> },
@@ -65,6 +65,15 @@ pub enum EventKind {
         from: Arc<str>,
         text: Arc<str>,
         action: bool,
+    },
+    /// Earlier messages of a room, oldest first: sent to a session when it
+    /// joins (before any live message), or when it asks for scroll-back.
+    /// `complete` is false when older messages it asked for exist but are
+    /// not included (page further back with a history request).
+    History {
+        room: Arc<str>,
+        messages: Vec<Arc<Event>>,
+        complete: bool,
     },
     /// Someone entered the room (sent to the others, not to the joiner).
     Joined { room: Arc<str>, nick: Arc<str> },
@@ -109,6 +118,20 @@ pub enum EventKind {
     Closing { reason: CloseReason },
 }
 
+impl EventKind {
+    /// The live form of a stored room message.
+    pub fn from_stored(message: &crate::store::StoredMessage) -> EventKind {
+        EventKind::Message {
+            room: message.room.clone(),
+            id: message.id,
+            ts: message.ts,
+            from: message.from.clone(),
+            text: message.text.clone(),
+            action: message.action,
+        }
+    }
+}
+
 /// An event plus its cached encodings, shared by all its recipients.
 #[derive(Debug)]
 pub struct Event {
@@ -141,6 +164,9 @@ impl Event {
                 EventKind::Message {
                     room, from, text, ..
                 } => room.len() + from.len() + text.len(),
+                EventKind::History { room, messages, .. } => {
+                    room.len() + messages.iter().map(|m| m.weight()).sum::<usize>()
+                }
                 EventKind::Joined { room, nick } => room.len() + nick.len(),
                 EventKind::Left { room, nick, reason } => {
                     room.len() + nick.len() + reason.as_ref().map_or(0, |r| r.len())

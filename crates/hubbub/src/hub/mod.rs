@@ -14,14 +14,19 @@
 pub mod event;
 pub mod names;
 pub mod outbox;
+mod sequencer;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 pub use event::{CloseReason, Event, EventKind, WireFormat};
 pub use outbox::{Outbox, Pushed};
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::store::{HistoryStore, PageQuery, StoredMessage, StoredRoom};
 
 /// A session's identity inside the hub; never reused while the process lives.
 pub type SessionId = u64;
@@ -33,6 +38,13 @@ pub struct HubConfig {
     pub default_room: String,
     /// Bound of each session's outbox, in bytes.
     pub outbox_limit: usize,
+    /// Messages of a room sent to whoever joins it.
+    pub history_on_join: usize,
+    /// Recent messages kept in memory per room (for joins and resumes
+    /// without a store round trip); at least `history_on_join`.
+    pub history_cache: usize,
+    /// Most rooms that may exist at once.
+    pub max_rooms: usize,
 }
 
 impl Default for HubConfig {
@@ -40,6 +52,9 @@ impl Default for HubConfig {
         HubConfig {
             default_room: "lobby".into(),
             outbox_limit: 1024 * 1024,
+            history_on_join: 20,
+            history_cache: 100,
+            max_rooms: 10_000,
         }
     }
 }
@@ -69,6 +84,10 @@ pub enum HubError {
     InvalidText(String),
     #[error("this session has ended")]
     SessionEnded,
+    #[error("the message was not sent: the history store is unavailable")]
+    StoreUnavailable,
+    #[error("too many rooms (at most {0})")]
+    TooManyRooms(usize),
 }
 
 impl HubError {
@@ -86,6 +105,8 @@ impl HubError {
             HubError::TooLarge(_) => "too_large",
             HubError::InvalidText(_) => "invalid_text",
             HubError::SessionEnded => "session_ended",
+            HubError::StoreUnavailable => "store_unavailable",
+            HubError::TooManyRooms(_) => "too_many_rooms",
         }
     }
 }
@@ -100,6 +121,7 @@ pub struct HubStats {
     pub slow_consumers: AtomicU64,
     pub flood_rejected_lines: AtomicU64,
     pub flood_disconnects: AtomicU64,
+    pub store_failures: AtomicU64,
 }
 
 /// A room message as the hub recorded it.
@@ -143,7 +165,12 @@ struct Member {
 struct Room {
     name: Arc<str>,
     members: HashMap<SessionId, Arc<Outbox>>,
+    /// Id of the last committed message.
     last_id: u64,
+    /// The last `history_cache` committed messages, oldest first.
+    recent: VecDeque<Arc<Event>>,
+    /// Has had a message (and so, with a store, a row): kept when empty.
+    persisted: bool,
 }
 
 #[derive(Debug, Default)]
@@ -151,7 +178,8 @@ struct State {
     sessions: HashMap<SessionId, Member>,
     /// Folded nickname → session; makes nicknames unique case-insensitively.
     nicks: HashMap<String, SessionId>,
-    /// Folded room name → room. Rooms other than the default one exist while someone is in them.
+    /// Folded room name → room. A room exists while someone is in it, or
+    /// for good once it has had a message; the default room always.
     rooms: HashMap<String, Room>,
 }
 
@@ -167,6 +195,9 @@ pub struct Hub {
     /// Set once the server is stopping: sessions then leave without telling
     /// the room, which is being told goodbye as a whole.
     shutting_down: std::sync::atomic::AtomicBool,
+    /// Where sessions hand messages to be numbered, committed and fanned out.
+    sequencer: mpsc::Sender<sequencer::Pending>,
+    store: Option<Arc<dyn HistoryStore>>,
 }
 
 /// The longest a sender is held back after one message (see [`Hub::pace`]).
@@ -175,15 +206,88 @@ const MAX_PACING: Duration = Duration::from_secs(5);
 const PACING_RECHECK: Duration = Duration::from_millis(50);
 
 impl Hub {
+    /// A hub without persistence (history lives in memory only).
     pub fn new(config: HubConfig) -> Arc<Hub> {
-        Arc::new(Hub {
+        Hub::start(config, None, Vec::new())
+    }
+
+    /// A hub writing history to `store`, starting with the rooms and recent
+    /// messages read from it. Spawns the sequencer (needs a tokio runtime).
+    pub fn start(
+        mut config: HubConfig,
+        store: Option<Arc<dyn HistoryStore>>,
+        stored: Vec<(StoredRoom, Vec<StoredMessage>)>,
+    ) -> Arc<Hub> {
+        config.history_cache = config.history_cache.max(config.history_on_join);
+        let mut state = State::default();
+        for (room, messages) in stored {
+            let recent = messages
+                .iter()
+                .map(|m| Event::new(EventKind::from_stored(m)))
+                .collect();
+            state.rooms.insert(
+                room.key,
+                Room {
+                    name: room.name,
+                    members: HashMap::new(),
+                    last_id: room.last_id,
+                    recent,
+                    persisted: true,
+                },
+            );
+        }
+        let default_key = names::fold(&config.default_room);
+        let _ = state.room_entry(&default_key, &config.default_room, usize::MAX);
+        let (sequencer_tx, sequencer_rx) = mpsc::channel(sequencer::QUEUE);
+        let hub = Arc::new(Hub {
             config,
-            state: Mutex::new(State::default()),
+            state: Mutex::new(state),
             next_session: AtomicU64::new(1),
             stats: HubStats::default(),
             relief: Arc::new(tokio::sync::Notify::new()),
             shutting_down: std::sync::atomic::AtomicBool::new(false),
-        })
+            sequencer: sequencer_tx,
+            store: store.clone(),
+        });
+        tokio::spawn(sequencer::run(Arc::downgrade(&hub), sequencer_rx, store));
+        hub
+    }
+
+    /// A page of `room`'s history (see [`PageQuery`]): from the store, or
+    /// from memory when there is none.
+    pub async fn history(
+        &self,
+        room: &str,
+        query: PageQuery,
+    ) -> Result<(Arc<str>, Vec<StoredMessage>), HubError> {
+        let key = names::fold(names::validate_room(room)?);
+        let (name, cached) = {
+            let state = self.lock();
+            let room = state
+                .rooms
+                .get(&key)
+                .ok_or_else(|| HubError::NoSuchRoom(room.to_string()))?;
+            let cached: Vec<StoredMessage> = room
+                .recent
+                .iter()
+                .filter_map(|e| stored_of(e))
+                .filter(|m| {
+                    query.after.is_none_or(|a| m.id > a) && query.before.is_none_or(|b| m.id < b)
+                })
+                .collect();
+            (room.name.clone(), cached)
+        };
+        let messages = match &self.store {
+            Some(store) => store.page(&key, query).await.map_err(|e| {
+                tracing::warn!(error = %e, "history store read failed");
+                HubError::StoreUnavailable
+            })?,
+            None => {
+                let skip = cached.len().saturating_sub(query.limit as usize);
+                cached.into_iter().skip(skip).collect()
+            }
+        };
+        Ok((name, messages))
     }
 
     pub fn config(&self) -> &HubConfig {
@@ -229,15 +333,13 @@ impl Hub {
                 wants_typing,
             },
         );
-        let room_name = state
-            .room_entry(&room_key, &self.config.default_room)
-            .name
-            .clone();
+        let room_name = state.rooms[&room_key].name.clone();
         outbox.push(Event::new(EventKind::Welcome {
             nick,
             room: room_name,
         }));
-        self.enter_room(&mut state, id, &room_key, &self.config.default_room);
+        // The default room always exists, so entering it cannot fail.
+        let _ = self.enter_room(&mut state, id, &room_key, &self.config.default_room, None);
         drop(state);
 
         self.stats.sessions_opened.fetch_add(1, Ordering::Relaxed);
@@ -378,36 +480,104 @@ impl Hub {
         state.drop_room_if_empty(key, &self.config.default_room);
     }
 
-    /// Puts session `id` into room `key` (display name `name`), telling the
-    /// others first. (The caller updates the member's room list.)
-    fn enter_room(&self, state: &mut State, id: SessionId, key: &str, name: &str) {
-        let Some(member) = state.sessions.get(&id) else {
-            return;
+    /// Puts session `id` into room `key` (display name `name`, created if
+    /// new), telling the others first, then gives the joiner the room's
+    /// recent history: the last `history_on_join` messages, or with
+    /// `since`, every message after that id that memory still holds. Both
+    /// happen under the lock, so history and live messages neither overlap
+    /// nor leave a gap. (The caller updates the member's room list.)
+    fn enter_room(
+        &self,
+        state: &mut State,
+        id: SessionId,
+        key: &str,
+        name: &str,
+        since: Option<u64>,
+    ) -> Result<(), HubError> {
+        let (nick, outbox) = {
+            let member = state.member(id)?;
+            (member.nick.clone(), member.outbox.clone())
         };
-        let (nick, outbox) = (member.nick.clone(), member.outbox.clone());
-        let room = state.room_entry(key, name);
+        let room = state.room_entry(key, name, self.config.max_rooms)?;
         let joined = Event::new(EventKind::Joined {
             room: room.name.clone(),
             nick,
         });
         self.fan_out(room, &joined);
-        room.members.insert(id, outbox);
+        room.members.insert(id, outbox.clone());
+
+        let (messages, complete) = match since {
+            Some(since) => {
+                let messages: Vec<_> = room
+                    .recent
+                    .iter()
+                    .filter(|e| stored_of(e).is_some_and(|m| m.id > since))
+                    .cloned()
+                    .collect();
+                let oldest_held =
+                    room.last_id + 1 - (room.recent.len() as u64).min(room.last_id + 1);
+                (
+                    messages,
+                    since >= oldest_held.saturating_sub(1) || room.last_id <= since,
+                )
+            }
+            None => {
+                let skip = room
+                    .recent
+                    .len()
+                    .saturating_sub(self.config.history_on_join);
+                let messages: Vec<_> = room.recent.iter().skip(skip).cloned().collect();
+                let complete = room.last_id as usize <= messages.len();
+                (messages, complete)
+            }
+        };
+        if !messages.is_empty() || (since.is_some() && !complete) {
+            self.deliver(
+                &outbox,
+                Event::new(EventKind::History {
+                    room: room.name.clone(),
+                    messages,
+                    complete,
+                }),
+            );
+        }
+        Ok(())
     }
 }
 
 impl State {
-    /// The room under `key`, created with display name `name` if missing.
-    fn room_entry(&mut self, key: &str, name: &str) -> &mut Room {
-        self.rooms.entry(key.to_string()).or_insert_with(|| Room {
-            name: name.into(),
-            members: HashMap::new(),
-            last_id: 0,
-        })
+    /// The room under `key`, created with display name `name` if missing
+    /// and fewer than `max_rooms` exist.
+    fn room_entry(
+        &mut self,
+        key: &str,
+        name: &str,
+        max_rooms: usize,
+    ) -> Result<&mut Room, HubError> {
+        let count = self.rooms.len();
+        match self.rooms.entry(key.to_string()) {
+            std::collections::hash_map::Entry::Occupied(room) => Ok(room.into_mut()),
+            std::collections::hash_map::Entry::Vacant(_) if count >= max_rooms => {
+                Err(HubError::TooManyRooms(max_rooms))
+            }
+            std::collections::hash_map::Entry::Vacant(slot) => Ok(slot.insert(Room {
+                name: name.into(),
+                members: HashMap::new(),
+                last_id: 0,
+                recent: VecDeque::new(),
+                persisted: false,
+            })),
+        }
     }
 
+    /// Drops a room nobody is in and that never had a message (rooms with
+    /// history stay, so do their ids).
     fn drop_room_if_empty(&mut self, key: &str, default_room: &str) {
         if key != names::fold(default_room)
-            && self.rooms.get(key).is_some_and(|r| r.members.is_empty())
+            && self
+                .rooms
+                .get(key)
+                .is_some_and(|r| r.members.is_empty() && !r.persisted)
         {
             self.rooms.remove(key);
         }
@@ -506,8 +676,9 @@ impl Session {
     /// sender included. `action` marks a `/me` action. The session must be
     /// in the room.
     ///
-    /// Returns once the message is queued for every member; if fan-out is
-    /// behind, only after the sender has been paced (see [`Hub::pace`]).
+    /// Returns once the message is committed to history and queued for
+    /// every member (see `hub::sequencer`); if fan-out is behind, only after
+    /// the sender has been paced (see [`Hub::pace`]).
     pub async fn post(
         &self,
         room: Option<&str>,
@@ -517,32 +688,28 @@ impl Session {
         if action && text.trim().is_empty() {
             return Err(HubError::EmptyMessage);
         }
-        let (posted, backlogged, key) = {
-            let mut state = self.hub.lock();
+        let (key, from) = {
+            let state = self.hub.lock();
             let key = match room {
                 None => state.current_room(self.id)?,
                 Some(room) => state.joined_room(self.id, room)?,
             };
-            let from = state.member(self.id)?.nick.clone();
-            let room = state.rooms.get_mut(&key).ok_or(HubError::SessionEnded)?;
-            room.last_id += 1;
-            let posted = Posted {
-                id: room.last_id,
-                ts: event::now_millis(),
-                room: room.name.clone(),
-            };
-            let message = Event::new(EventKind::Message {
-                room: room.name.clone(),
-                id: posted.id,
-                ts: posted.ts,
-                from,
-                text: text.into(),
-                action,
-            });
-            let backlogged = self.hub.fan_out(room, &message);
-            (posted, backlogged, key)
+            (key, state.member(self.id)?.nick.clone())
         };
-        self.hub.stats.messages.fetch_add(1, Ordering::Relaxed);
+        let (done, answer) = oneshot::channel();
+        let pending = sequencer::Pending::Message(sequencer::PendingMessage {
+            room_key: key.clone(),
+            from,
+            text: text.into(),
+            action,
+            done,
+        });
+        self.hub
+            .sequencer
+            .send(pending)
+            .await
+            .map_err(|_| HubError::SessionEnded)?;
+        let (posted, backlogged) = answer.await.map_err(|_| HubError::SessionEnded)??;
         if backlogged {
             self.hub.pace(&key).await;
         }
@@ -595,22 +762,25 @@ impl Session {
             return Err(HubError::AlreadyInRoom(state.rooms[&key].name.to_string()));
         }
         let nick = member.nick.clone();
+        // Create the room first: if that is refused, nothing has changed.
+        state.room_entry(&key, name, self.hub.config.max_rooms)?;
         let old_rooms = std::mem::take(&mut state.member_mut(self.id)?.rooms);
         for old in old_rooms.iter().filter(|&old| *old != key) {
             self.hub
                 .exit_room(&mut state, self.id, old, &nick, None, true);
         }
         if !old_rooms.contains(&key) {
-            self.hub.enter_room(&mut state, self.id, &key, name);
+            self.hub.enter_room(&mut state, self.id, &key, name, None)?;
         }
         state.member_mut(self.id)?.rooms = vec![key.clone()];
         Ok(state.room_members(&state.rooms[&key]))
     }
 
     /// Adds `room` (created on demand) to the session's rooms and makes it
-    /// current; the room sees `Joined`. Joining a room one is already in only
-    /// makes it current.
-    pub fn enter(&self, room: &str) -> Result<RoomMembers, HubError> {
+    /// current; the room sees `Joined` and the session gets its history
+    /// (after id `since`, when resuming). Joining a room one is already in
+    /// only makes it current. Returns the members and the room's last id.
+    pub fn enter(&self, room: &str, since: Option<u64>) -> Result<(RoomMembers, u64), HubError> {
         let name = names::validate_room(room)?;
         let key = names::fold(name);
         let mut state = self.hub.lock();
@@ -619,10 +789,12 @@ impl Session {
             let key = member.rooms.remove(at);
             member.rooms.push(key);
         } else {
-            self.hub.enter_room(&mut state, self.id, &key, name);
+            self.hub
+                .enter_room(&mut state, self.id, &key, name, since)?;
             state.member_mut(self.id)?.rooms.push(key.clone());
         }
-        Ok(state.room_members(&state.rooms[&key]))
+        let room = &state.rooms[&key];
+        Ok((state.room_members(room), room.last_id))
     }
 
     /// Leaves `room`; the others there see `Left`. If it was the current
@@ -642,38 +814,23 @@ impl Session {
     /// Sends `text` privately to the session named `to`, wherever it is;
     /// the sender gets its own copy as `PrivateSent`. Returns the
     /// recipient's nickname as spelled by them, and the timestamp.
-    pub fn private(&self, to: &str, text: &str) -> Result<(Arc<str>, u64), HubError> {
+    pub async fn private(&self, to: &str, text: &str) -> Result<(Arc<str>, u64), HubError> {
         if text.trim().is_empty() {
             return Err(HubError::EmptyMessage);
         }
-        let state = self.hub.lock();
-        let from = state.member(self.id)?.nick.clone();
-        let target_id = *state
-            .nicks
-            .get(&names::fold(to))
-            .ok_or_else(|| HubError::NoSuchNick(to.to_string()))?;
-        let target = state.member(target_id)?;
-        let ts = event::now_millis();
-        let text: Arc<str> = text.into();
-        self.hub.deliver(
-            &target.outbox,
-            Event::new(EventKind::Private {
-                ts,
-                from: from.clone(),
-                to: target.nick.clone(),
-                text: text.clone(),
-            }),
-        );
-        self.hub.deliver(
-            &self.outbox,
-            Event::new(EventKind::PrivateSent {
-                ts,
-                from,
-                to: target.nick.clone(),
-                text,
-            }),
-        );
-        Ok((target.nick.clone(), ts))
+        let (done, answer) = oneshot::channel();
+        let pending = sequencer::Pending::Private(sequencer::PendingPrivate {
+            from: self.id,
+            to: to.to_string(),
+            text: text.into(),
+            done,
+        });
+        self.hub
+            .sequencer
+            .send(pending)
+            .await
+            .map_err(|_| HubError::SessionEnded)?;
+        answer.await.map_err(|_| HubError::SessionEnded)?
     }
 
     /// Tells the others in `room` (default: the current room) who want
@@ -710,6 +867,22 @@ impl Session {
         self.outbox.close_silently(CloseReason::Quit);
     }
 
+    /// Queues a page of history for this session only.
+    pub fn deliver_history(&self, room: Arc<str>, messages: Vec<StoredMessage>, complete: bool) {
+        let messages = messages
+            .iter()
+            .map(|m| Event::new(EventKind::from_stored(m)))
+            .collect();
+        self.hub.deliver(
+            &self.outbox,
+            Event::new(EventKind::History {
+                room,
+                messages,
+                complete,
+            }),
+        );
+    }
+
     /// Queues a reply for this session only.
     pub fn notice(&self, text: impl Into<String>) {
         self.hub.deliver(
@@ -738,5 +911,27 @@ impl Session {
 impl Drop for Session {
     fn drop(&mut self) {
         self.end();
+    }
+}
+
+/// The stored form of a cached message event.
+fn stored_of(event: &Event) -> Option<StoredMessage> {
+    match &event.kind {
+        EventKind::Message {
+            room,
+            id,
+            ts,
+            from,
+            text,
+            action,
+        } => Some(StoredMessage {
+            room: room.clone(),
+            id: *id,
+            ts: *ts,
+            from: from.clone(),
+            text: text.clone(),
+            action: *action,
+        }),
+        _ => None,
     }
 }

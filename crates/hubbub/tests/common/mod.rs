@@ -19,14 +19,30 @@ use tokio::task::JoinHandle;
 /// How long a test waits for an expected line before failing.
 pub const WAIT: Duration = Duration::from_secs(10);
 
-/// A configuration for tests: loopback, port 0, flood control off.
+/// A configuration for tests: loopback, port 0, flood control off, and
+/// the default SQLite store in a fresh directory (kept for the process's
+/// life; see [`data_dir`]).
 pub fn config() -> Config {
     Config {
         tcp_addr: "127.0.0.1:0".into(),
         http_addr: "127.0.0.1:0".into(),
         flood_rate: 0.0,
+        data_dir: data_dir(),
         ..Config::default()
     }
+}
+
+/// A fresh directory under the system temp dir, removed when the test
+/// process exits normally.
+pub fn data_dir() -> std::path::PathBuf {
+    static DIRS: std::sync::Mutex<Vec<tempfile::TempDir>> = std::sync::Mutex::new(Vec::new());
+    let dir = tempfile::Builder::new()
+        .prefix("hubbub-test-")
+        .tempdir()
+        .expect("temp dir");
+    let path = dir.path().to_path_buf();
+    DIRS.lock().unwrap().push(dir);
+    path
 }
 
 pub struct TestServer {

@@ -19,8 +19,13 @@ pub enum Input<'a> {
     },
     Me(&'a str),
     Quit(Option<&'a str>),
+    /// `/history [N]`: scroll-back, N messages (default 20, at most 500).
+    History(u32),
     Help,
 }
+
+/// Most messages one `/history` returns.
+pub const MAX_HISTORY: u32 = 500;
 
 /// Why a command line could not be parsed; sent to the client as an error.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +59,7 @@ commands:
 /who              list who is in your room
 /msg NICK TEXT    send TEXT to NICK only
 /me ACTION        tell the room what you are doing
+/history [N]      show the last N messages of this room (default 20)
 /quit [REASON]    leave the chat
 /help             this list
 //TEXT            send a line that starts with /";
@@ -98,6 +104,11 @@ pub fn parse(line: &str) -> Result<Input<'_>, ParseError> {
         "me" if !args.is_empty() => Ok(Input::Me(args)),
         "me" => Err(ParseError::Usage("/me ACTION")),
         "quit" => Ok(Input::Quit((!args.is_empty()).then_some(args))),
+        "history" if args.is_empty() => Ok(Input::History(20)),
+        "history" => match args.parse::<u32>() {
+            Ok(n) if (1..=MAX_HISTORY).contains(&n) => Ok(Input::History(n)),
+            _ => Err(ParseError::Usage("/history [N], N from 1 to 500")),
+        },
         "help" => Ok(Input::Help),
         _ => Err(ParseError::Unknown(name.to_string())),
     }
@@ -133,6 +144,11 @@ mod tests {
         assert_eq!(parse("/quit"), Ok(Input::Quit(None)));
         assert_eq!(parse("/quit see you"), Ok(Input::Quit(Some("see you"))));
         assert_eq!(parse("/help"), Ok(Input::Help));
+        assert_eq!(parse("/history"), Ok(Input::History(20)));
+        assert_eq!(parse("/history 5"), Ok(Input::History(5)));
+        assert!(matches!(parse("/history 0"), Err(ParseError::Usage(_))));
+        assert!(matches!(parse("/history 501"), Err(ParseError::Usage(_))));
+        assert!(matches!(parse("/history x"), Err(ParseError::Usage(_))));
     }
 
     #[test]

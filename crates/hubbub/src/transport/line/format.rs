@@ -3,7 +3,7 @@
 //! Plain chat uses the seed's Go chat bytes exactly (`You are ADDR`,
 //! `NAME has joined us`, `NAME: text`, `NAME has left`). Additions keep out of
 //! that space with fixed prefixes: `* ` for server replies and `/me` actions,
-//! `! ` for errors meant for this client only.
+//! `! ` for errors meant for this client only, `[time] ` for history.
 
 use bytes::Bytes;
 
@@ -30,6 +30,36 @@ pub fn encode(event: &EventKind) -> Bytes {
             action: true,
             ..
         } => format!("* {from} {text}\n"),
+        EventKind::History {
+            room,
+            messages,
+            complete,
+        } => {
+            let mut out = format!(
+                "{NOTICE_PREFIX}history of {room} ({}{}):\n",
+                messages.len(),
+                if *complete { "" } else { ", more before" }
+            );
+            for message in messages {
+                if let EventKind::Message {
+                    ts,
+                    from,
+                    text,
+                    action,
+                    ..
+                } = &message.kind
+                {
+                    let time = timestamp(*ts);
+                    if *action {
+                        out.push_str(&format!("[{time}] * {from} {text}\n"));
+                    } else {
+                        out.push_str(&format!("[{time}] {from}: {text}\n"));
+                    }
+                }
+            }
+            out.push_str(&format!("{NOTICE_PREFIX}end of history\n"));
+            out
+        }
         EventKind::Joined { nick, .. } => format!("{nick} has joined us\n"),
         EventKind::Left {
             nick, reason: None, ..
@@ -57,6 +87,13 @@ pub fn encode(event: &EventKind) -> Bytes {
         }
     };
     Bytes::from(text)
+}
+
+/// `2026-11-27 15:04` (UTC) for a millisecond timestamp.
+fn timestamp(ms: u64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms as i64)
+        .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_default()
 }
 
 /// Every line of `text` with `prefix` in front.

@@ -26,8 +26,9 @@ use tokio::time::{sleep_until, timeout, Instant};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::hub::{CloseReason, Event, Hub, Outbox, Session, WireFormat};
+use crate::hub::{CloseReason, Event, Hub, HubError, Outbox, Session, WireFormat};
 use crate::limits::{ConnectionLimiter, FloodControl, FloodVerdict};
+use crate::store::PageQuery;
 use command::{Input, HELP};
 use reader::{Line, LineReader};
 
@@ -276,7 +277,8 @@ async fn handle(session: &Session, line: &str) -> Option<Option<String>> {
                 room.members.join(", ")
             ))
         }),
-        Input::Msg { to, text } => session.private(to, text).map(drop),
+        Input::Msg { to, text } => session.private(to, text).await.map(drop),
+        Input::History(count) => history(session, count).await,
         Input::Quit(reason) => return Some(reason.map(str::to_string)),
         Input::Help => {
             session.notice(HELP);
@@ -287,6 +289,20 @@ async fn handle(session: &Session, line: &str) -> Option<Option<String>> {
         session.error(e.code(), e.to_string());
     }
     None
+}
+
+/// `/history [N]`: the last N messages of the current room, from the store.
+async fn history(session: &Session, count: u32) -> Result<(), HubError> {
+    let room = session.room()?.name;
+    let query = PageQuery {
+        before: None,
+        after: None,
+        limit: count,
+    };
+    let (name, messages) = session.hub().history(&room, query).await?;
+    let complete = messages.len() < count as usize;
+    session.deliver_history(name, messages, complete);
+    Ok(())
 }
 
 fn plural(n: usize, noun: &str) -> String {

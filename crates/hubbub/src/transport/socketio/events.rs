@@ -36,6 +36,23 @@ struct Notice {
     message: String,
 }
 
+/// A room message as the `message` event's payload.
+pub(crate) fn message_json(event: &Event) -> Option<serde_json::Value> {
+    match &event.kind {
+        EventKind::Message {
+            room,
+            id,
+            ts,
+            from,
+            text,
+            action,
+        } => Some(serde_json::json!({
+            "id": id, "room": room, "from": from, "text": text, "ts": ts, "action": action,
+        })),
+        _ => None,
+    }
+}
+
 /// The socket went away; stop writing.
 struct Gone;
 
@@ -94,6 +111,19 @@ async fn emit_event(socket: &SocketRef, event: &Event) -> Result<Option<CloseRea
                 format!("{from}:{text}")
             };
             emit(socket, "notice", &Notice { message: notice }).await?;
+        }
+        EventKind::History {
+            room,
+            messages,
+            complete,
+        } => {
+            let messages: Vec<_> = messages.iter().filter_map(|m| message_json(m)).collect();
+            emit(
+                socket,
+                "history",
+                &serde_json::json!({"room": room, "messages": messages, "complete": complete}),
+            )
+            .await?
         }
         EventKind::Joined { room, nick } => {
             emit(

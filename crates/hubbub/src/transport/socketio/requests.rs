@@ -16,6 +16,7 @@ use super::events::error_body;
 use super::{AckWanted, Connection};
 use crate::hub::{names, CloseReason, HubError};
 use crate::limits::FloodVerdict;
+use crate::store::PageQuery;
 
 /// Typing starts relayed at most this often per socket and room.
 const TYPING_INTERVAL: Duration = Duration::from_secs(1);
@@ -58,6 +59,7 @@ pub(crate) fn register(socket: &SocketRef, conn: &Arc<Connection>) {
     on(socket, conn, "chat", chat);
     on(socket, conn, "private", private);
     on(socket, conn, "typing", typing);
+    on(socket, conn, "history", history);
     socket.on_fallback(
         |socket: SocketRef,
          event: socketioxide::extract::Event,
@@ -193,8 +195,16 @@ async fn set_nickname(conn: Arc<Connection>, socket: SocketRef, data: Value) -> 
 }
 
 async fn join(conn: Arc<Connection>, _: SocketRef, data: Value) -> Answer {
-    let room = conn.session.enter(room_arg(&data)?)?;
-    Ok(json!({ "room": room.name, "members": room.members }))
+    let since = match data.get("since") {
+        None | Some(Value::Null) => None,
+        Some(since) => Some(
+            since
+                .as_u64()
+                .ok_or_else(|| RequestError::bad_request("since must be a message id"))?,
+        ),
+    };
+    let (room, last_id) = conn.session.enter(room_arg(&data)?, since)?;
+    Ok(json!({ "room": room.name, "members": room.members, "last_id": last_id }))
 }
 
 async fn leave(conn: Arc<Connection>, _: SocketRef, data: Value) -> Answer {
@@ -255,8 +265,41 @@ async fn private(conn: Arc<Connection>, _: SocketRef, data: Value) -> Answer {
         .and_then(Value::as_str)
         .ok_or_else(|| RequestError::bad_request("expected {to, text}"))?;
     let text = text_arg(&conn, &data, "text")?;
-    let (to, ts) = conn.session.private(to, text)?;
+    let (to, ts) = conn.session.private(to, text).await?;
     Ok(json!({ "to": to, "ts": ts }))
+}
+
+/// Scroll-back: `{room?, before?, limit?}` → the newest `limit` (default
+/// 50, at most 500) messages before id `before`, oldest first.
+async fn history(conn: Arc<Connection>, _: SocketRef, data: Value) -> Answer {
+    let number = |key: &str| match data.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| RequestError::bad_request(&format!("{key} must be a number"))),
+    };
+    let before = number("before")?;
+    let limit = number("limit")?.unwrap_or(50).clamp(1, 500) as u32;
+    let room = match optional_room(&data)? {
+        Some(room) => room.to_string(),
+        None => conn.session.room()?.name.to_string(),
+    };
+    let query = PageQuery {
+        before,
+        after: None,
+        limit,
+    };
+    let (name, messages) = conn.session.hub().history(&room, query).await?;
+    let complete = (messages.len() as u32) < limit;
+    let messages: Vec<_> = messages
+        .iter()
+        .map(|m| {
+            json!({"id": m.id, "room": m.room, "from": m.from, "text": m.text,
+                   "ts": m.ts, "action": m.action})
+        })
+        .collect();
+    Ok(json!({ "room": name, "messages": messages, "complete": complete }))
 }
 
 async fn typing(conn: Arc<Connection>, _: SocketRef, data: Value) -> Answer {

@@ -1,0 +1,270 @@
+//! The sequencer: the one task that numbers, commits and then fans out every
+//! room and private message, in order.
+//!
+//! Sessions hand their messages to it over a bounded channel (a full channel
+//! makes senders wait: backpressure). It takes everything waiting — up to
+//! [`MAX_BATCH`] — assigns each room message the next id of its room, writes
+//! the whole batch to the history store in one transaction (group commit),
+//! and only then, under the hub lock, fans the batch out in order and
+//! answers each sender. So a message anyone has seen, or whose sender got an
+//! acknowledgement, is committed; and ids are gap-free, because a failed
+//! batch consumes no ids.
+
+use std::sync::{Arc, Weak};
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::{event, names, Event, EventKind, Hub, HubError, Posted, SessionId};
+use crate::store::{HistoryStore, Record, StoredMessage};
+
+/// Most messages committed in one transaction.
+pub const MAX_BATCH: usize = 512;
+/// Messages that may wait for the sequencer before senders are held back.
+pub const QUEUE: usize = 4096;
+
+/// A room message accepted by its sender's session.
+pub(crate) struct PendingMessage {
+    pub room_key: String,
+    pub from: Arc<str>,
+    pub text: Arc<str>,
+    pub action: bool,
+    /// The answer: what was recorded, and whether the room is backlogged.
+    pub done: oneshot::Sender<Result<(Posted, bool), HubError>>,
+}
+
+/// A private message accepted by its sender's session.
+pub(crate) struct PendingPrivate {
+    pub from: SessionId,
+    pub to: String,
+    pub text: Arc<str>,
+    /// The answer: the recipient's nickname and the timestamp.
+    pub done: oneshot::Sender<Result<(Arc<str>, u64), HubError>>,
+}
+
+pub(crate) enum Pending {
+    Message(PendingMessage),
+    Private(PendingPrivate),
+}
+
+/// What the planning step decided for one pending item.
+enum Planned {
+    Message {
+        pending: PendingMessage,
+        message: StoredMessage,
+        first_of_room: bool,
+    },
+    Private {
+        pending: PendingPrivate,
+        ts: u64,
+        from: Arc<str>,
+        to: (SessionId, Arc<str>),
+    },
+}
+
+pub(crate) async fn run(
+    hub: Weak<Hub>,
+    mut queue: mpsc::Receiver<Pending>,
+    store: Option<Arc<dyn HistoryStore>>,
+) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let Some(hub) = hub.upgrade() else {
+            return;
+        };
+        let planned = plan(&hub, batch.drain(..));
+        if planned.is_empty() {
+            continue;
+        }
+        let committed = match &store {
+            Some(store) => store.commit(&records(&planned)).await,
+            None => Ok(()),
+        };
+        match committed {
+            Ok(()) => apply(&hub, planned),
+            Err(e) => {
+                tracing::warn!(error = %e, messages = planned.len(), "history store write failed");
+                hub.stats
+                    .store_failures
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                for item in planned {
+                    match item {
+                        Planned::Message { pending, .. } => {
+                            let _ = pending.done.send(Err(HubError::StoreUnavailable));
+                        }
+                        Planned::Private { pending, .. } => {
+                            let _ = pending.done.send(Err(HubError::StoreUnavailable));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Numbers the batch (tentatively: [`apply`] makes it so) and resolves
+/// private recipients; answers at once what cannot be sent.
+fn plan(hub: &Hub, batch: impl Iterator<Item = Pending>) -> Vec<Planned> {
+    let state = hub.lock();
+    let mut next_ids: std::collections::HashMap<String, u64> = Default::default();
+    let mut planned = Vec::new();
+    let ts = event::now_millis();
+    for pending in batch {
+        match pending {
+            Pending::Message(pending) => {
+                let Some(room) = state.rooms.get(&pending.room_key) else {
+                    let _ = pending.done.send(Err(HubError::SessionEnded));
+                    continue;
+                };
+                let next = next_ids
+                    .entry(pending.room_key.clone())
+                    .or_insert(room.last_id);
+                let first_of_room = !room.persisted && *next == room.last_id;
+                *next += 1;
+                let message = StoredMessage {
+                    room: room.name.clone(),
+                    id: *next,
+                    ts,
+                    from: pending.from.clone(),
+                    text: pending.text.clone(),
+                    action: pending.action,
+                };
+                planned.push(Planned::Message {
+                    pending,
+                    message,
+                    first_of_room,
+                });
+            }
+            Pending::Private(pending) => {
+                let from = match state.member(pending.from) {
+                    Ok(member) => member.nick.clone(),
+                    Err(e) => {
+                        let _ = pending.done.send(Err(e));
+                        continue;
+                    }
+                };
+                let target = state
+                    .nicks
+                    .get(&names::fold(&pending.to))
+                    .and_then(|id| Some((*id, state.sessions.get(id)?.nick.clone())));
+                let Some(to) = target else {
+                    let error = HubError::NoSuchNick(pending.to.clone());
+                    let _ = pending.done.send(Err(error));
+                    continue;
+                };
+                planned.push(Planned::Private {
+                    pending,
+                    ts,
+                    from,
+                    to,
+                });
+            }
+        }
+    }
+    planned
+}
+
+fn records(planned: &[Planned]) -> Vec<Record> {
+    let mut records = Vec::with_capacity(planned.len() + 1);
+    for item in planned {
+        match item {
+            Planned::Message {
+                pending,
+                message,
+                first_of_room,
+            } => {
+                if *first_of_room {
+                    records.push(Record::Room {
+                        key: pending.room_key.clone(),
+                        name: message.room.clone(),
+                        created_at: message.ts,
+                    });
+                }
+                records.push(Record::Message {
+                    room_key: pending.room_key.clone(),
+                    message: message.clone(),
+                });
+            }
+            Planned::Private {
+                pending,
+                ts,
+                from,
+                to,
+            } => records.push(Record::Private {
+                ts: *ts,
+                from: from.clone(),
+                to: to.1.clone(),
+                text: pending.text.clone(),
+            }),
+        }
+    }
+    records
+}
+
+/// The batch is committed: record it, fan it out in order, answer senders.
+fn apply(hub: &Hub, planned: Vec<Planned>) {
+    let mut state = hub.lock();
+    let history_cache = hub.config.history_cache;
+    for item in planned {
+        match item {
+            Planned::Message {
+                pending, message, ..
+            } => {
+                let Some(room) = state.rooms.get_mut(&pending.room_key) else {
+                    let _ = pending.done.send(Err(HubError::SessionEnded));
+                    continue;
+                };
+                room.last_id = message.id;
+                room.persisted = true;
+                let posted = Posted {
+                    id: message.id,
+                    ts: message.ts,
+                    room: room.name.clone(),
+                };
+                let event = Event::new(EventKind::from_stored(&message));
+                if history_cache > 0 {
+                    if room.recent.len() == history_cache {
+                        room.recent.pop_front();
+                    }
+                    room.recent.push_back(event.clone());
+                }
+                let backlogged = hub.fan_out(room, &event);
+                hub.stats
+                    .messages
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let _ = pending.done.send(Ok((posted, backlogged)));
+            }
+            Planned::Private {
+                pending,
+                ts,
+                from,
+                to: (to_id, to_nick),
+            } => {
+                if let Some(target) = state.sessions.get(&to_id) {
+                    hub.deliver(
+                        &target.outbox,
+                        Event::new(EventKind::Private {
+                            ts,
+                            from: from.clone(),
+                            to: to_nick.clone(),
+                            text: pending.text.clone(),
+                        }),
+                    );
+                }
+                if let Some(sender) = state.sessions.get(&pending.from) {
+                    hub.deliver(
+                        &sender.outbox,
+                        Event::new(EventKind::PrivateSent {
+                            ts,
+                            from,
+                            to: to_nick.clone(),
+                            text: pending.text,
+                        }),
+                    );
+                }
+                let _ = pending.done.send(Ok((to_nick, ts)));
+            }
+        }
+    }
+    // Keeps `state` borrowed mutably for the whole batch: one lock, one order.
+    drop(state);
+}

@@ -1,0 +1,116 @@
+//! Durable history: the [`HistoryStore`] trait and its implementations,
+//! SQLite (the default, a file in `--data-dir`) and PostgreSQL.
+//!
+//! The store only persists and reads. Ids are assigned, and batches are
+//! committed before anyone sees them, by the hub's sequencer
+//! (`hub::sequencer`): a message is relayed, and acknowledged, only once its
+//! batch is committed.
+
+mod postgres;
+mod sqlite;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+/// A room message as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    /// The room's display name.
+    pub room: Arc<str>,
+    pub id: u64,
+    pub ts: u64,
+    pub from: Arc<str>,
+    pub text: Arc<str>,
+    pub action: bool,
+}
+
+/// One row to write; a batch of them is written in one transaction.
+#[derive(Debug, Clone)]
+pub enum Record {
+    /// A room seen for the first time (written before its first message).
+    Room {
+        key: String,
+        name: Arc<str>,
+        created_at: u64,
+    },
+    /// A room message; `room_key` is the room's folded name.
+    Message {
+        room_key: String,
+        message: StoredMessage,
+    },
+    Private {
+        ts: u64,
+        from: Arc<str>,
+        to: Arc<str>,
+        text: Arc<str>,
+    },
+}
+
+/// A room as stored, with its last message id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRoom {
+    pub key: String,
+    pub name: Arc<str>,
+    pub last_id: u64,
+}
+
+/// Which messages a page holds: the newest `limit` with `after < id < before`,
+/// returned oldest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageQuery {
+    pub before: Option<u64>,
+    pub after: Option<u64>,
+    pub limit: u32,
+}
+
+/// What the retention task deletes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// Keep at most this many messages per room.
+    pub max_messages_per_room: Option<u64>,
+    /// Delete messages (room and private) older than this.
+    pub max_age: Option<Duration>,
+}
+
+impl Retention {
+    pub fn is_off(&self) -> bool {
+        self.max_messages_per_room.is_none() && self.max_age.is_none()
+    }
+}
+
+/// A store failure; the request that needed it gets an error, the server stays up.
+#[derive(Debug, thiserror::Error)]
+#[error("history store: {0}")]
+pub struct StoreError(#[from] pub sqlx::Error);
+
+#[async_trait]
+pub trait HistoryStore: Send + Sync + std::fmt::Debug + 'static {
+    /// Writes `batch` in one transaction: all of it or none.
+    async fn commit(&self, batch: &[Record]) -> Result<(), StoreError>;
+
+    /// Every stored room with its last message id.
+    async fn rooms(&self) -> Result<Vec<StoredRoom>, StoreError>;
+
+    /// A page of a room's messages (see [`PageQuery`]).
+    async fn page(
+        &self,
+        room_key: &str,
+        query: PageQuery,
+    ) -> Result<Vec<StoredMessage>, StoreError>;
+
+    /// Deletes what `retention` no longer keeps; returns rows deleted.
+    async fn purge(&self, retention: Retention, now_ms: u64) -> Result<u64, StoreError>;
+
+    /// `sqlite` or `postgres`, for logs.
+    fn kind(&self) -> &'static str;
+}
+
+/// Clamps a u64 into SQL's signed 64-bit integers.
+fn sql_int(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
