@@ -2,6 +2,7 @@
 //! small Socket.IO client ([`sio`]).
 #![allow(dead_code)]
 
+pub mod proxy;
 pub mod sio;
 
 use std::net::SocketAddr;
@@ -29,6 +30,47 @@ pub fn config() -> Config {
         flood_rate: 0.0,
         data_dir: data_dir(),
         ..Config::default()
+    }
+}
+
+/// The local PostgreSQL the tests use (trust auth).
+pub const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// A fresh schema in the test database, so runs and tests never collide;
+/// returns a URL whose connections use it.
+pub async fn postgres_schema() -> String {
+    postgres_schema_at(POSTGRES).await
+}
+
+/// Like [`postgres_schema`], with the URL to reach the server by (a proxy).
+pub async fn postgres_schema_at(base: &str) -> String {
+    use sqlx::Connection;
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let schema = format!(
+        "hubbub_test_{}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+    );
+    let mut conn = sqlx::PgConnection::connect(POSTGRES)
+        .await
+        .expect("PostgreSQL at 127.0.0.1:5432 (database test)");
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    format!("{base}?options=-csearch_path%3D{schema}")
+}
+
+/// A test configuration on PostgreSQL, in a fresh schema.
+pub async fn postgres_config() -> Config {
+    Config {
+        store: hubbub::config::StoreKind::Postgres,
+        database_url: Some(postgres_schema().await),
+        ..config()
     }
 }
 
@@ -228,4 +270,82 @@ pub async fn named_clients<const N: usize>(server: &TestServer, names: [&str; N]
         clients.push(client);
     }
     clients
+}
+
+/// The `hubbub` binary running as a child process.
+pub struct Process {
+    pub child: tokio::process::Child,
+    pub tcp: SocketAddr,
+    pub http: SocketAddr,
+}
+
+impl Process {
+    /// Starts the binary with `args` (plus loopback port-0 listeners unless
+    /// given) and waits for its `listening` log line.
+    pub async fn start(args: &[String]) -> Process {
+        use tokio::io::AsyncBufReadExt;
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_hubbub"));
+        if !args.iter().any(|a| a == "--tcp-addr") {
+            command.args(["--tcp-addr", "127.0.0.1:0"]);
+        }
+        if !args.iter().any(|a| a == "--http-addr") {
+            command.args(["--http-addr", "127.0.0.1:0"]);
+        }
+        let mut child = command
+            .args(args)
+            .env("HUBBUB_LOG", "info")
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start hubbub");
+        let mut log = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let (tcp, http) = loop {
+            let line = tokio::time::timeout(WAIT, log.next_line())
+                .await
+                .expect("startup log in time")
+                .unwrap()
+                .expect("hubbub exited before listening");
+            let field = |name: &str| -> Option<SocketAddr> {
+                line.split(&format!(" {name}="))
+                    .nth(1)?
+                    .split_whitespace()
+                    .next()?
+                    .parse()
+                    .ok()
+            };
+            if let (Some(tcp), Some(http)) = (field("tcp"), field("http")) {
+                break (tcp, http);
+            }
+        };
+        // Keep draining the log so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
+        Process { child, tcp, http }
+    }
+
+    /// SIGKILL: no shutdown, no flush.
+    pub async fn kill_9(&mut self) {
+        self.child.start_kill().unwrap();
+        self.child.wait().await.unwrap();
+    }
+}
+
+/// Runs the binary with `args`, expecting it to fail at start; returns stderr.
+pub async fn start_fails(args: &[&str]) -> String {
+    let out = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_hubbub"))
+            .args(["--tcp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
+            .args(args)
+            .output(),
+    )
+    .await
+    .expect("exits in time")
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "should fail to start: {stderr}");
+    assert!(
+        !stderr.contains("panicked"),
+        "a clear error, not a panic: {stderr}"
+    );
+    stderr
 }

@@ -1,0 +1,257 @@
+//! History against both stores (SQLite and PostgreSQL): on join, scroll-back,
+//! pagination, resume without gap or duplicate, restart persistence,
+//! retention. Each test runs once per backend.
+
+mod common;
+
+use std::time::Duration;
+
+use common::TestServer;
+use hubbub::Config;
+use serde_json::json;
+
+/// Runs `$body(config)` as one test per backend.
+macro_rules! both_stores {
+    ($name:ident, $body:ident) => {
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$body(super::common::config()).await;
+            }
+            #[tokio::test]
+            async fn postgres() {
+                super::$body(super::common::postgres_config().await).await;
+            }
+        }
+    };
+}
+
+both_stores!(history_on_join, history_on_join_for_both_transports);
+both_stores!(scrollback, scrollback_and_pagination);
+both_stores!(restart, history_and_rooms_survive_a_restart);
+both_stores!(resume, a_resuming_socket_gets_exactly_what_it_missed);
+both_stores!(retention, retention_keeps_the_newest_messages);
+
+async fn history_on_join_for_both_transports(config: Config) {
+    let server = TestServer::start(config).await;
+    let mut a = server.client().await;
+    a.nick("alice").await;
+    for i in 1..=3 {
+        a.send(&format!("m{i}")).await;
+        a.expect(&format!("alice: m{i}")).await;
+    }
+    a.send("/me waves").await;
+    a.expect("* alice waves").await;
+
+    // A line client gets the room's history, with times, before live traffic.
+    let mut b = server.client().await;
+    b.expect("* history of lobby (4):").await;
+    for text in ["alice: m1", "alice: m2", "alice: m3", "* alice waves"] {
+        let line = b.line().await;
+        assert!(line.starts_with("[20"), "{line:?}");
+        assert!(line.ends_with(&format!("] {text}")), "{line:?}");
+    }
+    b.expect("* end of history").await;
+
+    // A socket gets a history event with ids and timestamps.
+    let mut web = server.socket().await;
+    let history = web.event("history").await;
+    assert_eq!(history["room"], "lobby");
+    assert_eq!(history["complete"], true);
+    let messages = history["messages"].as_array().unwrap();
+    let ids: Vec<_> = messages.iter().map(|m| m["id"].as_u64().unwrap()).collect();
+    assert_eq!(ids, [1, 2, 3, 4]);
+    assert_eq!(messages[0]["text"], "m1");
+    assert_eq!(messages[3]["action"], true);
+    // Then live traffic continues the ids.
+    b.send("live").await;
+    let live = web.event_skipping("message").await;
+    assert_eq!(live["id"], 5);
+}
+
+async fn scrollback_and_pagination(mut config: Config) {
+    config.history_on_join = 2;
+    let server = TestServer::start(config).await;
+    let mut a = server.client().await;
+    a.nick("alice").await;
+    for i in 1..=30 {
+        a.send(&format!("n{i}")).await;
+    }
+    for i in 1..=30 {
+        a.expect(&format!("alice: n{i}")).await;
+    }
+    a.send("/history 5").await;
+    a.expect("* history of lobby (5, more before):").await;
+    for i in 26..=30 {
+        assert!(a.line().await.ends_with(&format!("] alice: n{i}")));
+    }
+    a.expect("* end of history").await;
+    a.send("/history 0").await;
+    assert!(a.line().await.starts_with("! usage: /history"));
+
+    let mut web = server.socket().await;
+    let joined = web.event("history").await;
+    assert_eq!(joined["messages"].as_array().unwrap().len(), 2);
+    assert_eq!(joined["complete"], false);
+
+    let page = web.ok("history", Some(json!({"limit": 10}))).await;
+    let ids = |page: &serde_json::Value| -> Vec<u64> {
+        page["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(ids(&page), (21..=30).collect::<Vec<_>>());
+    assert_eq!(page["complete"], false);
+    let page = web
+        .ok(
+            "history",
+            Some(json!({"room": "LOBBY", "before": 21, "limit": 10})),
+        )
+        .await;
+    assert_eq!(ids(&page), (11..=20).collect::<Vec<_>>());
+    let page = web
+        .ok("history", Some(json!({"before": 3, "limit": 10})))
+        .await;
+    assert_eq!(ids(&page), [1, 2]);
+    assert_eq!(page["complete"], true);
+    assert_eq!(
+        web.error_code("history", Some(json!({"room": "nowhere"})))
+            .await,
+        "no_such_room"
+    );
+    assert_eq!(
+        web.error_code("history", Some(json!({"before": "x"})))
+            .await,
+        "bad_request"
+    );
+}
+
+async fn history_and_rooms_survive_a_restart(config: Config) {
+    let server = TestServer::start(config.clone()).await;
+    let mut a = server.client().await;
+    a.nick("alice").await;
+    a.send("/join Attic").await;
+    a.line().await;
+    a.send("before the restart").await;
+    a.expect("alice: before the restart").await;
+    a.send("/msg alice a note to self").await;
+    a.expect("*alice* a note to self").await;
+    a.expect("-> *alice* a note to self").await;
+    server.shutdown().await;
+
+    let server = TestServer::start(config).await;
+    let mut b = server.client().await;
+    b.send("/rooms").await;
+    b.expect("* 2 rooms: Attic (0), lobby (1)").await;
+    b.send("/join attic").await;
+    b.expect("* history of Attic (1):").await;
+    assert!(b.line().await.ends_with("] alice: before the restart"));
+    b.expect("* end of history").await;
+    b.line().await; // you are now in Attic
+    b.send("after").await;
+    b.expect(&format!("{}: after", b.name)).await;
+    // Ids continue where they were.
+    let mut web = server.socket().await;
+    web.ok("join", Some(json!("attic"))).await;
+    let history = web.event_skipping("history").await;
+    let ids: Vec<_> = history["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, [1, 2]);
+}
+
+async fn a_resuming_socket_gets_exactly_what_it_missed(config: Config) {
+    let server = TestServer::start(config).await;
+    let mut tcp = server.client().await;
+    tcp.send("/join den").await;
+    tcp.line().await;
+    let mut web = server.socket().await;
+    let joined = web.ok("join", Some(json!({"room": "den"}))).await;
+    assert_eq!(joined["last_id"], 0);
+    tcp.line().await; // joined
+    for i in 1..=3 {
+        tcp.send(&format!("seen {i}")).await;
+        tcp.expect(&format!("{}: seen {i}", tcp.name)).await;
+    }
+    let mut last_seen = 0;
+    for _ in 1..=3 {
+        last_seen = web.event_skipping("message").await["id"].as_u64().unwrap();
+    }
+    assert_eq!(last_seen, 3);
+    drop(web);
+
+    // Missed while away.
+    for i in 1..=5 {
+        tcp.send(&format!("missed {i}")).await;
+    }
+    tcp.line().await; // left
+    for i in 1..=5 {
+        tcp.expect(&format!("{}: missed {i}", tcp.name)).await;
+    }
+
+    let mut web = server.socket().await;
+    let joined = web
+        .ok("join", Some(json!({"room": "den", "since": last_seen})))
+        .await;
+    assert_eq!(joined["last_id"], 8);
+    let history = web.event_skipping("history").await;
+    assert_eq!(history["complete"], true);
+    let texts: Vec<_> = history["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["id"].as_u64().unwrap(),
+                m["text"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let expected: Vec<_> = (1..=5).map(|i| (3 + i, format!("missed {i}"))).collect();
+    assert_eq!(texts, expected);
+    // Then live, continuing without a gap or a repeat.
+    tcp.send("live again").await;
+    let live = web.event_skipping("message").await;
+    assert_eq!(live["id"], 9);
+    assert_eq!(
+        web.error_code("join", Some(json!({"room": "den2", "since": "x"})))
+            .await,
+        "bad_request"
+    );
+}
+
+async fn retention_keeps_the_newest_messages(mut config: Config) {
+    config.retention.max_messages_per_room = Some(3);
+    config.purge_interval = Duration::from_millis(200);
+    let server = TestServer::start(config).await;
+    let mut a = server.client().await;
+    for i in 1..=10 {
+        a.send(&format!("r{i}")).await;
+        a.expect(&format!("{}: r{i}", a.name)).await;
+    }
+    let mut web = server.socket().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let page = web.ok("history", Some(json!({"limit": 50}))).await;
+        let ids: Vec<_> = page["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_u64().unwrap())
+            .collect();
+        if ids == [8, 9, 10] {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not purged: {ids:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
