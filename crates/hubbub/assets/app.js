@@ -14,13 +14,28 @@
  *                   clicking a member fills #pm-to
  *   #messages       li.msg with data-kind = "message" | "action" | "notice" | "private" | "error",
  *                   data-room, data-from (messages/privates); children .time (HH:MM local),
- *                   .from and .text. data-dir = "in" | "out" on privates.
+ *                   .from and .text. data-dir = "in" | "out" on privates. Room messages
+ *                   carry data-id (the server's id, increasing within the room) and are
+ *                   kept in id order, each id at most once; those that came from history
+ *                   have the class .history and data-history="1" (their .time has the
+ *                   date too when not today). li.divider[data-kind="divider"] ("earlier
+ *                   messages") heads a room's first history; li.load-earlier (first child,
+ *                   only while older messages exist) holds #load-earlier, which fetches
+ *                   the previous page (`history` {room, before: oldest shown id}).
  *   #typing         "X is typing…" for the current room (expires ~3 s after the last start)
  *   #message-input, #send-button      send `message` {room, text}; "/me x" sends an action,
  *                   "/msg NICK text" a private message, "//x" sends "/x"
  *   #pm-to, #pm-text, #pm-button      send `private` {to, text}
  *   #toast          the last error shown to the user (hidden when none)
  *   window.hubbub   {socket, state} for debugging
+ *
+ * History and resume: the server sends `history` {room, messages, complete} after
+ * connecting and after a `join` (when the room has messages). Per room (state.sync)
+ * we keep the ids shown and `lastId`, the highest id up to which nothing is missing.
+ * After a reconnect we re-join every room with {room, since: lastId} (the default
+ * room too: the new session is already in it, so that join only returns `last_id`)
+ * and fill (lastId, last_id] with `history` {before} requests; messages arriving
+ * by several paths are merged by id.
  */
 (function () {
   'use strict';
@@ -42,7 +57,9 @@
   var TYPING_IDLE = 2000;     // we send typing:false after this long without a keystroke
   var TYPING_REFRESH = 1500;  // while typing, repeat typing:true this often
   var REFRESH_EVERY = 5000;   // periodic rooms/members refresh
-  var MAX_LINES = 500;        // per room
+  var MAX_LINES = 500;        // per room (more once the user loads earlier messages)
+  var PAGE = 50;              // messages per "load earlier messages"
+  var MAX_PAGE = 500;         // the server's most per `history` request
 
   var state = {
     nick: null,            // as the server knows us
@@ -55,6 +72,8 @@
     rooms: [],             // [{name, members}] from `rooms`
     members: {},           // room -> [nick]
     typers: {},            // room -> {nick: expiresAt}
+    sync: {},              // room key -> {ids, lastId, older, cap, epoch, loading} (see roomSync)
+    ignore: {},            // room key -> true: events of a room we are leaving again after a reconnect
     connects: 0
   };
 
@@ -67,6 +86,17 @@
     var d = ts ? new Date(ts) : new Date();
     return String(d.getHours()).padStart(2, '0') + ':' + String(d.getMinutes()).padStart(2, '0');
   }
+
+  // HH:MM today, otherwise with the date ("Nov 26 15:04", plus the year if not this year).
+  function stamp(ts) {
+    var d = new Date(ts), now = new Date();
+    if (d.toDateString() === now.toDateString()) return hhmm(ts);
+    var opts = { month: 'short', day: 'numeric' };
+    if (d.getFullYear() !== now.getFullYear()) opts.year = 'numeric';
+    return d.toLocaleDateString(undefined, opts) + ' ' + hhmm(ts);
+  }
+
+  function roomKey(room) { return String(room || '').replace(/^#/, '').toLowerCase(); }
 
   function same(a, b) { return String(a).toLowerCase() === String(b).toLowerCase(); }
 
@@ -108,20 +138,252 @@
 
   // ---------- message log ----------
 
+  // Per-room bookkeeping for history and resume (keyed by roomKey):
+  //   ids     Map id -> log entry, for the room messages in the log (each id at most once)
+  //   lastId  every message of the room up to this id is in the log, or was trimmed
+  //           from it (null: not known yet); a reconnect resumes after it
+  //   older   messages older than the oldest shown exist ("load earlier messages")
+  //   cap     most entries the log keeps (grows as earlier messages are loaded)
+  //   epoch   bumped when the server turns out to reuse ids (its history was lost)
+  function roomSync(room) {
+    var k = roomKey(room);
+    return state.sync[k] || (state.sync[k] = {
+      ids: new Map(), lastId: null, older: false, cap: MAX_LINES, epoch: 0, loading: false
+    });
+  }
+
+  function logOf(room) { return state.logs[room] || (state.logs[room] = []); }
+
+  function isCurrent(room) { return same(room, state.current || ''); }
+
+  function ignored(room) { return !!state.ignore[roomKey(room)]; }
+
+  function advance(s) {
+    if (s.lastId === null) return;
+    while (s.ids.has(s.lastId + 1)) s.lastId += 1;
+  }
+
+  function messageEntry(m, fromHistory) {
+    return {
+      kind: m.action ? 'action' : 'message', from: m.from, text: m.text, ts: m.ts, id: m.id,
+      history: !!fromHistory
+    };
+  }
+
+  // Where a message with `id` goes: after every message with a smaller id and before
+  // those with a larger one (entries without an id, such as notices, stay put).
+  function slotFor(log, id) {
+    var pos = log.length;
+    for (var i = log.length - 1; i >= 0; i--) {
+      if (log[i].id == null) continue;
+      if (log[i].id > id) pos = i;
+      else break;
+    }
+    return pos;
+  }
+
+  function oldestId(room) {
+    var log = state.logs[room] || [];
+    for (var i = 0; i < log.length; i++) if (log[i].id != null) return log[i].id;
+    return null;
+  }
+
+  // Whether message entry `e` is new to the room. An id already shown for a different
+  // message means the server lost its history and numbers afresh (e.g. --store memory
+  // and a restart): the lines on screen stay, without ids, and numbering restarts.
+  function admit(room, s, e) {
+    var have = s.ids.get(e.id);
+    if (!have) return true;
+    if (have.ts === e.ts && have.from === e.from && have.text === e.text) return false;
+    resetIds(room, 'The server no longer has the earlier history of #' + room + '.');
+    return true;
+  }
+
+  function resetIds(room, why) {
+    var s = roomSync(room);
+    (state.logs[room] || []).forEach(function (e) { if (e.id != null) e.id = null; });
+    s.ids = new Map();
+    s.lastId = null;
+    s.older = false;
+    s.epoch += 1;
+    addEntry(room, { kind: 'notice', text: why });
+  }
+
+  // Keeps a room's log to s.cap entries, dropping the oldest.
+  function trim(room, s, log) {
+    var dropped = false;
+    while (log.length > s.cap) {
+      var e = log.shift();
+      if (e.id != null) { s.ids.delete(e.id); s.older = true; }
+      if (e.li && e.li.parentNode) e.li.parentNode.removeChild(e.li);
+      dropped = true;
+    }
+    if (dropped && isCurrent(room)) renderLoadEarlier();
+  }
+
+  // Drops the messages with an id below `id` (what is left stays without a gap).
+  function dropBefore(room, id) {
+    var s = roomSync(room);
+    var log = logOf(room);
+    state.logs[room] = log.filter(function (e) {
+      if (e.id == null || e.id >= id) return true;
+      s.ids.delete(e.id);
+      return false;
+    });
+    s.older = true;
+    if (isCurrent(room)) renderLog();
+  }
+
   function addEntry(room, entry) {
     room = room || state.current || state.defaultRoom || '';
     entry.ts = entry.ts || Date.now();
-    var log = state.logs[room] || (state.logs[room] = []);
-    log.push(entry);
-    if (log.length > MAX_LINES) log.shift();
-    if (same(room, state.current || '')) {
-      el.messages.appendChild(renderEntry(room, entry));
-      while (el.messages.children.length > MAX_LINES) el.messages.removeChild(el.messages.firstChild);
-      el.messages.scrollTop = el.messages.scrollHeight;
+    var log = logOf(room), s = roomSync(room);
+    var at = log.length;
+    if (entry.id != null) {
+      if (!admit(room, s, entry)) return false;
+      log = logOf(room);
+      at = slotFor(log, entry.id);
+      s.ids.set(entry.id, entry);
+      if (s.lastId === null && !entry.history) s.lastId = entry.id - 1;
+      advance(s);
+    }
+    log.splice(at, 0, entry);
+    if (isCurrent(room)) {
+      if (at === log.length - 1) {
+        el.messages.appendChild(renderEntry(room, entry));
+        el.messages.scrollTop = el.messages.scrollHeight;
+      } else {
+        renderLog();
+      }
     } else if (entry.kind === 'message' || entry.kind === 'action') {
       state.unread[room] = true;
       renderRooms();
     }
+    trim(room, s, log);
+    return true;
+  }
+
+  // Merges room messages from history (an event or a request's answer) into the log,
+  // by id, skipping those shown; renders once. Returns how many were new.
+  function mergeHistory(room, messages, opts) {
+    opts = opts || {};
+    var s = roomSync(room);
+    var added = 0;
+    messages.forEach(function (m) {
+      if (!m || typeof m.id !== 'number') return;
+      var e = messageEntry(m, true);
+      if (!admit(room, s, e)) return;
+      var log = logOf(room);
+      log.splice(slotFor(log, e.id), 0, e);
+      s.ids.set(e.id, e);
+      added += 1;
+    });
+    advance(s);
+    trim(room, s, logOf(room));
+    if (isCurrent(room)) {
+      if (added) renderLog(opts.keepScroll);
+      else renderLoadEarlier();
+    } else if (added && opts.unread) {
+      state.unread[room] = true;
+      renderRooms();
+    }
+    return added;
+  }
+
+  // A `history` event, or a first page fetched like one: the newest messages of a room.
+  function onHistory(h) {
+    if (!h || !h.room || !Array.isArray(h.messages) || ignored(h.room)) return;
+    var s = roomSync(h.room);
+    var fresh = s.ids.size === 0, epoch = s.epoch;
+    if (fresh && h.messages.length) addEntry(h.room, { kind: 'divider', text: 'earlier messages' });
+    mergeHistory(h.room, h.messages, { unread: !fresh });
+    if ((fresh || s.epoch !== epoch) && !h.complete && h.messages.length) {
+      s.older = true;
+      if (isCurrent(h.room)) renderLoadEarlier();
+    }
+    if (s.lastId === null && h.messages.length) {
+      s.lastId = h.messages[h.messages.length - 1].id;
+      advance(s);
+    }
+  }
+
+  // "load earlier messages": the page before the oldest message shown.
+  function loadEarlier(room) {
+    if (!room) return;
+    var s = roomSync(room);
+    if (s.loading || !socket.connected) return;
+    var before = oldestId(room), epoch = s.epoch;
+    var query = { room: room, limit: PAGE };
+    if (before !== null) query.before = before;
+    s.loading = true;
+    if (isCurrent(room)) renderLoadEarlier();
+    request('history', query).then(function (res) {
+      if (s.epoch !== epoch) return;
+      var messages = (res && res.messages) || [];
+      s.cap += messages.length;
+      s.older = !res.complete && messages.length > 0;
+      mergeHistory(room, messages, { keepScroll: true });
+    }, function (err) {
+      showError(err, 'load earlier messages');
+    }).then(function () {
+      s.loading = false;
+      if (isCurrent(room)) renderLoadEarlier();
+    });
+  }
+
+  // After a `join` answered {room, last_id}: show every message after `since` (our
+  // lastId when we sent it) up to last_id. The join's `history` event brings them,
+  // unless the server's memory did not reach back that far (complete: false) or the
+  // room is one we were already in (the default room after a reconnect): fetch
+  // what is still missing with `history` {before}, newest page first.
+  function syncRoom(room, since, epoch, lastId) {
+    var s = roomSync(room);
+    if (typeof lastId !== 'number') return Promise.resolve();
+    if (since === null || s.epoch !== epoch) {
+      // A first join: its history event shows the newest messages, "load earlier" the rest.
+      if (s.lastId === null || s.lastId < lastId) s.lastId = lastId;
+      advance(s);
+      return Promise.resolve();
+    }
+    if (lastId < since) {
+      // The server has fewer messages than we saw: its history was lost.
+      resetIds(room, 'The server no longer has the earlier history of #' + room + '.');
+      return request('history', { room: room, limit: PAGE }).then(onHistory);
+    }
+    return fill(room, since, lastId, epoch);
+  }
+
+  function fill(room, since, upto, epoch) {
+    var s = roomSync(room);
+    var fetched = 0, lastBefore = Infinity;
+    function finish() {
+      if (s.epoch !== epoch) return;
+      if (s.lastId === null || s.lastId < upto) s.lastId = upto;
+      advance(s);
+    }
+    function step() {
+      if (s.epoch !== epoch) return undefined;
+      var before = upto + 1;
+      while (before - 1 > since && s.ids.has(before - 1)) before -= 1;
+      // Done, or no progress (an id the server does not have, e.g. purged).
+      if (before - 1 <= since || before >= lastBefore) return finish();
+      lastBefore = before;
+      var limit = Math.min(MAX_PAGE, before - 1 - since);
+      return request('history', { room: room, before: before, limit: limit }).then(function (res) {
+        if (s.epoch !== epoch) return undefined;
+        var messages = (res && res.messages) || [];
+        mergeHistory(room, messages, { unread: true });
+        fetched += messages.length;
+        if (!messages.length || res.complete) return finish();
+        if (fetched >= MAX_LINES) {
+          // More was missed than the log keeps: show the newest, without a gap.
+          dropBefore(room, messages[0].id);
+          return finish();
+        }
+        return step();
+      });
+    }
+    return Promise.resolve().then(step);
   }
 
   function span(cls, text) {
@@ -133,13 +395,23 @@
 
   function renderEntry(room, e) {
     var li = document.createElement('li');
-    li.className = 'msg ' + e.kind;
+    e.li = li;
     li.dataset.kind = e.kind;
     li.dataset.room = room;
+    if (e.kind === 'divider') {
+      li.className = 'divider';
+      li.appendChild(span('text', e.text));
+      return li;
+    }
+    li.className = 'msg ' + e.kind;
+    if (e.id != null) li.dataset.id = e.id;
+    if (e.history) { li.classList.add('history'); li.dataset.history = '1'; }
     if (e.from) li.dataset.from = e.from;
     if (e.dir) li.dataset.dir = e.dir;
     if (e.from && same(e.from, state.nick || '')) li.classList.add('mine');
-    li.appendChild(span('time', hhmm(e.ts)));
+    var time = span('time', e.history ? stamp(e.ts) : hhmm(e.ts));
+    time.title = new Date(e.ts).toLocaleString();
+    li.appendChild(time);
     if (e.kind === 'message') {
       li.appendChild(span('from', e.from));
       li.appendChild(span('text', e.text));
@@ -154,13 +426,40 @@
     return li;
   }
 
-  function renderLog() {
+  // The "load earlier messages" control, first in the list while the current room has more.
+  var loadEarlierItem = null;
+  function renderLoadEarlier() {
+    var s = state.current ? roomSync(state.current) : null;
+    if (!s || !s.older) {
+      if (loadEarlierItem && loadEarlierItem.parentNode) loadEarlierItem.parentNode.removeChild(loadEarlierItem);
+      return;
+    }
+    if (!loadEarlierItem) {
+      loadEarlierItem = document.createElement('li');
+      loadEarlierItem.className = 'load-earlier';
+      var button = document.createElement('button');
+      button.type = 'button';
+      button.id = 'load-earlier';
+      button.className = 'ghost';
+      button.setAttribute('data-testid', 'load-earlier');
+      button.addEventListener('click', function () { loadEarlier(state.current); });
+      loadEarlierItem.appendChild(button);
+    }
+    if (el.messages.firstChild !== loadEarlierItem) el.messages.insertBefore(loadEarlierItem, el.messages.firstChild);
+    var b = loadEarlierItem.firstChild;
+    b.disabled = s.loading;
+    b.textContent = s.loading ? 'loading…' : 'load earlier messages';
+  }
+
+  function renderLog(keepScroll) {
+    var fromBottom = el.messages.scrollHeight - el.messages.scrollTop;
     el.messages.textContent = '';
     var log = state.logs[state.current] || [];
     var frag = document.createDocumentFragment();
     log.forEach(function (e) { frag.appendChild(renderEntry(state.current, e)); });
     el.messages.appendChild(frag);
-    el.messages.scrollTop = el.messages.scrollHeight;
+    renderLoadEarlier();
+    el.messages.scrollTop = keepScroll ? el.messages.scrollHeight - fromBottom : el.messages.scrollHeight;
   }
 
   // ---------- rooms, members, typing ----------
@@ -261,13 +560,33 @@
     state.joined = state.joined.filter(function (r) { return !same(r, room); });
   }
 
+  // `join` {room, since: lastId} when we have seen the room before (after a reconnect,
+  // or joining again after leaving it), so that what we missed is shown too.
+  function joinRequest(name) {
+    var s = state.sync[roomKey(name)];
+    var since = s ? s.lastId : null, epoch = s ? s.epoch : 0;
+    var payload = { room: name };
+    if (since !== null) payload.since = since;
+    return request('join', payload).then(function (res) {
+      return { res: res, since: since, epoch: epoch };
+    });
+  }
+
+  function catchUp(j) {
+    return syncRoom(j.res.room, j.since, j.epoch, j.res.last_id).catch(function (err) {
+      showError(err, 'could not fetch the missed messages of #' + j.res.room);
+    });
+  }
+
   function join(name) {
-    return request('join', { room: name }).then(function (res) {
+    return joinRequest(name).then(function (j) {
+      var res = j.res;
       addJoined(res.room);
       state.members[res.room] = res.members || [];
       addEntry(res.room, { kind: 'notice', text: 'You joined #' + res.room });
       show(res.room);
       refreshRooms();
+      catchUp(j);
       return res;
     });
   }
@@ -351,9 +670,15 @@
   });
 
   // After a reconnect the server sees a new session: guest nick, default room only.
-  // Restore the chosen nickname and the set of rooms.
+  // Restore the chosen nickname and the set of rooms, and show what was missed:
+  // every room (the default room too, which the new session is already in) is
+  // joined with {room, since: lastId}, then syncRoom fills any gap. The server runs
+  // a socket's requests in order, so they are sent at once; the current room last,
+  // so that it is the server's current room too.
   function restore() {
-    var rooms = state.joined.slice();
+    var rooms = state.joined.slice().sort(function (a, b) {
+      return (isCurrent(a) ? 1 : 0) - (isCurrent(b) ? 1 : 0);
+    });
     var steps = [];
     if (state.chosenNick) {
       steps.push(request('set nickname', state.chosenNick).then(function (res) {
@@ -362,17 +687,21 @@
       }, function (err) { showError(err, 'could not restore nickname ' + state.chosenNick); }));
     }
     rooms.forEach(function (room) {
-      if (state.defaultRoom && same(room, state.defaultRoom)) return; // a new session starts there
-      steps.push(request('join', { room: room }).then(function (res) {
-        state.members[res.room] = res.members || [];
+      steps.push(joinRequest(room).then(function (j) {
+        state.members[j.res.room] = j.res.members || [];
+        return catchUp(j);
       }, function (err) {
-        if (err && err.code === 'already_in_room') return;
         removeJoined(room);
         showError(err, 'could not rejoin #' + room);
       }));
     });
     if (state.defaultRoom && !findRoom(rooms, state.defaultRoom)) {
-      steps.push(request('leave', { room: state.defaultRoom }).catch(function () {}));
+      // We had left it: leave it again, ignoring what it sends until then.
+      var key = roomKey(state.defaultRoom);
+      state.ignore[key] = true;
+      steps.push(request('leave', { room: state.defaultRoom }).catch(function () {}).then(function () {
+        delete state.ignore[key];
+      }));
     }
     Promise.all(steps).then(function () {
       if (state.current) addEntry(state.current, { kind: 'notice', text: 'Reconnected.' });
@@ -382,13 +711,16 @@
   }
 
   socket.on('message', function (m) {
-    if (!m || !m.room) return;
+    if (!m || !m.room || ignored(m.room)) return;
     var t = state.typers[m.room];
     if (t) { delete t[m.from]; renderTyping(); }
-    addEntry(m.room, { kind: m.action ? 'action' : 'message', from: m.from, text: m.text, ts: m.ts, id: m.id });
+    addEntry(m.room, messageEntry(m, false));
   });
 
+  socket.on('history', onHistory);
+
   socket.on('joined', function (e) {
+    if (ignored(e.room)) return;
     addEntry(e.room, { kind: 'notice', text: e.nick + ' joined #' + e.room });
     var m = state.members[e.room];
     if (m && !findRoom(m, e.nick)) m.push(e.nick);
@@ -398,6 +730,7 @@
   });
 
   socket.on('left', function (e) {
+    if (ignored(e.room)) return;
     addEntry(e.room, { kind: 'notice', text: e.nick + ' left #' + e.room + (e.reason ? ' (' + e.reason + ')' : '') });
     var m = state.members[e.room];
     if (m) state.members[e.room] = m.filter(function (n) { return !same(n, e.nick); });
@@ -409,6 +742,7 @@
   });
 
   socket.on('renamed', function (e) {
+    if (ignored(e.room)) return;
     if (state.nick && same(e.old, state.nick)) { state.nick = e.new; renderHeader(); }
     addEntry(e.room, { kind: 'notice', text: e.old + ' is now known as ' + e.new });
     var m = state.members[e.room];

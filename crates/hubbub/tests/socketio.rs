@@ -414,3 +414,52 @@ async fn a_sockets_requests_are_handled_in_the_order_sent() {
         tcp.expect(&format!("{}: n{i}", sender.nick)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_that_never_reads_is_disconnected_and_holds_nobody_back() {
+    use std::sync::atomic::Ordering;
+    let mut config = common::config();
+    config.outbound_limit = 256 * 1024;
+    config.history_cache = 0;
+    config.history_on_join = 0;
+    let server = TestServer::start(config).await;
+    let stalled = server.socket().await; // never read from again
+    let mut watcher = server.client().await;
+    // The sender reads (and drops) its own echoes, so it is not slow itself.
+    let sender = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let (mut from_server, mut to_server) = sender.into_split();
+    tokio::spawn(async move {
+        let _ = tokio::io::copy(&mut from_server, &mut tokio::io::sink()).await;
+    });
+    let padding = "p".repeat(1000);
+    let writer = async {
+        use tokio::io::AsyncWriteExt;
+        for i in 0..6000 {
+            let line = format!("{i} {padding}\n");
+            to_server.write_all(line.as_bytes()).await.unwrap();
+        }
+    };
+    let left = format!("{} has left", stalled.nick);
+    let mut saw_left = false;
+    let reader = async {
+        let mut i = 0;
+        while i < 6000 {
+            let line = watcher.line().await;
+            if line.ends_with("has joined us") {
+                continue;
+            }
+            if line == left {
+                saw_left = true;
+                continue;
+            }
+            assert!(line.contains(&format!(": {i} ")), "{line:?}");
+            i += 1;
+        }
+    };
+    tokio::join!(writer, reader);
+    assert_eq!(server.hub.stats().slow_consumers.load(Ordering::Relaxed), 1);
+    if !saw_left {
+        watcher.expect(&left).await;
+    }
+    drop(stalled);
+}

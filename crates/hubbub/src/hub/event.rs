@@ -6,6 +6,7 @@
 //! the event, so a message fanned out to 1000 line clients is formatted once,
 //! not 1000 times.
 
+use std::any::Any;
 use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -16,7 +17,7 @@ use bytes::Bytes;
 pub enum WireFormat {
     /// The TCP line protocol (`transport::line`).
     Line = 0,
-    /// Reserved for the Socket.IO transport.
+    /// The Socket.IO transport (`transport::socketio`).
     SocketIo = 1,
 }
 
@@ -136,7 +137,9 @@ impl EventKind {
 #[derive(Debug)]
 pub struct Event {
     pub kind: EventKind,
-    encoded: [OnceLock<Bytes>; FORMATS],
+    /// One slot per wire format; each transport decides what it caches
+    /// (bytes for lines, pre-serialized JSON for Socket.IO).
+    encoded: [OnceLock<Box<dyn Any + Send + Sync>>; FORMATS],
 }
 
 impl Event {
@@ -149,7 +152,20 @@ impl Event {
 
     /// This event in `format`, encoded by `encode` on first use and cached.
     pub fn encoded(&self, format: WireFormat, encode: fn(&EventKind) -> Bytes) -> &Bytes {
-        self.encoded[format as usize].get_or_init(|| encode(&self.kind))
+        self.encoded_as(format, encode)
+    }
+
+    /// Like [`Event::encoded`], for any encoded form. A format must always
+    /// be cached as the same type (the first `encode` decides it).
+    pub fn encoded_as<T: Any + Send + Sync>(
+        &self,
+        format: WireFormat,
+        encode: fn(&EventKind) -> T,
+    ) -> &T {
+        self.encoded[format as usize]
+            .get_or_init(|| Box::new(encode(&self.kind)))
+            .downcast_ref::<T>()
+            .expect("one encoded type per wire format")
     }
 
     /// An estimate of the event's encoded size, charged against outbox bounds.

@@ -3,12 +3,13 @@
 use std::sync::Arc;
 
 use serde::Serialize;
+use serde_json::value::RawValue;
 use socketioxide::extract::SocketRef;
 use socketioxide::{SendError, SocketError};
 use tokio_util::sync::CancellationToken;
 
-use super::FULL_BUFFER_RETRY;
-use crate::hub::{CloseReason, Event, EventKind, Outbox};
+use super::{Connection, FULL_BUFFER_RETRY};
+use crate::hub::{CloseReason, Event, EventKind, Outbox, WireFormat};
 
 #[derive(Serialize)]
 pub(crate) struct ErrorBody<'a> {
@@ -53,12 +54,49 @@ pub(crate) fn message_json(event: &Event) -> Option<serde_json::Value> {
     }
 }
 
+/// The `message` and seed `notice` payloads of a room message, as JSON.
+type EncodedMessage = Option<(Box<RawValue>, Box<RawValue>)>;
+
+fn encode_message(kind: &EventKind) -> EncodedMessage {
+    let EventKind::Message {
+        room,
+        id,
+        ts,
+        from,
+        text,
+        action,
+    } = kind
+    else {
+        return None;
+    };
+    let message = Message {
+        id: *id,
+        room,
+        from,
+        text,
+        ts: *ts,
+        action: *action,
+    };
+    let notice = Notice {
+        message: if *action {
+            format!("* {from} {text}")
+        } else {
+            format!("{from}:{text}")
+        },
+    };
+    Some((
+        serde_json::value::to_raw_value(&message).ok()?,
+        serde_json::value::to_raw_value(&notice).ok()?,
+    ))
+}
+
 /// The socket went away; stop writing.
 struct Gone;
 
 /// Emits, waiting while socketioxide's buffer for this socket is full.
 async fn emit<T: Serialize + ?Sized>(
     socket: &SocketRef,
+    outbox: &Outbox,
     event: &str,
     data: &T,
 ) -> Result<(), Gone> {
@@ -66,6 +104,11 @@ async fn emit<T: Serialize + ?Sized>(
         match socket.emit(event, data) {
             Ok(()) => return Ok(()),
             Err(SendError::Socket(SocketError::InternalChannelFull)) => {
+                // Waiting is the backpressure; but a session closed as a slow
+                // consumer meanwhile has nothing more worth waiting for.
+                if let Some(CloseReason::SlowConsumer { .. }) = outbox.closing() {
+                    return Err(Gone);
+                }
                 tokio::time::sleep(FULL_BUFFER_RETRY).await;
             }
             Err(SendError::Serialize(e)) => {
@@ -78,39 +121,28 @@ async fn emit<T: Serialize + ?Sized>(
 }
 
 /// Emits one hub event. Returns the close reason for [`EventKind::Closing`].
-async fn emit_event(socket: &SocketRef, event: &Event) -> Result<Option<CloseReason>, Gone> {
+async fn emit_event(
+    socket: &SocketRef,
+    outbox: &Outbox,
+    event: &Event,
+) -> Result<Option<CloseReason>, Gone> {
     match &event.kind {
         EventKind::Welcome { nick, room } => {
             emit(
                 socket,
+                outbox,
                 "welcome",
                 &serde_json::json!({"nick": nick, "room": room}),
             )
             .await?
         }
-        EventKind::Message {
-            room,
-            id,
-            ts,
-            from,
-            text,
-            action,
-        } => {
-            let message = Message {
-                id: *id,
-                room,
-                from,
-                text,
-                ts: *ts,
-                action: *action,
-            };
-            emit(socket, "message", &message).await?;
-            let notice = if *action {
-                format!("* {from} {text}")
-            } else {
-                format!("{from}:{text}")
-            };
-            emit(socket, "notice", &Notice { message: notice }).await?;
+        EventKind::Message { .. } => {
+            // Serialized once per message, shared by every socket.
+            let encoded = event.encoded_as(WireFormat::SocketIo, encode_message);
+            if let Some((message, notice)) = encoded {
+                emit(socket, outbox, "message", message.as_ref()).await?;
+                emit(socket, outbox, "notice", notice.as_ref()).await?;
+            }
         }
         EventKind::History {
             room,
@@ -120,6 +152,7 @@ async fn emit_event(socket: &SocketRef, event: &Event) -> Result<Option<CloseRea
             let messages: Vec<_> = messages.iter().filter_map(|m| message_json(m)).collect();
             emit(
                 socket,
+                outbox,
                 "history",
                 &serde_json::json!({"room": room, "messages": messages, "complete": complete}),
             )
@@ -128,6 +161,7 @@ async fn emit_event(socket: &SocketRef, event: &Event) -> Result<Option<CloseRea
         EventKind::Joined { room, nick } => {
             emit(
                 socket,
+                outbox,
                 "joined",
                 &serde_json::json!({"room": room, "nick": nick}),
             )
@@ -136,6 +170,7 @@ async fn emit_event(socket: &SocketRef, event: &Event) -> Result<Option<CloseRea
         EventKind::Left { room, nick, reason } => {
             emit(
                 socket,
+                outbox,
                 "left",
                 &serde_json::json!({"room": room, "nick": nick, "reason": reason}),
             )
@@ -144,6 +179,7 @@ async fn emit_event(socket: &SocketRef, event: &Event) -> Result<Option<CloseRea
         EventKind::Renamed { room, old, new } => {
             emit(
                 socket,
+                outbox,
                 "renamed",
                 &serde_json::json!({"room": room, "old": old, "new": new}),
             )
@@ -152,6 +188,7 @@ async fn emit_event(socket: &SocketRef, event: &Event) -> Result<Option<CloseRea
         EventKind::Typing { room, nick, typing } => {
             emit(
                 socket,
+                outbox,
                 "typing",
                 &serde_json::json!({"room": room, "nick": nick, "typing": typing}),
             )
@@ -160,6 +197,7 @@ async fn emit_event(socket: &SocketRef, event: &Event) -> Result<Option<CloseRea
         EventKind::Private { ts, from, to, text } => {
             emit(
                 socket,
+                outbox,
                 "private",
                 &serde_json::json!({"from": from, "to": to, "text": text, "ts": ts}),
             )
@@ -168,14 +206,15 @@ async fn emit_event(socket: &SocketRef, event: &Event) -> Result<Option<CloseRea
         // The sender already has the acknowledgement of its private message.
         EventKind::PrivateSent { .. } => {}
         EventKind::Notice { text } => {
-            emit(socket, "info", &serde_json::json!({ "text": text })).await?
+            emit(socket, outbox, "info", &serde_json::json!({ "text": text })).await?
         }
         EventKind::Error { code, message } => {
-            emit(socket, "error", &error_body(code, message)).await?
+            emit(socket, outbox, "error", &error_body(code, message)).await?
         }
         EventKind::Closing { reason } => {
             emit(
                 socket,
+                outbox,
                 "closing",
                 &serde_json::json!({ "reason": reason.describe() }),
             )
@@ -187,12 +226,26 @@ async fn emit_event(socket: &SocketRef, event: &Event) -> Result<Option<CloseRea
 }
 
 /// Drains the session's outbox into the socket until either closes; on
-/// server shutdown, closes the outbox so the client is told why.
+/// server shutdown, closes the outbox so the client is told why. When the
+/// server closes the session (slow consumer, flooding, shutdown), the
+/// session leaves the hub here, whether or not the client can still be told.
 pub(crate) async fn write_loop(
     socket: SocketRef,
-    outbox: Arc<Outbox>,
+    conn: Arc<Connection>,
     shutdown: CancellationToken,
 ) {
+    let outbox = conn.session.outbox().clone();
+    write_events(&socket, &outbox, shutdown).await;
+    if let Some(reason) = outbox.closing() {
+        tracing::debug!(?reason, "closing socket.io client");
+        conn.session.end();
+        // Fails while the socket's buffer is still full; the client is then
+        // dropped by Engine.IO's ping timeout, already out of the hub.
+        let _ = socket.disconnect();
+    }
+}
+
+async fn write_events(socket: &SocketRef, outbox: &Outbox, shutdown: CancellationToken) {
     let mut batch: Vec<Arc<Event>> = Vec::new();
     let mut shutting_down = false;
     loop {
@@ -208,16 +261,11 @@ pub(crate) async fn write_loop(
             break;
         }
         for event in batch.drain(..) {
-            match emit_event(&socket, &event).await {
+            match emit_event(socket, outbox, &event).await {
                 Ok(None) => {}
-                Ok(Some(reason)) => {
-                    tracing::debug!(?reason, "closing socket.io client");
-                    // Let the closing event reach the client before the
-                    // disconnect packet (both go through the same buffer).
-                    let _ = socket.clone().disconnect();
-                    return;
-                }
-                Err(Gone) => return,
+                // The closing event is queued ahead of the disconnect packet
+                // in the same buffer, so the client reads why.
+                Ok(Some(_)) | Err(Gone) => return,
             }
         }
         if batch.capacity() > 16 {

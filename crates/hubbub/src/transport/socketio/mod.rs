@@ -184,11 +184,9 @@ async fn on_connect(socket: SocketRef, State(transport): State<SocketIoTransport
             .unwrap_or_else(|e| e.into_inner())
             .take();
     });
-    transport.tracker.spawn(events::write_loop(
-        socket,
-        conn.session.outbox().clone(),
-        transport.shutdown.clone(),
-    ));
+    transport
+        .tracker
+        .spawn(events::write_loop(socket, conn, transport.shutdown.clone()));
 }
 
 /// Whether the client asked for an acknowledgement: a failing request
