@@ -348,7 +348,11 @@
     if (lastId < since) {
       // The server has fewer messages than we saw: its history was lost.
       resetIds(room, 'The server no longer has the earlier history of #' + room + '.');
-      return request('history', { room: room, limit: PAGE }).then(onHistory);
+      return request('history', { room: room, limit: PAGE }).then(function (res) {
+        onHistory(res);
+        if (s.lastId === null || s.lastId < lastId) s.lastId = lastId;
+        advance(s);
+      });
     }
     return fill(room, since, lastId, epoch);
   }

@@ -45,6 +45,8 @@ async fn the_binary_exits_zero_on_sigterm_and_logs_its_address() {
             "--http-addr",
             "127.0.0.1:0",
         ])
+        .arg("--data-dir")
+        .arg(common::data_dir())
         .env("HUBBUB_LOG", "info")
         .stderr(Stdio::piped())
         .kill_on_drop(true)

@@ -418,6 +418,19 @@ impl Hub {
         }
     }
 
+    /// Hands `pending` to the sequencer and waits for its answer.
+    async fn submit<T>(
+        &self,
+        pending: sequencer::Pending,
+        answer: oneshot::Receiver<Result<T, HubError>>,
+    ) -> Result<T, HubError> {
+        self.sequencer
+            .send(pending)
+            .await
+            .map_err(|_| HubError::SessionEnded)?;
+        answer.await.map_err(|_| HubError::SessionEnded)?
+    }
+
     fn slow_consumer(&self, outbox: &Outbox) {
         self.stats.slow_consumers.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(
@@ -704,12 +717,7 @@ impl Session {
             action,
             done,
         });
-        self.hub
-            .sequencer
-            .send(pending)
-            .await
-            .map_err(|_| HubError::SessionEnded)?;
-        let (posted, backlogged) = answer.await.map_err(|_| HubError::SessionEnded)??;
+        let (posted, backlogged) = self.hub.submit(pending, answer).await?;
         if backlogged {
             self.hub.pace(&key).await;
         }
@@ -825,12 +833,7 @@ impl Session {
             text: text.into(),
             done,
         });
-        self.hub
-            .sequencer
-            .send(pending)
-            .await
-            .map_err(|_| HubError::SessionEnded)?;
-        answer.await.map_err(|_| HubError::SessionEnded)?
+        self.hub.submit(pending, answer).await
     }
 
     /// Tells the others in `room` (default: the current room) who want

@@ -7,6 +7,7 @@
 //! batch is committed.
 
 mod postgres;
+mod sql;
 mod sqlite;
 
 use std::sync::Arc;

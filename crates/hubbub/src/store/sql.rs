@@ -1,0 +1,146 @@
+//! The queries both SQL stores share. SQLite numbers `$1`-style
+//! parameters by first appearance, so one SQL text serves both; the macro
+//! stamps the one implementation onto each store type (whose field `pool`
+//! is that driver's pool, and which imports `sqlx::Row`).
+
+/// Implements [`HistoryStore`](crate::store::HistoryStore) for `$store`.
+macro_rules! impl_history_store {
+    ($store:ty, $kind:literal) => {
+        #[async_trait::async_trait]
+        impl $crate::store::HistoryStore for $store {
+            async fn commit(&self, batch: &[$crate::store::Record]) -> Result<(), $crate::store::StoreError> {
+                let mut tx = self.pool.begin().await?;
+                for record in batch {
+                    match record {
+                        $crate::store::Record::Room {
+                            key,
+                            name,
+                            created_at,
+                        } => {
+                            sqlx::query(
+                                "INSERT INTO rooms (key, name, created_at) VALUES ($1, $2, $3) \
+                                 ON CONFLICT (key) DO NOTHING",
+                            )
+                            .bind(key)
+                            .bind(name.as_ref())
+                            .bind($crate::store::sql_int(*created_at))
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                        $crate::store::Record::Message { room_key, message } => {
+                            sqlx::query(
+                                "INSERT INTO messages (room, id, ts, sender, text, action) \
+                                 VALUES ($1, $2, $3, $4, $5, $6)",
+                            )
+                            .bind(room_key)
+                            .bind($crate::store::sql_int(message.id))
+                            .bind($crate::store::sql_int(message.ts))
+                            .bind(message.from.as_ref())
+                            .bind(message.text.as_ref())
+                            .bind(message.action)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                        $crate::store::Record::Private { ts, from, to, text } => {
+                            sqlx::query(
+                                "INSERT INTO private_messages (ts, sender, recipient, text) \
+                                 VALUES ($1, $2, $3, $4)",
+                            )
+                            .bind($crate::store::sql_int(*ts))
+                            .bind(from.as_ref())
+                            .bind(to.as_ref())
+                            .bind(text.as_ref())
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                    }
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn rooms(&self) -> Result<Vec<$crate::store::StoredRoom>, $crate::store::StoreError> {
+                let rows = sqlx::query(
+                    "SELECT r.key, r.name, COALESCE((SELECT MAX(id) FROM messages m \
+                     WHERE m.room = r.key), 0) AS last_id FROM rooms r",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|row| $crate::store::StoredRoom {
+                        key: row.get("key"),
+                        name: row.get::<String, _>("name").into(),
+                        last_id: row.get::<i64, _>("last_id") as u64,
+                    })
+                    .collect())
+            }
+
+            async fn page(
+                &self,
+                room_key: &str,
+                query: $crate::store::PageQuery,
+            ) -> Result<Vec<$crate::store::StoredMessage>, $crate::store::StoreError> {
+                let rows = sqlx::query(
+                    "SELECT r.name, m.id, m.ts, m.sender, m.text, m.action \
+                     FROM messages m JOIN rooms r ON r.key = m.room \
+                     WHERE m.room = $1 AND m.id > $2 AND m.id < $3 \
+                     ORDER BY m.id DESC LIMIT $4",
+                )
+                .bind(room_key)
+                .bind($crate::store::sql_int(query.after.unwrap_or(0)))
+                .bind($crate::store::sql_int(query.before.unwrap_or(u64::MAX)))
+                .bind(i64::from(query.limit))
+                .fetch_all(&self.pool)
+                .await?;
+                let mut page: Vec<$crate::store::StoredMessage> = rows
+                    .into_iter()
+                    .map(|row| $crate::store::StoredMessage {
+                        room: row.get::<String, _>(0).into(),
+                        id: row.get::<i64, _>(1) as u64,
+                        ts: row.get::<i64, _>(2) as u64,
+                        from: row.get::<String, _>(3).into(),
+                        text: row.get::<String, _>(4).into(),
+                        action: row.get::<bool, _>(5),
+                    })
+                    .collect();
+                page.reverse();
+                Ok(page)
+            }
+
+            async fn purge(&self, retention: $crate::store::Retention, now_ms: u64) -> Result<u64, $crate::store::StoreError> {
+                let mut deleted = 0;
+                if let Some(age) = retention.max_age {
+                    let cutoff = $crate::store::sql_int(now_ms.saturating_sub(age.as_millis() as u64));
+                    deleted += sqlx::query("DELETE FROM messages WHERE ts < $1")
+                        .bind(cutoff)
+                        .execute(&self.pool)
+                        .await?
+                        .rows_affected();
+                    deleted += sqlx::query("DELETE FROM private_messages WHERE ts < $1")
+                        .bind(cutoff)
+                        .execute(&self.pool)
+                        .await?
+                        .rows_affected();
+                }
+                if let Some(keep) = retention.max_messages_per_room {
+                    deleted += sqlx::query(
+                        "DELETE FROM messages WHERE id <= \
+                         (SELECT MAX(id) FROM messages m WHERE m.room = messages.room) - $1",
+                    )
+                    .bind($crate::store::sql_int(keep))
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                }
+                Ok(deleted)
+            }
+
+            fn kind(&self) -> &'static str {
+                $kind
+            }
+        }
+    };
+}
+
+pub(crate) use impl_history_store;
