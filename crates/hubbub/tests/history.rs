@@ -117,6 +117,12 @@ async fn scrollback_and_pagination(mut config: Config) {
         .await;
     assert_eq!(ids(&page), [1, 2]);
     assert_eq!(page["complete"], true);
+    // Exactly `limit` left: still complete.
+    let page = web
+        .ok("history", Some(json!({"before": 4, "limit": 3})))
+        .await;
+    assert_eq!(ids(&page), [1, 2, 3]);
+    assert_eq!(page["complete"], true);
     assert_eq!(
         web.error_code("history", Some(json!({"room": "nowhere"})))
             .await,

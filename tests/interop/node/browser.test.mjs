@@ -1,7 +1,8 @@
 // The web page in headless Chromium (two browser contexts) plus a TCP client,
-// all in one room; then a server restart on the same ports.
+// all in one room; history on first load; then a server restart on the same
+// ports and data directory, with messages posted while the pages are away.
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium } from 'playwright-core';
@@ -11,8 +12,10 @@ const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const ARTIFACTS = path.join(REPO_ROOT, 'target/test-artifacts');
 const WAIT = 10000;
 
-// Network errors Chromium logs by itself while the server is down for the restart.
-const EXPECTED_WHILE_DOWN = /ERR_CONNECTION_REFUSED|ERR_CONNECTION_RESET|ERR_EMPTY_RESPONSE|WebSocket connection to .* failed|Failed to load resource/;
+// Network errors Chromium logs by itself while the server is down for the restart
+// (ERR_FAILED: the test holds the pages' reconnects back for a while).
+const EXPECTED_WHILE_DOWN = /ERR_CONNECTION_REFUSED|ERR_CONNECTION_RESET|ERR_EMPTY_RESPONSE|ERR_FAILED|WebSocket connection to .* failed|Failed to load resource/;
+const SOCKET_IO_URL = /\/socket\.io\//;
 
 describe('web chat in Chromium', { timeout: 120000 }, () => {
   let server, browser, tcp;
@@ -46,6 +49,52 @@ describe('web chat in Chromium', { timeout: 120000 }, () => {
   /** [from, text] of the chat messages on screen. */
   const chatLines = (page) => page.$$eval('#messages li.msg[data-kind="message"]',
     (lis) => lis.map((li) => [li.dataset.from, li.querySelector('.text').textContent]));
+
+  /** {id, from, text, history} of the chat messages on screen. */
+  const shownMessages = (page) => page.$$eval('#messages li.msg[data-kind="message"]',
+    (lis) => lis.map((li) => ({
+      id: Number(li.dataset.id), from: li.dataset.from, text: li.querySelector('.text').textContent,
+      history: li.dataset.history === '1',
+    })));
+
+  /** The page shows exactly `texts` as its chat messages: each once, in this order, ids increasing. */
+  async function assertShownOnce(page, texts, what) {
+    const shown = await shownMessages(page);
+    const counts = new Map();
+    for (const m of shown) counts.set(m.text, (counts.get(m.text) || 0) + 1);
+    const wrong = texts.filter((t) => counts.get(t) !== 1).map((t) => `${t} ×${counts.get(t) || 0}`);
+    assert.deepEqual(wrong, [], `${what}: every message exactly once`);
+    assert.deepEqual(shown.map((m) => m.text), texts, `${what}: in order, nothing else`);
+    for (let i = 1; i < shown.length; i++) {
+      assert.ok(shown[i].id > shown[i - 1].id, `${what}: ids increase (${shown[i - 1].id} then ${shown[i].id})`);
+    }
+    return shown;
+  }
+
+  /** Wait until the page shows a chat message with exactly this text. */
+  const waitForText = (page, body, timeout = WAIT) => page.waitForFunction(
+    (b) => [...document.querySelectorAll('#messages li.msg[data-kind="message"] .text')].some((e) => e.textContent === b),
+    body, { timeout });
+
+  const range = (prefix, from, to) => Array.from({ length: to - from + 1 }, (_, i) => `${prefix} ${from + i}`);
+
+  /** A TCP user `nick` in `room` who says each of `lines` and waits for the last to come back. */
+  async function tcpSay(nick, room, lines, client) {
+    const c = client || await LineClient.connect(server.tcp);
+    if (!client) {
+      const you = await c.waitFor(/^You are /);
+      c.send(`/nick ${nick}`);
+      await c.waitFor(`${you.slice(8)} is now known as ${nick}`);
+      if (room !== 'lobby') {
+        c.send(`/join ${room}`);
+        await c.waitFor(new RegExp(`^\\* you are now in ${room}\\b`));
+      }
+    }
+    const since = c.mark();
+    for (const line of lines) c.send(line);
+    await c.waitFor(`${nick}: ${lines[lines.length - 1]}`, { since });
+    return c;
+  }
 
   async function waitForMessage(page, from, body) {
     await page.locator(`#messages li.msg[data-kind="message"][data-from="${from}"]`, { hasText: body }).first().waitFor();
@@ -107,6 +156,41 @@ describe('web chat in Chromium', { timeout: 120000 }, () => {
       if (type) assert.match(res.headers.get('content-type') || '', new RegExp(type), `content-type of ${p}`);
       await res.arrayBuffer();
     }
+    // The page is compiled into the binary: make sure it is the one in the work tree.
+    for (const [p, file] of [['/', 'index.html'], ['/app.js', 'app.js'], ['/style.css', 'style.css']]) {
+      const served = await (await fetch(server.httpUrl + p)).text();
+      assert.ok(served === readFileSync(path.join(REPO_ROOT, 'crates/hubbub/assets', file), 'utf8'),
+        `${p} differs from crates/hubbub/assets/${file}: ${process.env.HUBBUB_BIN || 'the binary'} is older than the page; rebuild it`);
+    }
+  });
+
+  it('shows the history on first load, and earlier messages on request', async () => {
+    // 25 messages in the default room before any page is open; a page gets the last 20.
+    const early = range('early', 1, 25);
+    const hist = await tcpSay('hist', 'lobby', early);
+    const dave = await openPage('dave');
+    await waitForText(dave, 'early 25');
+    assert.equal(await text(dave, '#current-room'), 'lobby');
+    let shown = await assertShownOnce(dave, early.slice(5), 'history on first load');
+    assert.ok(shown.every((m) => m.history && m.from === 'hist'), 'marked as history, from hist');
+    await dave.locator('#messages li.divider', { hasText: 'earlier messages' }).waitFor();
+    const times = await dave.$$eval('#messages li.msg[data-history="1"] .time', (els) => els.map((e) => e.textContent));
+    assert.ok(times.every((t) => /^\d\d:\d\d$/.test(t)), `today's history shows HH:MM: ${times}`);
+
+    // Older messages exist: "load earlier messages" fetches them, then goes away.
+    await dave.locator('#load-earlier').click();
+    await waitForText(dave, 'early 1');
+    shown = await assertShownOnce(dave, early, 'after loading earlier messages');
+    await dave.locator('#load-earlier').waitFor({ state: 'detached' });
+
+    // Live messages continue after the history, once each.
+    await tcpSay('hist', 'lobby', ['live 1'], hist);
+    await waitForText(dave, 'live 1');
+    await assertShownOnce(dave, [...early, 'live 1'], 'history then live');
+    hist.close();
+    await dave.context().close();
+    delete pages.dave;
+    assert.deepEqual(problems, []);
   });
 
   it('two browsers and a TCP user chat in one room', async () => {
@@ -198,11 +282,31 @@ describe('web chat in Chromium', { timeout: 120000 }, () => {
     assert.deepEqual(problems, []);
   });
 
-  it('reconnects after a server restart with the same nickname and room', async () => {
+  it('reconnects after a server restart with the same nickname and room, missing nothing', async () => {
     const { alice, bob } = pages;
+    const initial = ['hello from alice', 'hi from bob', 'hey from carol'];
+    const before = range('before restart', 1, 2);
+    await tcpSay('carol', 'web', before, tcp);
+    await waitForText(alice, 'before restart 2');
+    await waitForText(bob, 'before restart 2');
+    await assertShownOnce(alice, [...initial, ...before], 'alice before the restart');
+
     phase = 'restart';
     tcp.close();
+    // Hold the pages' reconnects back (their Socket.IO requests fail) until the new
+    // server has messages they did not see: more than it sends on a join in both rooms
+    // (20 on connect in lobby; web: more than the 100 it keeps in memory).
+    for (const page of [alice, bob]) await page.context().route(SOCKET_IO_URL, (route) => route.abort());
     server = await restartServer(server);
+    const down = range('while down', 1, 120);
+    const lobbyDown = range('lobby while down', 1, 25);
+    tcp = await tcpSay('carol', 'web', down);
+    const dan = await tcpSay('dan', 'lobby', lobbyDown);
+    for (const page of [alice, bob]) {
+      assert.equal(await page.locator('#conn-status').getAttribute('data-state'), 'disconnected', 'the page is still away');
+      assert.equal(await page.evaluate(() => window.hubbub.state.connects), 1, 'the page has not reconnected yet');
+    }
+    for (const page of [alice, bob]) await page.context().unroute(SOCKET_IO_URL);
     for (const page of [alice, bob]) {
       await page.locator('#conn-status[data-state="connected"]').waitFor({ timeout: 20000 });
     }
@@ -214,7 +318,14 @@ describe('web chat in Chromium', { timeout: 120000 }, () => {
     assert.equal(await text(alice, '#current-room'), 'web');
     assert.equal(await text(bob, '#current-room'), 'web');
 
-    tcp = await connectTcp();
+    // Everything posted while they were away is there, once, in order.
+    for (const page of [alice, bob]) {
+      await waitForText(page, 'while down 120', 15000);
+      await until(async () => (await shownMessages(page)).length >= initial.length + before.length + down.length,
+        { what: 'the missed messages' });
+      await assertShownOnce(page, [...initial, ...before, ...down], 'web after the restart');
+    }
+
     await until(async () => (await members(alice)).join() === 'alice,bob,carol', { timeout: 15000, what: 'alice to list alice, bob, carol again' });
 
     // The server really has them back in the room under their names.
@@ -224,6 +335,16 @@ describe('web chat in Chromium', { timeout: 120000 }, () => {
     await send(bob, 'me too');
     await tcp.waitFor('bob: me too');
     await waitForMessage(alice, 'bob', 'me too');
+    const all = [...initial, ...before, ...down, 'back again', 'me too'];
+    await waitForMessage(bob, 'bob', 'me too');
+    for (const page of [alice, bob]) await assertShownOnce(page, all, 'web, live again');
+
+    // The default room too: the 20 bob got on first load, then all 25 posted while away.
+    await bob.click('#room-list li[data-room="lobby"]');
+    await waitText(bob, '#current-room', 'lobby');
+    await waitForText(bob, 'lobby while down 25');
+    await assertShownOnce(bob, [...range('early', 7, 25), 'live 1', ...lobbyDown], 'lobby after the restart');
+    dan.close();
 
     phase = 'after';
     await alice.waitForTimeout(300);

@@ -51,10 +51,12 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Start `hubbub` on free (or the given) ports and wait for its
- * `hubbub listening tcp=… http=…` line. Returns {tcp, http, httpUrl, stop(), log()}.
+ * `hubbub listening tcp=… http=…` line. Returns {tcp, http, httpUrl, dataDir, stop(), log()}.
+ * Without `dataDir` the server gets a fresh temporary one (so a new, empty
+ * history), removed by stop(); `ownDataDir: true` makes stop() remove a given one.
  */
-export async function startServer({ tcpAddr = '127.0.0.1:0', httpAddr = '127.0.0.1:0', timeout = 15000, dataDir } = {}) {
-  const ownDataDir = !dataDir;
+export async function startServer({ tcpAddr = '127.0.0.1:0', httpAddr = '127.0.0.1:0', timeout = 15000, dataDir, ownDataDir } = {}) {
+  ownDataDir = ownDataDir ?? !dataDir;
   dataDir = dataDir || mkdtempSync(path.join(os.tmpdir(), 'hubbub-test-'));
   const args = [
     '--tcp-addr', tcpAddr, '--http-addr', httpAddr, '--flood-rate', '0',
@@ -106,8 +108,8 @@ export async function startServer({ tcpAddr = '127.0.0.1:0', httpAddr = '127.0.0
     httpUrl: `http://${addrs.http}`,
     dataDir,
     log: () => stderr,
-    /** SIGTERM, wait up to `grace` ms, then SIGKILL. */
-    stop(grace = 8000) {
+    /** SIGTERM, wait up to `grace` ms, then SIGKILL. `keepData` leaves the data directory. */
+    stop(grace = 8000, { keepData = false } = {}) {
       if (stopped) return stopped;
       stopped = (async () => {
         if (proc.exitCode === null && proc.signalCode === null) {
@@ -116,7 +118,7 @@ export async function startServer({ tcpAddr = '127.0.0.1:0', httpAddr = '127.0.0
           await exited;
           clearTimeout(t);
         }
-        if (ownDataDir) rmSync(dataDir, { recursive: true, force: true });
+        if (ownDataDir && !keepData) rmSync(dataDir, { recursive: true, force: true });
         return exited;
       })();
       return stopped;
@@ -125,13 +127,17 @@ export async function startServer({ tcpAddr = '127.0.0.1:0', httpAddr = '127.0.0
   return server;
 }
 
-/** Start a server on exactly the addresses an earlier one had (retrying while the ports are released). */
+/**
+ * Stop `old` and start a server on exactly its addresses (retrying while the
+ * ports are released) and with its data directory, so its history survives;
+ * the new server takes over removing the directory.
+ */
 export async function restartServer(old, { attempts = 20 } = {}) {
-  await old.stop();
+  await old.stop(undefined, { keepData: true });
   let lastErr;
   for (let i = 0; i < attempts; i++) {
     try {
-      return await startServer({ tcpAddr: old.tcpAddr, httpAddr: old.httpAddr });
+      return await startServer({ tcpAddr: old.tcpAddr, httpAddr: old.httpAddr, dataDir: old.dataDir, ownDataDir: true });
     } catch (e) {
       lastErr = e;
       await sleep(250);

@@ -255,11 +255,19 @@ impl Hub {
 
     /// A page of `room`'s history (see [`PageQuery`]): from the store, or
     /// from memory when there is none.
+    ///
+    /// Returns the room's display name, the page, and whether the page
+    /// reaches back to the room's first message (or `query.after`).
     pub async fn history(
         &self,
         room: &str,
         query: PageQuery,
-    ) -> Result<(Arc<str>, Vec<StoredMessage>), HubError> {
+    ) -> Result<(Arc<str>, Vec<StoredMessage>, bool), HubError> {
+        // One more than asked tells whether anything older exists.
+        let probe = PageQuery {
+            limit: query.limit.saturating_add(1),
+            ..query
+        };
         let key = names::fold(names::validate_room(room)?);
         let (name, cached) = {
             let state = self.lock();
@@ -277,17 +285,21 @@ impl Hub {
                 .collect();
             (room.name.clone(), cached)
         };
-        let messages = match &self.store {
-            Some(store) => store.page(&key, query).await.map_err(|e| {
+        let mut messages = match &self.store {
+            Some(store) => store.page(&key, probe).await.map_err(|e| {
                 tracing::warn!(error = %e, "history store read failed");
                 HubError::StoreUnavailable
             })?,
             None => {
-                let skip = cached.len().saturating_sub(query.limit as usize);
+                let skip = cached.len().saturating_sub(probe.limit as usize);
                 cached.into_iter().skip(skip).collect()
             }
         };
-        Ok((name, messages))
+        let complete = messages.len() <= query.limit as usize;
+        if !complete {
+            messages.remove(0);
+        }
+        Ok((name, messages, complete))
     }
 
     pub fn config(&self) -> &HubConfig {

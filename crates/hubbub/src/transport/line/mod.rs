@@ -299,8 +299,7 @@ async fn history(session: &Session, count: u32) -> Result<(), HubError> {
         after: None,
         limit: count,
     };
-    let (name, messages) = session.hub().history(&room, query).await?;
-    let complete = messages.len() < count as usize;
+    let (name, messages, complete) = session.hub().history(&room, query).await?;
     session.deliver_history(name, messages, complete);
     Ok(())
 }

@@ -290,8 +290,7 @@ async fn history(conn: Arc<Connection>, _: SocketRef, data: Value) -> Answer {
         after: None,
         limit,
     };
-    let (name, messages) = conn.session.hub().history(&room, query).await?;
-    let complete = (messages.len() as u32) < limit;
+    let (name, messages, complete) = conn.session.hub().history(&room, query).await?;
     let messages: Vec<_> = messages
         .iter()
         .map(|m| {
