@@ -463,3 +463,22 @@ async fn a_socket_that_never_reads_is_disconnected_and_holds_nobody_back() {
     }
     drop(stalled);
 }
+
+#[tokio::test]
+async fn a_request_sent_right_behind_connect_is_not_lost() {
+    let server = TestServer::default().await;
+    for _ in 0..20 {
+        let frame = r#"4242["join","eager"]"#;
+        let mut web = common::sio::SioClient::connect_then(server.http, Some(frame)).await;
+        // The ack of request 42 (ids start at 1 for requests sent later).
+        let mut answered = false;
+        for _ in 0..10 {
+            if let Some(answer) = web.take_ack(42).await {
+                assert_eq!(answer["ok"]["room"], "eager");
+                answered = true;
+                break;
+            }
+        }
+        assert!(answered, "the early join was answered");
+    }
+}

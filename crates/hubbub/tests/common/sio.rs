@@ -33,6 +33,13 @@ enum Incoming {
 impl SioClient {
     /// Connects to the default namespace and reads `welcome`.
     pub async fn connect(http: SocketAddr) -> SioClient {
+        SioClient::connect_then(http, None).await
+    }
+
+    /// Connects, sending `frame` the moment the namespace CONNECT is
+    /// answered (as official clients flush their buffered emits); reads
+    /// `welcome`.
+    pub async fn connect_then(http: SocketAddr, frame: Option<&str>) -> SioClient {
         let url = format!("ws://{http}/socket.io/?EIO=4&transport=websocket");
         let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
             .await
@@ -47,12 +54,15 @@ impl SioClient {
         let open = client.frame().await.expect("engine.io open");
         assert!(open.starts_with('0'), "engine.io open packet, got {open:?}");
         client.send_raw("40").await;
+        if let Some(frame) = frame {
+            client.send_raw(frame).await;
+        }
         let connected = client.frame().await.expect("socket.io connect");
         assert!(
             connected.starts_with("40"),
             "socket.io connect, got {connected:?}"
         );
-        let welcome = client.event("welcome").await;
+        let welcome = client.event_skipping("welcome").await;
         client.nick = welcome["nick"].as_str().unwrap().to_string();
         client
     }
@@ -85,6 +95,18 @@ impl SioClient {
                 Incoming::Event(name, value) => self.events.push_back((name, value)),
                 _ => {}
             }
+        }
+    }
+
+    /// Reads one frame; returns the argument if it is the ack with `id`.
+    pub async fn take_ack(&mut self, id: u64) -> Option<Value> {
+        match self.incoming().await {
+            Incoming::Ack(got, value) if got == id => Some(value),
+            Incoming::Event(name, value) => {
+                self.events.push_back((name, value));
+                None
+            }
+            _ => None,
         }
     }
 

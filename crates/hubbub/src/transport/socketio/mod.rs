@@ -90,7 +90,18 @@ impl SocketIoTransport {
             .ws_max_frame_size(max_payload)
             .with_state(self)
             .build_layer();
-        io.ns("/", on_connect);
+        // socketioxide calls this closure synchronously, right after queueing
+        // the CONNECT answer and before reading the socket's next packet;
+        // only the future it returns is spawned. Registering the handlers in
+        // the closure itself means no event sent right after connecting can
+        // arrive before its handler exists.
+        io.ns(
+            "/",
+            |socket: SocketRef, State(transport): State<SocketIoTransport>| {
+                on_connect(socket, transport);
+                async {}
+            },
+        );
         (layer, io)
     }
 
@@ -124,7 +135,7 @@ pub(crate) struct Connection {
     jobs: mpsc::Sender<requests::Job>,
 }
 
-async fn on_connect(socket: SocketRef, State(transport): State<SocketIoTransport>) {
+fn on_connect(socket: SocketRef, transport: SocketIoTransport) {
     let ip = socket
         .req_parts()
         .extensions

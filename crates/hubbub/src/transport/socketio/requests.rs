@@ -116,8 +116,10 @@ where
 /// A queued request: the handler call and its answer.
 pub(crate) type Job = Pin<Box<dyn Future<Output = ()> + Send>>;
 
-/// Requests one socket may have waiting for its worker.
-pub(crate) const MAX_QUEUED_REQUESTS: usize = 64;
+/// Requests one socket may have waiting for its worker. Socket.IO gives no
+/// way to stop reading one socket, so past this a request is refused with
+/// a `flood` error; each is at most one `max_payload`.
+pub(crate) const MAX_QUEUED_REQUESTS: usize = 256;
 
 /// Runs a socket's requests one at a time, in arrival order.
 pub(crate) async fn worker(mut jobs: mpsc::Receiver<Job>) {

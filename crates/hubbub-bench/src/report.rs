@@ -1,0 +1,322 @@
+//! The result of a run, as text, JSON, and markdown tables (for
+//! `hubbub-bench report results.jsonl`, which bench/compare.sh uses).
+
+use std::fmt::Write;
+
+use serde::{Deserialize, Serialize};
+
+use crate::options::Proto;
+
+/// Everything a run measured. Every field has a default so that a line
+/// written by a script for a run that could not happen (`{"scenario": …,
+/// "server": …, "failure": "why"}`) parses too.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Report {
+    pub scenario: Option<String>,
+    pub server: Option<String>,
+    /// Why there are no numbers (set by scripts for skipped or failed runs).
+    pub failure: Option<String>,
+    pub proto: Proto,
+    pub addr: String,
+    pub clients: usize,
+    pub senders: usize,
+    pub messages: usize,
+    pub rate: f64,
+    pub payload: usize,
+    pub rooms: usize,
+    pub idle_only: bool,
+
+    pub connected: usize,
+    pub connect_failed: usize,
+    /// From the first connect attempt until every client is connected (or failed).
+    pub connect_secs: f64,
+    /// Whether the server went quiet (no byte to any client for --quiet-ms)
+    /// before the load started / the idle RSS was read.
+    pub settled: bool,
+    pub settle_secs: f64,
+
+    /// Bytes the clients received in all (greetings, announcements, messages).
+    pub bytes_received: u64,
+    /// Messages actually written by the senders.
+    pub sent: u64,
+    /// Planned messages of the connected senders × clients in the sender's room.
+    pub expected: u64,
+    /// Benchmark messages received, over all clients.
+    pub received: u64,
+    /// `expected − received` (0 if more arrived).
+    pub lost: u64,
+    /// From the first send to the last delivery.
+    pub window_secs: f64,
+    pub deliveries_per_sec: f64,
+    pub latency_ms: Option<Latency>,
+    pub rss: Option<Rss>,
+    /// CPU time (user + system) the server used during the load window.
+    pub server_cpu_secs: Option<f64>,
+    /// CPU time the benchmark process used during the load window.
+    pub bench_cpu_secs: Option<f64>,
+    /// Connections that ended before the run did (closed by the server, or errors).
+    pub closed_early: usize,
+    pub timed_out: bool,
+    pub errors: Vec<ErrorCount>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Latency {
+    pub p50: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+/// Resident set size of the server (VmRSS), in KiB.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Rss {
+    /// Before the first connection.
+    pub baseline_kib: u64,
+    /// With every client connected, once the server was quiet.
+    pub idle_kib: u64,
+    /// Highest sample (every 50 ms) during the load; the idle value without load.
+    pub peak_kib: u64,
+    /// (idle − baseline) / connected clients, in bytes.
+    pub per_connection_bytes: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ErrorCount {
+    pub message: String,
+    pub count: u64,
+}
+
+impl Report {
+    /// Whether `--strict` fails this run.
+    pub fn has_problems(&self) -> bool {
+        self.lost > 0 || self.connect_failed > 0 || self.timed_out
+    }
+
+    /// A few lines for people.
+    pub fn to_text(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "{:?} {}: {} clients ({} connected, {} failed) in {} room(s), connected in {:.2}s, {} after {:.2}s; {} bytes received in all",
+            self.proto,
+            self.addr,
+            self.clients,
+            self.connected,
+            self.connect_failed,
+            self.rooms,
+            self.connect_secs,
+            if self.settled { "quiet" } else { "NOT quiet" },
+            self.settle_secs,
+            self.bytes_received,
+        );
+        if !self.idle_only {
+            let rate = if self.rate > 0.0 {
+                format!("{} msg/s total", self.rate)
+            } else {
+                "as fast as possible".to_string()
+            };
+            let _ = writeln!(
+                s,
+                "load: {} senders x {} messages of {} bytes, {rate}; sent {}",
+                self.senders, self.messages, self.payload, self.sent
+            );
+            let _ = writeln!(
+                s,
+                "deliveries: {} of {} expected, lost {}; {:.0} deliveries/s over {:.3}s",
+                self.received, self.expected, self.lost, self.deliveries_per_sec, self.window_secs
+            );
+            if let Some(l) = &self.latency_ms {
+                let _ = writeln!(
+                    s,
+                    "latency: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+                    l.p50, l.p99, l.max
+                );
+            }
+        }
+        if let Some(r) = &self.rss {
+            let _ = writeln!(
+                s,
+                "server RSS: baseline {} KiB, idle {} KiB, peak {} KiB; {} bytes per connection",
+                r.baseline_kib, r.idle_kib, r.peak_kib, r.per_connection_bytes
+            );
+        }
+        if let (Some(server), Some(bench)) = (self.server_cpu_secs, self.bench_cpu_secs) {
+            let _ = writeln!(
+                s,
+                "CPU during the load: server {server:.2}s, bench {bench:.2}s"
+            );
+        }
+        if self.closed_early > 0 {
+            let _ = writeln!(s, "connections closed early: {}", self.closed_early);
+        }
+        if self.timed_out {
+            let _ = writeln!(s, "TIMED OUT (--timeout)");
+        }
+        for e in &self.errors {
+            let _ = writeln!(s, "error x{}: {}", e.count, e.message);
+        }
+        s
+    }
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.1}", kib as f64 / 1024.0)
+}
+
+fn label(r: &Report) -> String {
+    r.server
+        .clone()
+        .unwrap_or_else(|| format!("{:?} {}", r.proto, r.addr))
+}
+
+/// Caveats of a row, for the notes column.
+fn notes(r: &Report) -> String {
+    let mut notes = Vec::new();
+    if r.connect_failed > 0 {
+        notes.push(format!("{} connects failed", r.connect_failed));
+    }
+    if !r.settled {
+        notes.push(format!(
+            "not quiet after {:.0}s of connects' chatter",
+            r.settle_secs
+        ));
+    }
+    if r.closed_early > 0 {
+        notes.push(format!("{} connections closed early", r.closed_early));
+    }
+    if r.timed_out {
+        notes.push("timed out".into());
+    }
+    if let Some(e) = r.errors.first() {
+        notes.push(format!(
+            "error x{}: {}",
+            e.count,
+            e.message.replace('|', "/")
+        ));
+    }
+    notes.join("; ")
+}
+
+/// Markdown tables of `reports`, one per scenario, in order of first
+/// appearance; each under a `####` heading naming it if `headings`.
+pub fn markdown(reports: &[Report], headings: bool) -> String {
+    let mut scenarios: Vec<String> = Vec::new();
+    for r in reports {
+        let name = r.scenario.clone().unwrap_or_default();
+        if !scenarios.contains(&name) {
+            scenarios.push(name);
+        }
+    }
+    let mut out = String::new();
+    for scenario in scenarios {
+        let rows: Vec<&Report> = reports
+            .iter()
+            .filter(|r| r.scenario.clone().unwrap_or_default() == scenario)
+            .collect();
+        let idle = rows.iter().any(|r| r.idle_only);
+        if headings && !scenario.is_empty() {
+            let _ = writeln!(out, "#### {scenario}\n");
+        }
+        if idle {
+            let _ = writeln!(
+                out,
+                "| server | connections | connect time | sent to clients | RSS before | RSS with connections | RSS per connection | notes |"
+            );
+            let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---|");
+        } else {
+            let _ = writeln!(
+                out,
+                "| server | clients | sent | deliveries expected | received | lost | deliveries/s | p50 ms | p99 ms | max ms | RSS idle MiB | RSS peak MiB | server CPU s | bench CPU s | notes |"
+            );
+            let _ = writeln!(
+                out,
+                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+            );
+        }
+        for r in rows {
+            if let Some(failure) = &r.failure {
+                let cols = if idle { 6 } else { 13 };
+                let _ = writeln!(
+                    out,
+                    "| {} |{} {} |",
+                    label(r),
+                    " – |".repeat(cols),
+                    failure.replace('|', "/")
+                );
+                continue;
+            }
+            if idle {
+                let (before, with, per) = match &r.rss {
+                    Some(rss) => (
+                        format!("{} MiB", mib(rss.baseline_kib)),
+                        format!("{} MiB", mib(rss.idle_kib)),
+                        format!("{:.1} KiB", rss.per_connection_bytes as f64 / 1024.0),
+                    ),
+                    None => ("–".into(), "–".into(), "–".into()),
+                };
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {:.1} s | {:.1} MB | {before} | {with} | {per} | {} |",
+                    label(r),
+                    r.connected,
+                    r.connect_secs,
+                    r.bytes_received as f64 / 1e6,
+                    notes(r)
+                );
+            } else {
+                let (p50, p99, max) = match &r.latency_ms {
+                    Some(l) => (
+                        format!("{:.1}", l.p50),
+                        format!("{:.1}", l.p99),
+                        format!("{:.1}", l.max),
+                    ),
+                    None => ("–".into(), "–".into(), "–".into()),
+                };
+                let (idle_mib, peak_mib) = match &r.rss {
+                    Some(rss) => (mib(rss.idle_kib), mib(rss.peak_kib)),
+                    None => ("–".into(), "–".into()),
+                };
+                let cpu = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.1}"));
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} | {} | {} | {:.0} | {p50} | {p99} | {max} | {idle_mib} | {peak_mib} | {} | {} | {} |",
+                    label(r),
+                    r.connected,
+                    r.sent,
+                    r.expected,
+                    r.received,
+                    r.lost,
+                    r.deliveries_per_sec,
+                    cpu(r.server_cpu_secs),
+                    cpu(r.bench_cpu_secs),
+                    notes(r)
+                );
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_lines_parse_and_render() {
+        let lines = [
+            r#"{"scenario":"fan-out","server":"go","failure":"go is not installed"}"#,
+            r#"{"scenario":"idle","server":"hubbub tcp","idle_only":true,"connected":10,"settled":true,"rss":{"baseline_kib":1000,"idle_kib":1100,"peak_kib":1100,"per_connection_bytes":10240}}"#,
+        ];
+        let reports: Vec<Report> = lines
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let md = markdown(&reports, true);
+        assert!(md.contains("| go |"), "{md}");
+        assert!(md.contains("go is not installed"), "{md}");
+        assert!(md.contains("| hubbub tcp | 10 |"), "{md}");
+        assert!(md.contains("10.0 KiB"), "{md}");
+    }
+}
