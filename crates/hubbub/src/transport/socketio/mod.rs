@@ -85,6 +85,9 @@ impl SocketIoTransport {
         let max_payload = self.settings.max_text_bytes * 2 + 4096;
         let (layer, io) = SocketIo::builder()
             .max_buffer_size(SOCKET_BUFFER_PACKETS)
+            // Allocated for every socket, idle or not (default 4 KiB; the
+            // bound on a message is max_payload, not this).
+            .ws_read_buffer_size(1024)
             .max_payload(max_payload as u64)
             .ws_max_message_size(max_payload)
             .ws_max_frame_size(max_payload)
