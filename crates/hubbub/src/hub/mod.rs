@@ -649,6 +649,20 @@ impl State {
     }
 }
 
+/// A message handed to the sequencer: await [`Submitted::committed`] for
+/// the outcome.
+#[derive(Debug)]
+pub struct Submitted {
+    answer: oneshot::Receiver<Result<Posted, HubError>>,
+}
+
+impl Submitted {
+    /// Waits until the message is committed and fanned out (or failed).
+    pub async fn committed(self) -> Result<Posted, HubError> {
+        self.answer.await.map_err(|_| HubError::SessionEnded)?
+    }
+}
+
 /// One client's presence in the hub. Dropping it leaves: the room is told
 /// and the nickname is freed, however the connection ended.
 #[derive(Debug)]
@@ -702,14 +716,29 @@ impl Session {
     /// in the room.
     ///
     /// Returns once the message is committed to history and queued for
-    /// every member (see `hub::sequencer`); if fan-out is behind, only after
-    /// the sender has been paced (see [`Hub::pace`]).
+    /// every member (see `hub::sequencer`, which also paces senders while
+    /// fan-out is behind: see [`Hub::pace`]).
     pub async fn post(
         &self,
         room: Option<&str>,
         text: &str,
         action: bool,
     ) -> Result<Posted, HubError> {
+        self.submit(room, text, action).await?.committed().await
+    }
+
+    /// The first half of [`Session::post`]: checks the message and hands it
+    /// to the sequencer (waiting only if the sequencer's queue is full), so
+    /// a transport can keep reading and have several messages in flight —
+    /// which is what lets group commit put many in one transaction. The
+    /// messages of one session are committed and fanned out in the order
+    /// they were submitted.
+    pub async fn submit(
+        &self,
+        room: Option<&str>,
+        text: &str,
+        action: bool,
+    ) -> Result<Submitted, HubError> {
         if action && text.trim().is_empty() {
             return Err(HubError::EmptyMessage);
         }
@@ -723,17 +752,18 @@ impl Session {
         };
         let (done, answer) = oneshot::channel();
         let pending = sequencer::Pending::Message(sequencer::PendingMessage {
-            room_key: key.clone(),
+            room_key: key,
             from,
             text: text.into(),
             action,
             done,
         });
-        let (posted, backlogged) = self.hub.submit(pending, answer).await?;
-        if backlogged {
-            self.hub.pace(&key).await;
-        }
-        Ok(posted)
+        self.hub
+            .sequencer
+            .send(pending)
+            .await
+            .map_err(|_| HubError::SessionEnded)?;
+        Ok(Submitted { answer })
     }
 
     /// Changes nickname; every room of the session sees `Renamed`. Changing

@@ -8,8 +8,11 @@
 //! and only then, under the hub lock, fans the batch out in order and
 //! answers each sender. So a message anyone has seen, or whose sender got an
 //! acknowledgement, is committed; and ids are gap-free, because a failed
-//! batch consumes no ids.
+//! batch consumes no ids. It is also where senders are paced: after fanning
+//! out a batch that found a room backlogged, it waits for that room's
+//! writers before taking the next batch.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Weak};
 
 use tokio::sync::{mpsc, oneshot};
@@ -28,8 +31,8 @@ pub(crate) struct PendingMessage {
     pub from: Arc<str>,
     pub text: Arc<str>,
     pub action: bool,
-    /// The answer: what was recorded, and whether the room is backlogged.
-    pub done: oneshot::Sender<Result<(Posted, bool), HubError>>,
+    /// The answer: what was recorded.
+    pub done: oneshot::Sender<Result<Posted, HubError>>,
 }
 
 /// A private message accepted by its sender's session.
@@ -66,12 +69,20 @@ pub(crate) async fn run(
     mut queue: mpsc::Receiver<Pending>,
     store: Option<Arc<dyn HistoryStore>>,
 ) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    let mut waiting: VecDeque<Pending> = VecDeque::with_capacity(MAX_BATCH);
+    let mut received = Vec::with_capacity(MAX_BATCH);
+    loop {
+        if waiting.is_empty() {
+            if queue.recv_many(&mut received, MAX_BATCH).await == 0 {
+                return;
+            }
+            waiting.extend(received.drain(..));
+        }
         let Some(hub) = hub.upgrade() else {
             return;
         };
-        let planned = plan(&hub, batch.drain(..));
+        let batch = take_batch(&mut waiting, hub.config.outbox_limit / 4);
+        let planned = plan(&hub, batch.into_iter());
         if planned.is_empty() {
             continue;
         }
@@ -80,7 +91,14 @@ pub(crate) async fn run(
             None => Ok(()),
         };
         match committed {
-            Ok(()) => apply(&hub, planned),
+            Ok(()) => {
+                // Pace here, at the one place every message passes: while
+                // a room's writers are behind, no further batch is fanned
+                // out, the queue fills, and senders' reads wait.
+                for room_key in apply(&hub, planned) {
+                    hub.pace(&room_key).await;
+                }
+            }
             Err(e) => {
                 tracing::warn!(error = %e, messages = planned.len(), "history store write failed");
                 hub.stats
@@ -99,6 +117,26 @@ pub(crate) async fn run(
             }
         }
     }
+}
+
+/// The next batch: up to [`MAX_BATCH`] messages and about `budget` bytes
+/// (always at least one), so that one batch can never push a recipient's
+/// outbox past the mark where pacing starts.
+fn take_batch(waiting: &mut VecDeque<Pending>, budget: usize) -> Vec<Pending> {
+    let mut batch = Vec::new();
+    let mut bytes = 0;
+    while let Some(next) = waiting.front() {
+        let size = match next {
+            Pending::Message(m) => m.text.len() + m.from.len() + 64,
+            Pending::Private(p) => p.text.len() + 64,
+        };
+        if !batch.is_empty() && (bytes + size > budget || batch.len() == MAX_BATCH) {
+            break;
+        }
+        bytes += size;
+        batch.extend(waiting.pop_front());
+    }
+    batch
 }
 
 /// Numbers the batch (tentatively: [`apply`] makes it so) and resolves
@@ -201,7 +239,9 @@ fn records(planned: &[Planned]) -> Vec<Record> {
 }
 
 /// The batch is committed: record it, fan it out in order, answer senders.
-fn apply(hub: &Hub, planned: Vec<Planned>) {
+/// Returns the rooms where fan-out found a backlog.
+fn apply(hub: &Hub, planned: Vec<Planned>) -> Vec<String> {
+    let mut backlogged_rooms: Vec<String> = Vec::new();
     let mut state = hub.lock();
     let history_cache = hub.config.history_cache;
     for item in planned {
@@ -227,11 +267,13 @@ fn apply(hub: &Hub, planned: Vec<Planned>) {
                     }
                     room.recent.push_back(event.clone());
                 }
-                let backlogged = hub.fan_out(room, &event);
+                if hub.fan_out(room, &event) && !backlogged_rooms.contains(&pending.room_key) {
+                    backlogged_rooms.push(pending.room_key.clone());
+                }
                 hub.stats
                     .messages
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let _ = pending.done.send(Ok((posted, backlogged)));
+                let _ = pending.done.send(Ok(posted));
             }
             Planned::Private {
                 pending,
@@ -267,4 +309,5 @@ fn apply(hub: &Hub, planned: Vec<Planned>) {
     }
     // Keeps `state` borrowed mutably for the whole batch: one lock, one order.
     drop(state);
+    backlogged_rooms
 }

@@ -18,6 +18,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
+use futures_util::stream::{FuturesOrdered, StreamExt};
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
@@ -26,7 +28,7 @@ use tokio::time::{sleep_until, timeout, Instant};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::hub::{CloseReason, Event, Hub, HubError, Outbox, Session, WireFormat};
+use crate::hub::{CloseReason, Event, Hub, HubError, Outbox, Posted, Session, WireFormat};
 use crate::limits::{ConnectionLimiter, FloodControl, FloodVerdict};
 use crate::store::PageQuery;
 use command::{Input, HELP};
@@ -116,11 +118,17 @@ impl LineTransport {
         };
         let mut deadline = idle_deadline();
 
+        let mut in_flight = InFlight::new();
+
         let close = loop {
             let line = tokio::select! {
                 biased;
                 _ = self.shutdown.cancelled() => break Some(CloseReason::Shutdown),
                 _ = outbox.closed() => break None,
+                Some(outcome) = in_flight.next(), if !in_flight.is_empty() => {
+                    report(&session, outcome);
+                    continue;
+                }
                 _ = sleep_until(deadline) => break Some(CloseReason::IdleTimeout),
                 line = reader.next_line(&read_half) => line,
             };
@@ -159,7 +167,7 @@ impl LineTransport {
             }
             match line {
                 Line::Text(text) => {
-                    if let Some(quit) = handle(&session, &text).await {
+                    if let Some(quit) = handle(&session, &text, &mut in_flight).await {
                         session.set_leave_reason(quit.as_deref());
                         break Some(CloseReason::Quit);
                     }
@@ -180,6 +188,14 @@ impl LineTransport {
                 ),
             }
         };
+        // Messages already accepted are still committed and relayed, and
+        // their errors reported, before the goodbye.
+        let settle = async {
+            while let Some(outcome) = in_flight.next().await {
+                report(&session, outcome);
+            }
+        };
+        let _ = timeout(self.settings.linger, settle).await;
         if let Some(reason) = close {
             outbox.close(reason);
         }
@@ -236,7 +252,40 @@ async fn write_loop(mut socket: OwnedWriteHalf, outbox: Arc<Outbox>) -> io::Resu
 }
 
 /// Carries out one text line. Returns `Some(reason)` when the client quits.
-async fn handle(session: &Session, line: &str) -> Option<Option<String>> {
+/// Messages of one connection submitted but not yet committed, oldest first.
+type InFlight = FuturesOrdered<BoxFuture<'static, Result<Posted, HubError>>>;
+
+/// Most messages one line connection may have in flight: past this, its
+/// reads wait for the oldest to be committed (backpressure).
+const MAX_IN_FLIGHT: usize = 64;
+
+/// Tells the client about a message that could not be sent.
+fn report(session: &Session, outcome: Result<Posted, HubError>) {
+    if let Err(e) = outcome {
+        session.error(e.code(), e.to_string());
+    }
+}
+
+/// Submits a room message and keeps reading: up to [`MAX_IN_FLIGHT`]
+/// messages wait for their commit at once, so one connection's lines share
+/// transactions instead of each paying for its own.
+async fn send(
+    session: &Session,
+    text: &str,
+    action: bool,
+    in_flight: &mut InFlight,
+) -> Result<(), HubError> {
+    let submitted = session.submit(None, text, action).await?;
+    in_flight.push_back(Box::pin(submitted.committed()));
+    while in_flight.len() >= MAX_IN_FLIGHT {
+        if let Some(outcome) = in_flight.next().await {
+            report(session, outcome);
+        }
+    }
+    Ok(())
+}
+
+async fn handle(session: &Session, line: &str, in_flight: &mut InFlight) -> Option<Option<String>> {
     let input = match command::parse(line) {
         Ok(input) => input,
         Err(e) => {
@@ -245,8 +294,8 @@ async fn handle(session: &Session, line: &str) -> Option<Option<String>> {
         }
     };
     let result = match input {
-        Input::Say(text) => session.post(None, text, false).await.map(drop),
-        Input::Me(action) => session.post(None, action, true).await.map(drop),
+        Input::Say(text) => send(session, text, false, in_flight).await,
+        Input::Me(action) => send(session, action, true, in_flight).await,
         Input::Nick(nick) => session.rename(nick),
         Input::Join(room) => session.switch_to(room).map(|room| {
             session.notice(format!(

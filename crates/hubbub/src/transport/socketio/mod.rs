@@ -136,6 +136,8 @@ pub(crate) struct Connection {
     slot: Mutex<Option<ConnectionGuard>>,
     /// Requests waiting for this socket's worker, in arrival order.
     jobs: mpsc::Sender<requests::Job>,
+    /// Slots for messages submitted but not yet committed.
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 fn on_connect(socket: SocketRef, transport: SocketIoTransport) {
@@ -168,6 +170,7 @@ fn on_connect(socket: SocketRef, transport: SocketIoTransport) {
     let (jobs, queued) = mpsc::channel(requests::MAX_QUEUED_REQUESTS);
     let conn = Arc::new(Connection {
         jobs,
+        in_flight: Arc::new(tokio::sync::Semaphore::new(requests::MAX_IN_FLIGHT)),
         flood: Mutex::new(FloodControl::new(
             settings.flood_rate,
             settings.flood_burst,

@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use socketioxide::extract::{AckSender, SocketRef, TryData};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
 use super::events::error_body;
 use super::{AckWanted, Connection};
-use crate::hub::{names, CloseReason, HubError};
+use crate::hub::{names, CloseReason, HubError, Submitted};
 use crate::limits::FloodVerdict;
 use crate::store::PageQuery;
 
@@ -48,6 +48,29 @@ impl From<HubError> for RequestError {
 
 type Answer = Result<Value, RequestError>;
 
+/// What a handler produced: an answer now, or a message on its way to
+/// being committed, answered when it is (so a socket can have several in
+/// flight, and group commit can batch them).
+pub(crate) enum Outcome {
+    Done(Answer),
+    Committing(Submitted, OwnedSemaphorePermit),
+}
+
+impl From<Answer> for Outcome {
+    fn from(answer: Answer) -> Outcome {
+        Outcome::Done(answer)
+    }
+}
+
+impl From<Result<Outcome, RequestError>> for Outcome {
+    fn from(result: Result<Outcome, RequestError>) -> Outcome {
+        result.unwrap_or_else(|e| Outcome::Done(Err(e)))
+    }
+}
+
+/// Messages one socket may have waiting for their commit.
+pub(crate) const MAX_IN_FLIGHT: usize = 64;
+
 /// Registers every request handler on `socket`.
 pub(crate) fn register(socket: &SocketRef, conn: &Arc<Connection>) {
     on(socket, conn, "set nickname", set_nickname);
@@ -78,7 +101,8 @@ pub(crate) fn register(socket: &SocketRef, conn: &Arc<Connection>) {
 fn on<F, Fut>(socket: &SocketRef, conn: &Arc<Connection>, event: &'static str, handler: F)
 where
     F: Fn(Arc<Connection>, SocketRef, Value) -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = Answer> + Send + 'static,
+    Fut: Future + Send + 'static,
+    Fut::Output: Into<Outcome>,
 {
     let conn = conn.clone();
     socket.on(
@@ -103,8 +127,20 @@ where
                     let handler = handler.clone();
                     slot.send(Box::pin(async move {
                         let data = data.unwrap_or(Value::Null);
-                        let answer = handler(conn, socket.clone(), data).await;
-                        respond(&socket, ack, wanted, answer);
+                        match handler(conn, socket.clone(), data).await.into() {
+                            Outcome::Done(answer) => respond(&socket, ack, wanted, answer),
+                            Outcome::Committing(submitted, permit) => {
+                                tokio::spawn(async move {
+                                    let answer = submitted
+                                        .committed()
+                                        .await
+                                        .map(|p| json!({ "id": p.id, "room": p.room, "ts": p.ts }))
+                                        .map_err(RequestError::from);
+                                    respond(&socket, ack, wanted, answer);
+                                    drop(permit);
+                                });
+                            }
+                        }
                     }));
                 }
             }
@@ -237,7 +273,11 @@ async fn members(conn: Arc<Connection>, _: SocketRef, data: Value) -> Answer {
     Ok(json!({ "room": room.name, "members": room.members }))
 }
 
-async fn message(conn: Arc<Connection>, _: SocketRef, data: Value) -> Answer {
+async fn message(
+    conn: Arc<Connection>,
+    _: SocketRef,
+    data: Value,
+) -> Result<Outcome, RequestError> {
     let text = text_arg(&conn, &data, "text")?;
     if text.trim().is_empty() {
         return Err(HubError::EmptyMessage.into());
@@ -247,18 +287,31 @@ async fn message(conn: Arc<Connection>, _: SocketRef, data: Value) -> Answer {
         Some(Value::Bool(action)) => *action,
         Some(_) => return Err(RequestError::bad_request("action must be a boolean")),
     };
-    let posted = conn
-        .session
-        .post(optional_room(&data)?, text, action)
-        .await?;
-    Ok(json!({ "id": posted.id, "room": posted.room, "ts": posted.ts }))
+    let room = optional_room(&data)?;
+    submit(&conn, room, text, action).await
+}
+
+/// Hands a message to the hub once an in-flight slot is free.
+async fn submit(
+    conn: &Connection,
+    room: Option<&str>,
+    text: &str,
+    action: bool,
+) -> Result<Outcome, RequestError> {
+    let permit = conn
+        .in_flight
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| RequestError::from(HubError::SessionEnded))?;
+    let submitted = conn.session.submit(room, text, action).await?;
+    Ok(Outcome::Committing(submitted, permit))
 }
 
 /// The seed's `chat` {message}: to the current room.
-async fn chat(conn: Arc<Connection>, _: SocketRef, data: Value) -> Answer {
+async fn chat(conn: Arc<Connection>, _: SocketRef, data: Value) -> Result<Outcome, RequestError> {
     let text = text_arg(&conn, &data, "message")?;
-    let posted = conn.session.post(None, text, false).await?;
-    Ok(json!({ "id": posted.id, "room": posted.room, "ts": posted.ts }))
+    submit(&conn, None, text, false).await
 }
 
 async fn private(conn: Arc<Connection>, _: SocketRef, data: Value) -> Answer {
