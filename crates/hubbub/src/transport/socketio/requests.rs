@@ -115,7 +115,7 @@ where
             // spawns the returned future; queueing the work here, for the
             // connection's one worker, keeps a socket's requests in order.
             let admitted = admit(&conn).and_then(|()| {
-                conn.jobs.try_reserve().map_err(|_| RequestError {
+                reserve_slot(&conn.jobs).ok_or_else(|| RequestError {
                     code: "flood",
                     message: format!("more than {MAX_QUEUED_REQUESTS} requests waiting; slow down"),
                 })
@@ -148,6 +148,33 @@ where
         },
     );
 }
+
+/// A place in the socket's request queue. When the queue is full, this
+/// blocks the thread reading this socket (up to [`QUEUE_WAIT`]) instead of
+/// refusing: socketioxide offers no other way to stop reading one socket,
+/// and blocking is what makes a fast sender slow down (its WebSocket stops
+/// being read, TCP pushes back) rather than lose messages. Only on the
+/// multi-threaded runtime (the server's): tokio moves this worker's other
+/// tasks elsewhere meanwhile. On a single-threaded runtime, or past the
+/// wait, the request is refused with `flood`.
+fn reserve_slot(jobs: &mpsc::Sender<Job>) -> Option<mpsc::Permit<'_, Job>> {
+    if let Ok(slot) = jobs.try_reserve() {
+        return Some(slot);
+    }
+    let handle = tokio::runtime::Handle::try_current().ok()?;
+    if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+        return None;
+    }
+    tokio::task::block_in_place(|| {
+        handle
+            .block_on(tokio::time::timeout(QUEUE_WAIT, jobs.reserve()))
+            .ok()?
+            .ok()
+    })
+}
+
+/// The longest a full request queue holds a socket's reading.
+const QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A queued request: the handler call and its answer.
 pub(crate) type Job = Pin<Box<dyn Future<Output = ()> + Send>>;
