@@ -482,3 +482,35 @@ async fn a_request_sent_right_behind_connect_is_not_lost() {
         assert!(answered, "the early join was answered");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fast_socket_is_slowed_down_not_dropped() {
+    let server = TestServer::default().await;
+    let mut sender = server.socket().await;
+    let mut tcp = server.client().await;
+    sender.event("joined").await;
+    // Far more than the request queue and in-flight slots hold (256 + 64),
+    // without waiting for a single answer.
+    let nick = sender.nick.clone();
+    let blast = async {
+        for i in 0..1000 {
+            sender
+                .emit("message", json!({"text": format!("b{i}")}))
+                .await;
+        }
+    };
+    let watch = async {
+        for i in 0..1000 {
+            tcp.expect(&format!("{nick}: b{i}")).await;
+        }
+    };
+    tokio::join!(blast, watch);
+    assert_eq!(
+        server
+            .hub
+            .stats()
+            .flood_rejected_lines
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+}
