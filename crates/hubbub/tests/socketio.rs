@@ -464,22 +464,28 @@ async fn a_socket_that_never_reads_is_disconnected_and_holds_nobody_back() {
     drop(stalled);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_sent_right_behind_connect_is_not_lost() {
+    // Many at once, so the server is busy when each CONNECT is answered:
+    // a handler registered any later than that answer would miss the join.
     let server = TestServer::default().await;
-    for _ in 0..20 {
-        let frame = r#"4242["join","eager"]"#;
-        let mut web = common::sio::SioClient::connect_then(server.http, Some(frame)).await;
-        // The ack of request 42 (ids start at 1 for requests sent later).
-        let mut answered = false;
-        for _ in 0..10 {
-            if let Some(answer) = web.take_ack(42).await {
-                assert_eq!(answer["ok"]["room"], "eager");
-                answered = true;
-                break;
+    let mut clients = Vec::new();
+    for _ in 0..200 {
+        let http = server.http;
+        clients.push(tokio::spawn(async move {
+            let frame = r#"4242["join","eager"]"#;
+            let mut web = common::sio::SioClient::connect_then(http, Some(frame)).await;
+            for _ in 0..400 {
+                if let Some(answer) = web.take_ack(42).await {
+                    assert_eq!(answer["ok"]["room"], "eager");
+                    return;
+                }
             }
-        }
-        assert!(answered, "the early join was answered");
+            panic!("the early join was never answered");
+        }));
+    }
+    for client in clients {
+        client.await.unwrap();
     }
 }
 

@@ -54,14 +54,16 @@ impl SioClient {
         let open = client.frame().await.expect("engine.io open");
         assert!(open.starts_with('0'), "engine.io open packet, got {open:?}");
         client.send_raw("40").await;
-        if let Some(frame) = frame {
-            client.send_raw(frame).await;
-        }
         let connected = client.frame().await.expect("socket.io connect");
         assert!(
             connected.starts_with("40"),
             "socket.io connect, got {connected:?}"
         );
+        // As official clients do: emits buffered while connecting are
+        // flushed the moment the CONNECT is answered.
+        if let Some(frame) = frame {
+            client.send_raw(frame).await;
+        }
         let welcome = client.event_skipping("welcome").await;
         client.nick = welcome["nick"].as_str().unwrap().to_string();
         client
