@@ -126,103 +126,65 @@ async fn emit_event(
     outbox: &Outbox,
     event: &Event,
 ) -> Result<Option<CloseReason>, Gone> {
-    match &event.kind {
-        EventKind::Welcome { nick, room } => {
-            emit(
-                socket,
-                outbox,
-                "welcome",
-                &serde_json::json!({"nick": nick, "room": room}),
-            )
-            .await?
+    if let EventKind::Message { .. } = &event.kind {
+        // Serialized once per message, shared by every socket.
+        if let Some((message, notice)) = event.encoded_as(WireFormat::SocketIo, encode_message) {
+            emit(socket, outbox, "message", message.as_ref()).await?;
+            emit(socket, outbox, "notice", notice.as_ref()).await?;
         }
-        EventKind::Message { .. } => {
-            // Serialized once per message, shared by every socket.
-            let encoded = event.encoded_as(WireFormat::SocketIo, encode_message);
-            if let Some((message, notice)) = encoded {
-                emit(socket, outbox, "message", message.as_ref()).await?;
-                emit(socket, outbox, "notice", notice.as_ref()).await?;
-            }
-        }
+        return Ok(None);
+    }
+    if let Some((name, payload)) = payload(&event.kind) {
+        emit(socket, outbox, name, &payload).await?;
+    }
+    Ok(match &event.kind {
+        EventKind::Closing { reason } => Some(reason.clone()),
+        _ => None,
+    })
+}
+
+/// The Socket.IO event name and payload of every event but room messages
+/// (which [`encode_message`] caches); `None` for what sockets are not sent.
+fn payload(kind: &EventKind) -> Option<(&'static str, serde_json::Value)> {
+    use serde_json::json;
+    Some(match kind {
+        EventKind::Welcome { nick, room } => ("welcome", json!({"nick": nick, "room": room})),
         EventKind::History {
             room,
             messages,
             complete,
         } => {
             let messages: Vec<_> = messages.iter().filter_map(|m| message_json(m)).collect();
-            emit(
-                socket,
-                outbox,
+            (
                 "history",
-                &serde_json::json!({"room": room, "messages": messages, "complete": complete}),
+                json!({"room": room, "messages": messages, "complete": complete}),
             )
-            .await?
         }
-        EventKind::Joined { room, nick } => {
-            emit(
-                socket,
-                outbox,
-                "joined",
-                &serde_json::json!({"room": room, "nick": nick}),
-            )
-            .await?
-        }
-        EventKind::Left { room, nick, reason } => {
-            emit(
-                socket,
-                outbox,
-                "left",
-                &serde_json::json!({"room": room, "nick": nick, "reason": reason}),
-            )
-            .await?
-        }
+        EventKind::Joined { room, nick } => ("joined", json!({"room": room, "nick": nick})),
+        EventKind::Left { room, nick, reason } => (
+            "left",
+            json!({"room": room, "nick": nick, "reason": reason}),
+        ),
         EventKind::Renamed { room, old, new } => {
-            emit(
-                socket,
-                outbox,
-                "renamed",
-                &serde_json::json!({"room": room, "old": old, "new": new}),
-            )
-            .await?
+            ("renamed", json!({"room": room, "old": old, "new": new}))
         }
-        EventKind::Typing { room, nick, typing } => {
-            emit(
-                socket,
-                outbox,
-                "typing",
-                &serde_json::json!({"room": room, "nick": nick, "typing": typing}),
-            )
-            .await?
-        }
-        EventKind::Private { ts, from, to, text } => {
-            emit(
-                socket,
-                outbox,
-                "private",
-                &serde_json::json!({"from": from, "to": to, "text": text, "ts": ts}),
-            )
-            .await?
-        }
+        EventKind::Typing { room, nick, typing } => (
+            "typing",
+            json!({"room": room, "nick": nick, "typing": typing}),
+        ),
+        EventKind::Private { ts, from, to, text } => (
+            "private",
+            json!({"from": from, "to": to, "text": text, "ts": ts}),
+        ),
         // The sender already has the acknowledgement of its private message.
-        EventKind::PrivateSent { .. } => {}
-        EventKind::Notice { text } => {
-            emit(socket, outbox, "info", &serde_json::json!({ "text": text })).await?
-        }
+        EventKind::PrivateSent { .. } => return None,
+        EventKind::Notice { text } => ("info", json!({ "text": text })),
         EventKind::Error { code, message } => {
-            emit(socket, outbox, "error", &error_body(code, message)).await?
+            ("error", json!({ "code": code, "message": message }))
         }
-        EventKind::Closing { reason } => {
-            emit(
-                socket,
-                outbox,
-                "closing",
-                &serde_json::json!({ "reason": reason.describe() }),
-            )
-            .await?;
-            return Ok(Some(reason.clone()));
-        }
-    }
-    Ok(None)
+        EventKind::Closing { reason } => ("closing", json!({ "reason": reason.describe() })),
+        EventKind::Message { .. } => return None,
+    })
 }
 
 /// Drains the session's outbox into the socket until either closes; on
