@@ -700,17 +700,6 @@ impl Session {
         Ok(state.room_members(&state.rooms[&key]))
     }
 
-    /// The names of the rooms the session is in, in joining order.
-    pub fn joined_rooms(&self) -> Result<Vec<Arc<str>>, HubError> {
-        let state = self.hub.lock();
-        let member = state.member(self.id)?;
-        Ok(member
-            .rooms
-            .iter()
-            .filter_map(|key| state.rooms.get(key).map(|r| r.name.clone()))
-            .collect())
-    }
-
     /// Sends `text` to everyone in `room` (default: the current room), the
     /// sender included. `action` marks a `/me` action. The session must be
     /// in the room.

@@ -20,6 +20,8 @@ pub struct SioClient {
     next_ack: u64,
     /// Events that arrived while waiting for something else.
     events: VecDeque<(String, Value)>,
+    /// Acknowledgements that arrived while waiting for events.
+    acks: std::collections::HashMap<u64, Value>,
     pub nick: String,
 }
 
@@ -49,6 +51,7 @@ impl SioClient {
             ws,
             next_ack: 1,
             events: VecDeque::new(),
+            acks: Default::default(),
             nick: String::new(),
         };
         let open = client.frame().await.expect("engine.io open");
@@ -102,6 +105,9 @@ impl SioClient {
 
     /// Reads one frame; returns the argument if it is the ack with `id`.
     pub async fn take_ack(&mut self, id: u64) -> Option<Value> {
+        if let Some(value) = self.acks.remove(&id) {
+            return Some(value);
+        }
         match self.incoming().await {
             Incoming::Ack(got, value) if got == id => Some(value),
             Incoming::Event(name, value) => {
@@ -145,8 +151,12 @@ impl SioClient {
             return event;
         }
         loop {
-            if let Incoming::Event(name, value) = self.incoming().await {
-                return (name, value);
+            match self.incoming().await {
+                Incoming::Event(name, value) => return (name, value),
+                Incoming::Ack(id, value) => {
+                    self.acks.insert(id, value);
+                }
+                Incoming::Other => {}
             }
         }
     }

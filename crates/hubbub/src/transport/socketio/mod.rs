@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use axum::extract::ConnectInfo;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{SocketRef, State};
-use socketioxide::handler::FromMessageParts;
+use socketioxide::handler::{ConnectHandler, FromMessageParts};
 use socketioxide::layer::SocketIoLayer;
 use socketioxide::socket::{DisconnectReason, Socket};
 use socketioxide::SocketIo;
@@ -93,18 +93,13 @@ impl SocketIoTransport {
             .ws_max_frame_size(max_payload)
             .with_state(self)
             .build_layer();
-        // socketioxide calls this closure synchronously, right after queueing
-        // the CONNECT answer and before reading the socket's next packet;
-        // only the future it returns is spawned. Registering the handlers in
-        // the closure itself means no event sent right after connecting can
-        // arrive before its handler exists.
-        io.ns(
-            "/",
-            |socket: SocketRef, State(transport): State<SocketIoTransport>| {
-                on_connect(socket, transport);
-                async {}
-            },
-        );
+        // `admit` runs as connect middleware, which socketioxide awaits
+        // before it answers the client's CONNECT: the session and every
+        // request handler exist before the client may send its first event.
+        // (Registered in the connect handler, a request sent the moment the
+        // CONNECT was answered could arrive first and be dropped.) The
+        // handler proper starts the writer, once the socket may emit.
+        io.ns("/", start_writer.with(admit));
         (layer, io)
     }
 
@@ -140,32 +135,29 @@ pub(crate) struct Connection {
     in_flight: Arc<tokio::sync::Semaphore>,
 }
 
-fn on_connect(socket: SocketRef, transport: SocketIoTransport) {
+/// Why a socket was refused at connect (sent as its `connect_error`).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Refusal(String);
+
+/// Connect middleware: takes a connection slot, opens the hub session, and
+/// registers the request handlers (see [`SocketIoTransport::layer`]).
+async fn admit(
+    socket: SocketRef,
+    State(transport): State<SocketIoTransport>,
+) -> Result<(), Refusal> {
     let ip = socket
         .req_parts()
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |info| info.0.ip());
-    let slot = match transport.limiter.acquire(ip) {
-        Ok(slot) => slot,
-        Err(refused) => {
-            tracing::info!(%ip, %refused, "socket.io connection refused");
-            let _ = socket.emit(
-                "error",
-                &events::error_body("refused", &refused.to_string()),
-            );
-            let _ = socket.disconnect();
-            return;
-        }
-    };
-    let session = match transport.connect_guest() {
-        Ok(session) => session,
-        Err(e) => {
-            let _ = socket.emit("error", &events::error_body(e.code(), &e.to_string()));
-            let _ = socket.disconnect();
-            return;
-        }
-    };
+    let slot = transport.limiter.acquire(ip).map_err(|refused| {
+        tracing::info!(%ip, %refused, "socket.io connection refused");
+        Refusal(refused.to_string())
+    })?;
+    let session = transport
+        .connect_guest()
+        .map_err(|e| Refusal(e.to_string()))?;
     let settings = &transport.settings;
     let (jobs, queued) = mpsc::channel(requests::MAX_QUEUED_REQUESTS);
     let conn = Arc::new(Connection {
@@ -201,9 +193,17 @@ fn on_connect(socket: SocketRef, transport: SocketIoTransport) {
             .unwrap_or_else(|e| e.into_inner())
             .take();
     });
-    transport
-        .tracker
-        .spawn(events::write_loop(socket, conn, transport.shutdown.clone()));
+    socket.extensions.insert(conn);
+    Ok(())
+}
+
+/// Connect handler: the socket is connected; start draining its outbox.
+async fn start_writer(socket: SocketRef, State(transport): State<SocketIoTransport>) {
+    if let Some(conn) = socket.extensions.get::<Arc<Connection>>() {
+        transport
+            .tracker
+            .spawn(events::write_loop(socket, conn, transport.shutdown.clone()));
+    }
 }
 
 /// Whether the client asked for an acknowledgement: a failing request
