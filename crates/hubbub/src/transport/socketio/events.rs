@@ -37,9 +37,9 @@ struct Notice {
     message: String,
 }
 
-/// A room message as the `message` event's payload.
-pub(crate) fn message_json(event: &Event) -> Option<serde_json::Value> {
-    match &event.kind {
+/// The `message` payload of a room message event.
+fn message_of(kind: &EventKind) -> Option<Message<'_>> {
+    match kind {
         EventKind::Message {
             room,
             id,
@@ -47,41 +47,33 @@ pub(crate) fn message_json(event: &Event) -> Option<serde_json::Value> {
             from,
             text,
             action,
-        } => Some(serde_json::json!({
-            "id": id, "room": room, "from": from, "text": text, "ts": ts, "action": action,
-        })),
+        } => Some(Message {
+            id: *id,
+            room,
+            from,
+            text,
+            ts: *ts,
+            action: *action,
+        }),
         _ => None,
     }
+}
+
+/// A room message as the `message` event's payload (in history pages).
+pub(crate) fn message_json(event: &Event) -> Option<serde_json::Value> {
+    serde_json::to_value(message_of(&event.kind)?).ok()
 }
 
 /// The `message` and seed `notice` payloads of a room message, as JSON.
 type EncodedMessage = Option<(Box<RawValue>, Box<RawValue>)>;
 
 fn encode_message(kind: &EventKind) -> EncodedMessage {
-    let EventKind::Message {
-        room,
-        id,
-        ts,
-        from,
-        text,
-        action,
-    } = kind
-    else {
-        return None;
-    };
-    let message = Message {
-        id: *id,
-        room,
-        from,
-        text,
-        ts: *ts,
-        action: *action,
-    };
+    let message = message_of(kind)?;
     let notice = Notice {
-        message: if *action {
-            format!("* {from} {text}")
+        message: if message.action {
+            format!("* {} {}", message.from, message.text)
         } else {
-            format!("{from}:{text}")
+            format!("{}:{}", message.from, message.text)
         },
     };
     Some((
