@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Connection, FULL_BUFFER_RETRY};
 use crate::hub::{CloseReason, Event, EventKind, Outbox, WireFormat};
+use crate::store::StoredMessage;
 
 #[derive(Serialize)]
 pub(crate) struct ErrorBody<'a> {
@@ -57,6 +58,19 @@ fn message_of(kind: &EventKind) -> Option<Message<'_>> {
         }),
         _ => None,
     }
+}
+
+/// A stored message as the `message` event's payload (scroll-back pages).
+pub(crate) fn stored_json(m: &StoredMessage) -> serde_json::Value {
+    serde_json::to_value(Message {
+        id: m.id,
+        room: &m.room,
+        from: &m.from,
+        text: &m.text,
+        ts: m.ts,
+        action: m.action,
+    })
+    .unwrap_or_default()
 }
 
 /// A room message as the `message` event's payload (in history pages).

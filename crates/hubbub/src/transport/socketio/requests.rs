@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use socketioxide::extract::{AckSender, SocketRef, TryData};
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
-use super::events::error_body;
+use super::events::{error_body, stored_json};
 use super::{AckWanted, Connection};
 use crate::hub::{names, CloseReason, HubError, Submitted};
 use crate::limits::FloodVerdict;
@@ -373,13 +373,7 @@ async fn history(conn: Arc<Connection>, _: SocketRef, data: Value) -> Answer {
         limit,
     };
     let (name, messages, complete) = conn.session.hub().history(&room, query).await?;
-    let messages: Vec<_> = messages
-        .iter()
-        .map(|m| {
-            json!({"id": m.id, "room": m.room, "from": m.from, "text": m.text,
-                   "ts": m.ts, "action": m.action})
-        })
-        .collect();
+    let messages: Vec<_> = messages.iter().map(stored_json).collect();
     Ok(json!({ "room": name, "messages": messages, "complete": complete }))
 }
 
