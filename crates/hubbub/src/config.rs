@@ -108,6 +108,23 @@ pub struct Options {
     /// Database URL: postgres://… for PostgreSQL, sqlite://FILE to override the SQLite file [default: sqlite in --data-dir].
     #[arg(long, global = true, env = "HUBBUB_DATABASE_URL", value_name = "URL")]
     pub database_url: Option<String>,
+    /// Join a cluster of nodes through this Redis (redis://HOST:PORT); needs --store postgres shared by every node [default: no cluster].
+    #[arg(long, global = true, env = "HUBBUB_REDIS_URL", value_name = "URL")]
+    pub redis_url: Option<String>,
+    /// This node's name in the cluster, unique among nodes [default: generated at start].
+    #[arg(long, global = true, env = "HUBBUB_NODE_ID", value_name = "ID")]
+    pub node_id: Option<String>,
+    /// Prefix of every Redis key and channel, to keep clusters apart on one Redis [default: hubbub].
+    #[arg(
+        long,
+        global = true,
+        env = "HUBBUB_CLUSTER_PREFIX",
+        value_name = "PREFIX"
+    )]
+    pub cluster_prefix: Option<String>,
+    /// Seconds after which a silent node is dead: its users leave and its nicknames are freed [default: 10].
+    #[arg(long, global = true, env = "HUBBUB_CLUSTER_LEASE", value_name = "SECS")]
+    pub cluster_lease: Option<u64>,
     /// Messages of a room sent to whoever joins it [default: 20].
     #[arg(long, global = true, env = "HUBBUB_HISTORY_ON_JOIN", value_name = "N")]
     pub history_on_join: Option<usize>,
@@ -167,6 +184,12 @@ pub struct Config {
     pub shutdown_grace: Duration,
     pub store: StoreKind,
     pub database_url: Option<String>,
+    /// Cluster mode when set (see [`crate::cluster`]).
+    pub redis_url: Option<String>,
+    /// Generated at start when `None`.
+    pub node_id: Option<String>,
+    pub cluster_prefix: String,
+    pub cluster_lease: Duration,
     pub history_on_join: usize,
     pub history_cache: usize,
     pub max_rooms: usize,
@@ -202,6 +225,10 @@ impl Default for Config {
             shutdown_grace: Duration::from_secs(5),
             store: StoreKind::Sqlite,
             database_url: None,
+            redis_url: None,
+            node_id: None,
+            cluster_prefix: "hubbub".into(),
+            cluster_lease: Duration::from_secs(10),
             history_on_join: 20,
             history_cache: 100,
             max_rooms: 10_000,
@@ -271,6 +298,13 @@ impl Config {
                 .map_or(d.shutdown_grace, Duration::from_secs),
             store: d.store,
             database_url: cli.database_url.or(file.database_url),
+            redis_url: cli.redis_url.or(file.redis_url),
+            node_id: cli.node_id.or(file.node_id),
+            cluster_prefix: pick!(cluster_prefix),
+            cluster_lease: cli
+                .cluster_lease
+                .or(file.cluster_lease)
+                .map_or(d.cluster_lease, |s| Duration::from_secs(s.max(1))),
             history_on_join: pick!(history_on_join),
             history_cache: pick!(history_cache),
             max_rooms: pick!(max_rooms),
@@ -313,6 +347,29 @@ impl Config {
             "--store postgres needs --database-url postgres://…"
         );
         anyhow::ensure!(self.max_rooms >= 1, "--max-rooms must be at least 1");
+        if self.redis_url.is_some() {
+            anyhow::ensure!(
+                self.store == StoreKind::Postgres,
+                "--redis-url: a cluster needs history shared by every node: \
+                 use --store postgres with one --database-url for all nodes \
+                 ({} is local to one node)",
+                if self.store == StoreKind::Sqlite {
+                    "SQLite"
+                } else {
+                    "the memory store"
+                }
+            );
+        }
+        if let Some(node) = &self.node_id {
+            anyhow::ensure!(
+                !node.is_empty()
+                    && node.len() <= 64
+                    && node
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.'),
+                "--node-id: 1 to 64 letters, digits, '-', '_' or '.'"
+            );
+        }
         Ok(())
     }
 }

@@ -15,6 +15,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::cluster::{self, ClusterConfig, Link};
 use crate::config::{Config, StoreKind};
 use crate::hub::{Hub, HubConfig};
 use crate::limits::ConnectionLimiter;
@@ -63,7 +64,27 @@ impl Server {
             .with_context(|| format!("reading rooms from the {} store", store.kind()))?,
             None => Vec::new(),
         };
-        let hub = Hub::start(hub_config, store.clone(), stored);
+        let cluster = match &config.redis_url {
+            Some(url) => {
+                let node = config
+                    .node_id
+                    .clone()
+                    .unwrap_or_else(cluster::generate_node_id);
+                tracing::info!(%node, prefix = %config.cluster_prefix, "cluster mode");
+                Some(Link::new(ClusterConfig {
+                    redis_url: url.clone(),
+                    node: node.into(),
+                    prefix: config.cluster_prefix.clone(),
+                    lease: config.cluster_lease,
+                })?)
+            }
+            None => None,
+        };
+        let (link, tasks) = cluster.unzip();
+        let hub = Hub::start(hub_config, store.clone(), stored, link);
+        if let Some(tasks) = tasks {
+            tasks.spawn(&hub);
+        }
         let limiter = ConnectionLimiter::new(config.max_connections, config.max_connections_per_ip);
         Ok(Server {
             config,
@@ -168,6 +189,9 @@ impl Server {
                 grace = ?self.config.shutdown_grace,
                 "some connections did not finish flushing in time"
             );
+        }
+        if let Some(link) = self.hub.cluster() {
+            link.stop().await;
         }
         let stats = self.hub.stats();
         tracing::info!(

@@ -13,10 +13,12 @@
 
 pub mod event;
 pub mod names;
+mod order;
 pub mod outbox;
+pub(crate) mod remote;
 mod sequencer;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -26,7 +28,9 @@ pub use outbox::{Outbox, Pushed};
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::cluster::{self, wire::SessionState, Claim, Link};
 use crate::store::{HistoryStore, PageQuery, StoredMessage, StoredRoom};
+use remote::RemoteId;
 
 /// A session's identity inside the hub; never reused while the process lives.
 pub type SessionId = u64;
@@ -88,6 +92,8 @@ pub enum HubError {
     StoreUnavailable,
     #[error("too many rooms (at most {0})")]
     TooManyRooms(usize),
+    #[error("{0} is on another server of this cluster, which cannot be reached right now")]
+    ClusterUnavailable(String),
 }
 
 impl HubError {
@@ -107,6 +113,7 @@ impl HubError {
             HubError::SessionEnded => "session_ended",
             HubError::StoreUnavailable => "store_unavailable",
             HubError::TooManyRooms(_) => "too_many_rooms",
+            HubError::ClusterUnavailable(_) => "cluster_unavailable",
         }
     }
 }
@@ -165,8 +172,16 @@ struct Member {
 struct Room {
     name: Arc<str>,
     members: HashMap<SessionId, Arc<Outbox>>,
-    /// Id of the last committed message.
+    /// Members on other nodes of the cluster.
+    remote: HashSet<RemoteId>,
+    /// Id of the last message delivered here.
     last_id: u64,
+    /// Highest id known to be committed (above `last_id` while a gap is open).
+    known_id: u64,
+    /// Messages that arrived ahead of a gap (see [`order`]).
+    held: BTreeMap<u64, Arc<Event>>,
+    /// A task is reading the gap from the store.
+    repairing: bool,
     /// The last `history_cache` committed messages, oldest first.
     recent: VecDeque<Arc<Event>>,
     /// Has had a message (and so, with a store, a row): kept when empty.
@@ -181,6 +196,8 @@ struct State {
     /// Folded room name → room. A room exists while someone is in it, or
     /// for good once it has had a message; the default room always.
     rooms: HashMap<String, Room>,
+    /// Sessions of the other nodes of a cluster.
+    remote: remote::Remote,
 }
 
 /// The chat core shared by every transport.
@@ -198,6 +215,8 @@ pub struct Hub {
     /// Where sessions hand messages to be numbered, committed and fanned out.
     sequencer: mpsc::Sender<sequencer::Pending>,
     store: Option<Arc<dyn HistoryStore>>,
+    /// The cluster this node is part of, if any.
+    cluster: Option<Link>,
 }
 
 /// The longest a sender is held back after one message (see [`Hub::pace`]).
@@ -208,15 +227,17 @@ const PACING_RECHECK: Duration = Duration::from_millis(50);
 impl Hub {
     /// A hub without persistence (history lives in memory only).
     pub fn new(config: HubConfig) -> Arc<Hub> {
-        Hub::start(config, None, Vec::new())
+        Hub::start(config, None, Vec::new(), None)
     }
 
     /// A hub writing history to `store`, starting with the rooms and recent
-    /// messages read from it. Spawns the sequencer (needs a tokio runtime).
+    /// messages read from it; a member of `cluster` if given. Spawns the
+    /// sequencer (needs a tokio runtime).
     pub fn start(
         mut config: HubConfig,
         store: Option<Arc<dyn HistoryStore>>,
         stored: Vec<(StoredRoom, Vec<StoredMessage>)>,
+        cluster: Option<Link>,
     ) -> Arc<Hub> {
         config.history_cache = config.history_cache.max(config.history_on_join);
         let mut state = State::default();
@@ -228,11 +249,9 @@ impl Hub {
             state.rooms.insert(
                 room.key,
                 Room {
-                    name: room.name,
-                    members: HashMap::new(),
-                    last_id: room.last_id,
-                    recent,
                     persisted: true,
+                    recent,
+                    ..Room::new(room.name, room.last_id)
                 },
             );
         }
@@ -248,6 +267,7 @@ impl Hub {
             shutting_down: std::sync::atomic::AtomicBool::new(false),
             sequencer: sequencer_tx,
             store: store.clone(),
+            cluster,
         });
         tokio::spawn(sequencer::run(Arc::downgrade(&hub), sequencer_rx, store));
         hub
@@ -320,9 +340,34 @@ impl Hub {
     ///
     /// Its first event is [`EventKind::Welcome`]; the room's other members get
     /// [`EventKind::Joined`]. `nick` is taken as given (a transport's default
-    /// name such as `IP:PORT`); it must still be unique.
-    pub fn connect(self: &Arc<Self>, nick: &str, wants_typing: bool) -> Result<Session, HubError> {
+    /// name such as `IP:PORT`); it must still be unique, cluster-wide.
+    pub async fn open(
+        self: &Arc<Self>,
+        nick: &str,
+        wants_typing: bool,
+    ) -> Result<Session, HubError> {
         let id = self.next_session.fetch_add(1, Ordering::Relaxed);
+        let folded = names::fold(nick);
+        self.lock().check_nick_free(&folded, nick, id)?;
+        if let Some(link) = &self.cluster {
+            if link.claim(folded.clone(), id).await == Claim::Taken {
+                return Err(HubError::NickInUse(nick.to_string()));
+            }
+        }
+        let opened = self.open_claimed(id, nick, wants_typing);
+        if opened.is_err() {
+            self.release_nick(folded, id);
+        }
+        opened
+    }
+
+    /// [`Hub::open`] once the nickname is claimed in the cluster (if any).
+    fn open_claimed(
+        self: &Arc<Self>,
+        id: SessionId,
+        nick: &str,
+        wants_typing: bool,
+    ) -> Result<Session, HubError> {
         let outbox = Arc::new(Outbox::with_relief(
             self.config.outbox_limit,
             Some(self.relief.clone()),
@@ -332,9 +377,7 @@ impl Hub {
 
         let mut state = self.lock();
         let folded = names::fold(&nick);
-        if state.nicks.contains_key(&folded) {
-            return Err(HubError::NickInUse(nick.to_string()));
-        }
+        state.check_nick_free(&folded, &nick, id)?;
         state.nicks.insert(folded, id);
         state.sessions.insert(
             id,
@@ -353,6 +396,7 @@ impl Hub {
         // The default room always exists, so entering it cannot fail.
         let _ = self.enter_room(&mut state, id, &room_key, &self.config.default_room, None);
         drop(state);
+        self.presence_changed(id);
 
         self.stats.sessions_opened.fetch_add(1, Ordering::Relaxed);
         Ok(Session {
@@ -363,6 +407,30 @@ impl Hub {
         })
     }
 
+    /// The cluster link, if this node is part of a cluster.
+    pub fn cluster(&self) -> Option<&Link> {
+        self.cluster.as_ref()
+    }
+
+    /// Tells the cluster (if any) that session `id` changed nick or rooms.
+    fn presence_changed(&self, id: SessionId) {
+        if let Some(link) = &self.cluster {
+            link.send(cluster::Op::Session(id));
+        }
+    }
+
+    /// Gives back a cluster claim on folded nickname `key`.
+    fn release_nick(&self, key: String, session: SessionId) {
+        if let Some(link) = &self.cluster {
+            link.send(cluster::Op::Release { key, session });
+        }
+    }
+
+    /// Session `id` as the cluster should know it.
+    pub(crate) fn presence(&self, id: SessionId) -> Option<SessionState> {
+        self.lock().presence_of(id)
+    }
+
     /// Every room with its member count, sorted by name.
     pub fn rooms(&self) -> Vec<RoomSummary> {
         let state = self.lock();
@@ -371,7 +439,7 @@ impl Hub {
             .values()
             .map(|r| RoomSummary {
                 name: r.name.clone(),
-                members: r.members.len(),
+                members: r.members.len() + r.remote.len(),
             })
             .collect();
         rooms.sort_by_key(|r| names::fold(&r.name));
@@ -470,12 +538,20 @@ impl Hub {
         let Some(member) = state.sessions.remove(&id) else {
             return;
         };
-        state.nicks.remove(&names::fold(&member.nick));
+        let folded = names::fold(&member.nick);
+        state.nicks.remove(&folded);
         let announce = !self.shutting_down.load(Ordering::Relaxed);
         for key in &member.rooms {
             self.exit_room(&mut state, id, key, &member.nick, reason.clone(), announce);
         }
         drop(state);
+        if let Some(link) = &self.cluster {
+            link.send(cluster::Op::Closed {
+                session: id,
+                reason,
+            });
+        }
+        self.release_nick(folded, id);
         self.stats.sessions_closed.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -570,6 +646,22 @@ impl Hub {
     }
 }
 
+impl Room {
+    fn new(name: Arc<str>, last_id: u64) -> Room {
+        Room {
+            name,
+            members: HashMap::new(),
+            remote: HashSet::new(),
+            last_id,
+            known_id: last_id,
+            held: BTreeMap::new(),
+            repairing: false,
+            recent: VecDeque::new(),
+            persisted: false,
+        }
+    }
+}
+
 impl State {
     /// The room under `key`, created with display name `name` if missing
     /// and fewer than `max_rooms` exist.
@@ -585,13 +677,9 @@ impl State {
             std::collections::hash_map::Entry::Vacant(_) if count >= max_rooms => {
                 Err(HubError::TooManyRooms(max_rooms))
             }
-            std::collections::hash_map::Entry::Vacant(slot) => Ok(slot.insert(Room {
-                name: name.into(),
-                members: HashMap::new(),
-                last_id: 0,
-                recent: VecDeque::new(),
-                persisted: false,
-            })),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                Ok(slot.insert(Room::new(name.into(), 0)))
+            }
         }
     }
 
@@ -602,7 +690,7 @@ impl State {
             && self
                 .rooms
                 .get(key)
-                .is_some_and(|r| r.members.is_empty() && !r.persisted)
+                .is_some_and(|r| r.members.is_empty() && r.remote.is_empty() && !r.persisted)
         {
             self.rooms.remove(key);
         }
@@ -613,12 +701,41 @@ impl State {
             .members
             .keys()
             .filter_map(|id| self.sessions.get(id).map(|m| m.nick.clone()))
+            .chain(
+                room.remote
+                    .iter()
+                    .filter_map(|id| self.remote.nick(id).cloned()),
+            )
             .collect();
         members.sort_by_key(|n| names::fold(n));
         RoomMembers {
             name: room.name.clone(),
             members,
         }
+    }
+
+    /// Refuses folded nickname `key` if anyone but session `id` holds it,
+    /// here or (as far as this node knows) on another node.
+    fn check_nick_free(&self, key: &str, nick: &str, id: SessionId) -> Result<(), HubError> {
+        let local_owner = self.nicks.get(key).is_some_and(|&owner| owner != id);
+        if local_owner || self.remote.has_nick(key) {
+            return Err(HubError::NickInUse(nick.to_string()));
+        }
+        Ok(())
+    }
+
+    /// Session `id` as the cluster should know it.
+    fn presence_of(&self, id: SessionId) -> Option<SessionState> {
+        let member = self.sessions.get(&id)?;
+        Some(SessionState {
+            id,
+            nick: member.nick.clone(),
+            rooms: member
+                .rooms
+                .iter()
+                .filter_map(|k| Some((k.clone(), self.rooms.get(k)?.name.clone())))
+                .collect(),
+        })
     }
 
     fn member(&self, id: SessionId) -> Result<&Member, HubError> {
@@ -756,21 +873,48 @@ impl Session {
     }
 
     /// Changes nickname; every room of the session sees `Renamed`. Changing
-    /// only the case of one's own nickname is allowed.
-    pub fn rename(&self, new: &str) -> Result<(), HubError> {
+    /// only the case of one's own nickname is allowed. In a cluster the new
+    /// nickname is claimed cluster-wide first.
+    pub async fn rename(&self, new: &str) -> Result<(), HubError> {
         names::validate_nick(new)?;
         let new_key = names::fold(new);
-        let mut state = self.hub.lock();
-        let member = state.member(self.id)?;
-        let old = member.nick.clone();
-        if let Some(&owner) = state.nicks.get(&new_key) {
-            if owner != self.id {
-                return Err(HubError::NickInUse(new.to_string()));
+        let old_key = {
+            let state = self.hub.lock();
+            state.check_nick_free(&new_key, new, self.id)?;
+            names::fold(&state.member(self.id)?.nick)
+        };
+        let claimed = new_key != old_key && self.hub.cluster.is_some();
+        if claimed {
+            if let Some(link) = &self.hub.cluster {
+                if link.claim(new_key.clone(), self.id).await == Claim::Taken {
+                    return Err(HubError::NickInUse(new.to_string()));
+                }
             }
         }
+        match self.rename_claimed(new, &new_key) {
+            Ok(()) => {
+                if claimed {
+                    self.hub.release_nick(old_key, self.id);
+                }
+                self.hub.presence_changed(self.id);
+                Ok(())
+            }
+            Err(e) => {
+                if claimed {
+                    self.hub.release_nick(new_key, self.id);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn rename_claimed(&self, new: &str, new_key: &str) -> Result<(), HubError> {
+        let mut state = self.hub.lock();
+        let old = state.member(self.id)?.nick.clone();
+        state.check_nick_free(new_key, new, self.id)?;
         let new: Arc<str> = new.into();
         state.nicks.remove(&names::fold(&old));
-        state.nicks.insert(new_key, self.id);
+        state.nicks.insert(new_key.to_string(), self.id);
         let Some(member) = state.sessions.get_mut(&self.id) else {
             return Err(HubError::SessionEnded);
         };
@@ -812,7 +956,10 @@ impl Session {
             self.hub.enter_room(&mut state, self.id, &key, name, None)?;
         }
         state.member_mut(self.id)?.rooms = vec![key.clone()];
-        Ok(state.room_members(&state.rooms[&key]))
+        let members = state.room_members(&state.rooms[&key]);
+        drop(state);
+        self.hub.presence_changed(self.id);
+        Ok(members)
     }
 
     /// Adds `room` (created on demand) to the session's rooms and makes it
@@ -833,7 +980,10 @@ impl Session {
             state.member_mut(self.id)?.rooms.push(key.clone());
         }
         let room = &state.rooms[&key];
-        Ok((state.room_members(room), room.last_id))
+        let entered = (state.room_members(room), room.last_id);
+        drop(state);
+        self.hub.presence_changed(self.id);
+        Ok(entered)
     }
 
     /// Leaves `room`; the others there see `Left`. If it was the current
@@ -847,6 +997,8 @@ impl Session {
         let nick = member.nick.clone();
         self.hub
             .exit_room(&mut state, self.id, &key, &nick, None, true);
+        drop(state);
+        self.hub.presence_changed(self.id);
         Ok(name)
     }
 
@@ -885,6 +1037,16 @@ impl Session {
         for (&id, outbox) in &room.members {
             if id != self.id && state.sessions.get(&id).is_some_and(|m| m.wants_typing) {
                 self.hub.deliver(outbox, event.clone());
+            }
+        }
+        if let (Some(link), false) = (&self.hub.cluster, room.remote.is_empty()) {
+            if let EventKind::Typing { room, nick, typing } = &event.kind {
+                link.send(cluster::Op::Publish(cluster::wire::Event::Typing {
+                    key,
+                    room: room.clone(),
+                    nick: nick.clone(),
+                    typing: *typing,
+                }));
             }
         }
         Ok(room.name.clone())

@@ -5,19 +5,23 @@
 //! makes senders wait: backpressure). It takes everything waiting — up to
 //! [`MAX_BATCH`] — assigns each room message the next id of its room, writes
 //! the whole batch to the history store in one transaction (group commit),
-//! and only then, under the hub lock, fans the batch out in order and
-//! answers each sender. So a message anyone has seen, or whose sender got an
-//! acknowledgement, is committed; and ids are gap-free, because a failed
-//! batch consumes no ids. It is also where senders are paced: after fanning
-//! out a batch that found a room backlogged, it waits for that room's
-//! writers before taking the next batch.
+//! where the store numbers each room's messages, and only then, under the
+//! hub lock, fans the batch out in order and answers each sender. So a
+//! message anyone has seen, or whose sender got an acknowledgement, is
+//! committed; and ids are gap-free, because a failed batch consumes no ids.
+//! In a cluster the committed batch is then published to the other nodes.
+//! It is also where senders are paced: after fanning out a batch that found
+//! a room backlogged, it waits for that room's writers before taking the
+//! next batch.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Weak};
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::remote::RemoteId;
 use super::{event, names, Event, EventKind, Hub, HubError, Posted, SessionId};
+use crate::cluster::wire;
 use crate::store::{HistoryStore, Record, StoredMessage};
 
 /// Most messages committed in one transaction.
@@ -54,14 +58,28 @@ enum Planned {
     Message {
         pending: PendingMessage,
         message: StoredMessage,
-        first_of_room: bool,
     },
     Private {
         pending: PendingPrivate,
         ts: u64,
         from: Arc<str>,
-        to: (SessionId, Arc<str>),
+        to: Recipient,
     },
+}
+
+/// Where a private message goes.
+enum Recipient {
+    Local(SessionId, Arc<str>),
+    /// A session of another node (cluster mode).
+    Remote(RemoteId, Arc<str>),
+}
+
+impl Recipient {
+    fn nick(&self) -> &Arc<str> {
+        match self {
+            Recipient::Local(_, nick) | Recipient::Remote(_, nick) => nick,
+        }
+    }
 }
 
 pub(crate) async fn run(
@@ -88,14 +106,25 @@ pub(crate) async fn run(
         }
         let committed = match &store {
             Some(store) => store.commit(&records(&planned)).await,
-            None => Ok(()),
+            // Without a store the tentative ids are final.
+            None => Ok(planned
+                .iter()
+                .filter_map(|p| match p {
+                    Planned::Message { message, .. } => Some(message.id),
+                    Planned::Private { .. } => None,
+                })
+                .collect()),
         };
         match committed {
-            Ok(()) => {
+            Ok(ids) => {
+                let (backlogged, published) = apply(&hub, planned, ids);
+                if let Some(link) = &hub.cluster {
+                    link.publish(published).await;
+                }
                 // Pace here, at the one place every message passes: while
                 // a room's writers are behind, no further batch is fanned
                 // out, the queue fills, and senders' reads wait.
-                for room_key in apply(&hub, planned) {
+                for room_key in backlogged {
                     hub.pace(&room_key).await;
                 }
             }
@@ -139,8 +168,8 @@ fn take_batch(waiting: &mut VecDeque<Pending>, budget: usize) -> Vec<Pending> {
     batch
 }
 
-/// Numbers the batch (tentatively: [`apply`] makes it so) and resolves
-/// private recipients; answers at once what cannot be sent.
+/// Numbers the batch (tentatively: the store assigns the final ids) and
+/// resolves private recipients; answers at once what cannot be sent.
 fn plan(hub: &Hub, batch: impl Iterator<Item = Pending>) -> Vec<Planned> {
     let state = hub.lock();
     let mut next_ids: std::collections::HashMap<String, u64> = Default::default();
@@ -156,7 +185,6 @@ fn plan(hub: &Hub, batch: impl Iterator<Item = Pending>) -> Vec<Planned> {
                 let next = next_ids
                     .entry(pending.room_key.clone())
                     .or_insert(room.last_id);
-                let first_of_room = !room.persisted && *next == room.last_id;
                 *next += 1;
                 let message = StoredMessage {
                     room: room.name.clone(),
@@ -166,11 +194,7 @@ fn plan(hub: &Hub, batch: impl Iterator<Item = Pending>) -> Vec<Planned> {
                     text: pending.text.clone(),
                     action: pending.action,
                 };
-                planned.push(Planned::Message {
-                    pending,
-                    message,
-                    first_of_room,
-                });
+                planned.push(Planned::Message { pending, message });
             }
             Pending::Private(pending) => {
                 let from = match state.member(pending.from) {
@@ -180,15 +204,26 @@ fn plan(hub: &Hub, batch: impl Iterator<Item = Pending>) -> Vec<Planned> {
                         continue;
                     }
                 };
-                let target = state
-                    .nicks
-                    .get(&names::fold(&pending.to))
-                    .and_then(|id| Some((*id, state.sessions.get(id)?.nick.clone())));
-                let Some(to) = target else {
+                let key = names::fold(&pending.to);
+                let local = state.nicks.get(&key).and_then(|id| {
+                    Some(Recipient::Local(*id, state.sessions.get(id)?.nick.clone()))
+                });
+                let remote = || {
+                    let (id, nick) = state.remote.by_nick(&key)?;
+                    Some(Recipient::Remote(id.clone(), nick.clone()))
+                };
+                let Some(to) = local.or_else(remote) else {
                     let error = HubError::NoSuchNick(pending.to.clone());
                     let _ = pending.done.send(Err(error));
                     continue;
                 };
+                if let Recipient::Remote(_, nick) = &to {
+                    if !hub.cluster.as_ref().is_some_and(|l| l.is_connected()) {
+                        let error = HubError::ClusterUnavailable(nick.to_string());
+                        let _ = pending.done.send(Err(error));
+                        continue;
+                    }
+                }
                 planned.push(Planned::Private {
                     pending,
                     ts,
@@ -205,18 +240,7 @@ fn records(planned: &[Planned]) -> Vec<Record> {
     let mut records = Vec::with_capacity(planned.len() + 1);
     for item in planned {
         match item {
-            Planned::Message {
-                pending,
-                message,
-                first_of_room,
-            } => {
-                if *first_of_room {
-                    records.push(Record::Room {
-                        key: pending.room_key.clone(),
-                        name: message.room.clone(),
-                        created_at: message.ts,
-                    });
-                }
+            Planned::Message { pending, message } => {
                 records.push(Record::Message {
                     room_key: pending.room_key.clone(),
                     message: message.clone(),
@@ -230,7 +254,7 @@ fn records(planned: &[Planned]) -> Vec<Record> {
             } => records.push(Record::Private {
                 ts: *ts,
                 from: from.clone(),
-                to: to.1.clone(),
+                to: to.nick().clone(),
                 text: pending.text.clone(),
             }),
         }
@@ -238,37 +262,51 @@ fn records(planned: &[Planned]) -> Vec<Record> {
     records
 }
 
-/// The batch is committed: record it, fan it out in order, answer senders.
-/// Returns the rooms where fan-out found a backlog.
-fn apply(hub: &Hub, planned: Vec<Planned>) -> Vec<String> {
+/// The batch is committed, `ids` its message ids: deliver it in order and
+/// answer senders. Returns the rooms where fan-out found a backlog, and
+/// what the other nodes of a cluster must be told.
+fn apply(hub: &Arc<Hub>, planned: Vec<Planned>, ids: Vec<u64>) -> (Vec<String>, Vec<wire::Event>) {
     let mut backlogged_rooms: Vec<String> = Vec::new();
+    let mut published = Vec::new();
+    let clustered = hub.cluster.is_some();
+    let mut ids = ids.into_iter();
     let mut state = hub.lock();
-    let history_cache = hub.config.history_cache;
     for item in planned {
         match item {
             Planned::Message {
-                pending, message, ..
+                pending,
+                mut message,
             } => {
-                let Some(room) = state.rooms.get_mut(&pending.room_key) else {
+                let Some(id) = ids.next() else {
+                    let _ = pending.done.send(Err(HubError::StoreUnavailable));
+                    continue;
+                };
+                message.id = id;
+                let Some(room) = state.rooms.get(&pending.room_key) else {
                     let _ = pending.done.send(Err(HubError::SessionEnded));
                     continue;
                 };
-                room.last_id = message.id;
-                room.persisted = true;
                 let posted = Posted {
-                    id: message.id,
+                    id,
                     ts: message.ts,
                     room: room.name.clone(),
                 };
                 let event = Event::new(EventKind::from_stored(&message));
-                if history_cache > 0 {
-                    if room.recent.len() == history_cache {
-                        room.recent.pop_front();
-                    }
-                    room.recent.push_back(event.clone());
-                }
-                if hub.fan_out(room, &event) && !backlogged_rooms.contains(&pending.room_key) {
+                if hub.accept(&mut state, &pending.room_key, id, event)
+                    && !backlogged_rooms.contains(&pending.room_key)
+                {
                     backlogged_rooms.push(pending.room_key.clone());
+                }
+                if clustered {
+                    published.push(wire::Event::Message {
+                        key: pending.room_key,
+                        room: message.room,
+                        id,
+                        ts: message.ts,
+                        from: message.from,
+                        text: message.text,
+                        action: message.action,
+                    });
                 }
                 hub.stats
                     .messages
@@ -279,18 +317,33 @@ fn apply(hub: &Hub, planned: Vec<Planned>) -> Vec<String> {
                 pending,
                 ts,
                 from,
-                to: (to_id, to_nick),
+                to,
             } => {
-                if let Some(target) = state.sessions.get(&to_id) {
-                    hub.deliver(
-                        &target.outbox,
-                        Event::new(EventKind::Private {
+                let to_nick = to.nick().clone();
+                match to {
+                    Recipient::Local(to_id, _) => {
+                        if let Some(target) = state.sessions.get(&to_id) {
+                            hub.deliver(
+                                &target.outbox,
+                                Event::new(EventKind::Private {
+                                    ts,
+                                    from: from.clone(),
+                                    to: to_nick.clone(),
+                                    text: pending.text.clone(),
+                                }),
+                            );
+                        }
+                    }
+                    Recipient::Remote((node, session), _) => {
+                        published.push(wire::Event::Private {
+                            to_node: node,
+                            to_session: session,
                             ts,
                             from: from.clone(),
                             to: to_nick.clone(),
                             text: pending.text.clone(),
-                        }),
-                    );
+                        });
+                    }
                 }
                 if let Some(sender) = state.sessions.get(&pending.from) {
                     hub.deliver(
@@ -309,5 +362,5 @@ fn apply(hub: &Hub, planned: Vec<Planned>) -> Vec<String> {
     }
     // Keeps `state` borrowed mutably for the whole batch: one lock, one order.
     drop(state);
-    backlogged_rooms
+    (backlogged_rooms, published)
 }

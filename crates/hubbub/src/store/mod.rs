@@ -33,13 +33,9 @@ pub struct StoredMessage {
 /// One row to write; a batch of them is written in one transaction.
 #[derive(Debug, Clone)]
 pub enum Record {
-    /// A room seen for the first time (written before its first message).
-    Room {
-        key: String,
-        name: Arc<str>,
-        created_at: u64,
-    },
-    /// A room message; `room_key` is the room's folded name.
+    /// A room message; `room_key` is the room's folded name. Its `id` is
+    /// assigned by the store (see [`HistoryStore::commit`]); the id given
+    /// here is ignored.
     Message {
         room_key: String,
         message: StoredMessage,
@@ -91,8 +87,13 @@ pub struct StoreError(#[from] pub sqlx::Error);
 
 #[async_trait]
 pub trait HistoryStore: Send + Sync + std::fmt::Debug + 'static {
-    /// Writes `batch` in one transaction: all of it or none.
-    async fn commit(&self, batch: &[Record]) -> Result<(), StoreError>;
+    /// Writes `batch` in one transaction: all of it or none. Creates each
+    /// message's room if new and numbers its messages from the room's
+    /// counter, in batch order; returns the ids of the batch's messages, in
+    /// order. Counters are locked in key order, so concurrent commits (from
+    /// other nodes sharing the database) serialise per room without
+    /// deadlocking, and a rolled-back batch consumes no ids.
+    async fn commit(&self, batch: &[Record]) -> Result<Vec<u64>, StoreError>;
 
     /// Every stored room with its last message id.
     async fn rooms(&self) -> Result<Vec<StoredRoom>, StoreError>;

@@ -8,40 +8,62 @@ macro_rules! impl_history_store {
     ($store:ty, $kind:literal) => {
         #[async_trait::async_trait]
         impl $crate::store::HistoryStore for $store {
-            async fn commit(&self, batch: &[$crate::store::Record]) -> Result<(), $crate::store::StoreError> {
+            async fn commit(
+                &self,
+                batch: &[$crate::store::Record],
+            ) -> Result<Vec<u64>, $crate::store::StoreError> {
+                use $crate::store::Record;
+                // Messages per room, rooms in key order (the lock order).
+                let mut rooms: std::collections::BTreeMap<&str, (&$crate::store::StoredMessage, u64)> =
+                    Default::default();
+                for record in batch {
+                    if let Record::Message { room_key, message } = record {
+                        rooms.entry(room_key.as_str()).or_insert((message, 0)).1 += 1;
+                    }
+                }
                 let mut tx = self.pool.begin().await?;
+                let mut next: std::collections::HashMap<&str, u64> = Default::default();
+                for (key, (first, count)) in rooms {
+                    sqlx::query(
+                        "INSERT INTO rooms (key, name, created_at) VALUES ($1, $2, $3) \
+                         ON CONFLICT (key) DO NOTHING",
+                    )
+                    .bind(key)
+                    .bind(first.room.as_ref())
+                    .bind($crate::store::sql_int(first.ts))
+                    .execute(&mut *tx)
+                    .await?;
+                    let last: i64 = sqlx::query(
+                        "UPDATE rooms SET last_id = last_id + $1 WHERE key = $2 RETURNING last_id",
+                    )
+                    .bind($crate::store::sql_int(count))
+                    .bind(key)
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .get(0);
+                    next.insert(key, last as u64 + 1 - count);
+                }
+                let mut ids = Vec::new();
                 for record in batch {
                     match record {
-                        $crate::store::Record::Room {
-                            key,
-                            name,
-                            created_at,
-                        } => {
-                            sqlx::query(
-                                "INSERT INTO rooms (key, name, created_at) VALUES ($1, $2, $3) \
-                                 ON CONFLICT (key) DO NOTHING",
-                            )
-                            .bind(key)
-                            .bind(name.as_ref())
-                            .bind($crate::store::sql_int(*created_at))
-                            .execute(&mut *tx)
-                            .await?;
-                        }
-                        $crate::store::Record::Message { room_key, message } => {
+                        Record::Message { room_key, message } => {
+                            let id = next.get_mut(room_key.as_str()).expect("counted above");
                             sqlx::query(
                                 "INSERT INTO messages (room, id, ts, sender, text, action) \
                                  VALUES ($1, $2, $3, $4, $5, $6)",
                             )
                             .bind(room_key)
-                            .bind($crate::store::sql_int(message.id))
+                            .bind($crate::store::sql_int(*id))
                             .bind($crate::store::sql_int(message.ts))
                             .bind(message.from.as_ref())
                             .bind(message.text.as_ref())
                             .bind(message.action)
                             .execute(&mut *tx)
                             .await?;
+                            ids.push(*id);
+                            *id += 1;
                         }
-                        $crate::store::Record::Private { ts, from, to, text } => {
+                        Record::Private { ts, from, to, text } => {
                             sqlx::query(
                                 "INSERT INTO private_messages (ts, sender, recipient, text) \
                                  VALUES ($1, $2, $3, $4)",
@@ -56,13 +78,12 @@ macro_rules! impl_history_store {
                     }
                 }
                 tx.commit().await?;
-                Ok(())
+                Ok(ids)
             }
 
             async fn rooms(&self) -> Result<Vec<$crate::store::StoredRoom>, $crate::store::StoreError> {
                 let rows = sqlx::query(
-                    "SELECT r.key, r.name, COALESCE((SELECT MAX(id) FROM messages m \
-                     WHERE m.room = r.key), 0) AS last_id FROM rooms r",
+                    "SELECT key, name, last_id FROM rooms",
                 )
                 .fetch_all(&self.pool)
                 .await?;

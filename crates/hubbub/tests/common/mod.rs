@@ -277,6 +277,8 @@ pub struct Process {
     pub child: tokio::process::Child,
     pub tcp: SocketAddr,
     pub http: SocketAddr,
+    /// Every log line so far (stderr).
+    log: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Process {
@@ -318,8 +320,47 @@ impl Process {
             }
         };
         // Keep draining the log so the child never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
-        Process { child, tcp, http }
+        let lines: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+        let kept = lines.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = log.next_line().await {
+                if std::env::var_os("HUBBUB_TEST_LOG").is_some() {
+                    eprintln!("[{}] {line}", tcp.port());
+                }
+                kept.lock().unwrap().push(line);
+            }
+        });
+        Process {
+            child,
+            tcp,
+            http,
+            log: lines,
+        }
+    }
+
+    /// Waits until the process has logged a line containing `text`.
+    pub async fn wait_for_log(&self, text: &str) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if self.log.lock().unwrap().iter().any(|l| l.contains(text)) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no log line with {text:?} in time"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// How many log lines so far contain `text`.
+    pub fn log_count(&self, text: &str) -> usize {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(text))
+            .count()
     }
 
     /// SIGKILL: no shutdown, no flush.

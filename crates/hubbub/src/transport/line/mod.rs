@@ -95,7 +95,7 @@ impl LineTransport {
                 return refuse(stream, &refused.to_string()).await;
             }
         };
-        let session = match self.hub.connect(&peer.to_string(), false) {
+        let session = match self.hub.open(&peer.to_string(), false).await {
             Ok(session) => session,
             Err(e) => return refuse(stream, &e.to_string()).await,
         };
@@ -296,7 +296,7 @@ async fn handle(session: &Session, line: &str, in_flight: &mut InFlight) -> Opti
     let result = match input {
         Input::Say(text) => send(session, text, false, in_flight).await,
         Input::Me(action) => send(session, action, true, in_flight).await,
-        Input::Nick(nick) => session.rename(nick),
+        Input::Nick(nick) => session.rename(nick).await,
         Input::Join(room) => session.switch_to(room).map(|room| {
             session.notice(format!(
                 "you are now in {} ({}: {})",

@@ -68,12 +68,17 @@ impl SocketIoTransport {
         tracker: TaskTracker,
     ) -> SocketIoTransport {
         SocketIoTransport {
-            hub,
             limiter,
             settings: Arc::new(settings),
             shutdown,
             tracker,
-            guests: Arc::new(AtomicU64::new(1)),
+            // Nodes of a cluster number their guests from far-apart
+            // starting points, so their first names rarely collide.
+            guests: Arc::new(AtomicU64::new(match hub.cluster() {
+                Some(link) => guest_base(link.node()),
+                None => 1,
+            })),
+            hub,
         }
     }
 
@@ -104,11 +109,11 @@ impl SocketIoTransport {
     }
 
     /// A session named `guest-N`, skipping names already taken.
-    fn connect_guest(&self) -> Result<Session, HubError> {
+    async fn connect_guest(&self) -> Result<Session, HubError> {
         let mut last_error = None;
         for _ in 0..100 {
             let n = self.guests.fetch_add(1, Ordering::Relaxed);
-            match self.hub.connect(&format!("guest-{n}"), true) {
+            match self.hub.open(&format!("guest-{n}"), true).await {
                 Ok(session) => return Ok(session),
                 Err(e @ HubError::NickInUse(_)) => last_error = Some(e),
                 Err(e) => return Err(e),
@@ -157,6 +162,7 @@ async fn admit(
     })?;
     let session = transport
         .connect_guest()
+        .await
         .map_err(|e| Refusal(e.to_string()))?;
     let settings = &transport.settings;
     let (jobs, queued) = mpsc::channel(requests::MAX_QUEUED_REQUESTS);
@@ -219,4 +225,12 @@ impl<A: Adapter> FromMessageParts<A> for AckWanted {
     ) -> Result<Self, Infallible> {
         Ok(AckWanted(ack_id.is_some()))
     }
+}
+
+/// Where a cluster node starts numbering guests: from its node id, in
+/// steps of 10 000 below 10 000 000.
+fn guest_base(node: &str) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(node);
+    1 + (hash % 1000) * 10_000
 }

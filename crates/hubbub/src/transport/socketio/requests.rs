@@ -253,7 +253,7 @@ fn text_arg<'a>(conn: &Connection, data: &'a Value, key: &str) -> Result<&'a str
 async fn set_nickname(conn: Arc<Connection>, socket: SocketRef, data: Value) -> Answer {
     let nick = string_arg(&data, "nick")
         .ok_or_else(|| RequestError::bad_request("expected \"NAME\" or {nick}"))?;
-    conn.session.rename(nick)?;
+    conn.session.rename(nick).await?;
     // An empty tuple: the event with no arguments, as the seed sends it.
     let _ = socket.emit("nickname ready", &[(); 0]);
     Ok(json!({ "nick": nick }))

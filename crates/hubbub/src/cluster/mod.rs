@@ -1,0 +1,320 @@
+//! Several nodes, one chat: the cluster link through Redis.
+//!
+//! A node started with `--redis-url` shares with the others, through one
+//! Redis:
+//! - **room messages**, committed to the shared PostgreSQL store first (the
+//!   store numbers them, so ids are unique and gap-free cluster-wide), then
+//!   published on one pub/sub channel; every node delivers them in id order
+//!   and reads from the store whatever pub/sub lost (`hub::order`);
+//! - **presence**: each node keeps its sessions (nickname, rooms) in a Redis
+//!   hash and publishes every change; the others mirror it
+//!   (`hub::remote`) and announce joins, leaves and renames to their users;
+//! - **nicknames**: claimed in one Redis hash by a script that refuses a
+//!   nickname held by a live node, so they are unique cluster-wide;
+//! - **liveness**: each node refreshes a key with a TTL (the lease); a node
+//!   whose key expired is reaped by whichever node notices first: its
+//!   sessions leave (announced on every node), its nicknames are freed.
+//!
+//! Redis unreachable: each node keeps serving its own users, answers
+//! nickname claims from what it knows, reconnects with backoff, then
+//! re-registers and resynchronises presence and missed messages.
+//!
+//! Why pub/sub and not streams, and what it costs: docs/ARCHITECTURE.md.
+
+mod link;
+mod subscriber;
+pub mod wire;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::hub::{Hub, SessionId};
+
+/// Operations the link task accepts before callers wait (or, for presence
+/// and typing, before they are dropped and a full resync is scheduled).
+const QUEUE: usize = 8192;
+/// Longest a nickname claim waits for Redis before the node decides alone.
+const CLAIM_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest a connection attempt or a command may take.
+const IO_TIMEOUT: Duration = Duration::from_secs(3);
+const MIN_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// How to join the cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    pub redis_url: String,
+    /// This node's name; unique in the cluster.
+    pub node: Arc<str>,
+    /// Prefix of every key and channel.
+    pub prefix: String,
+    /// A node silent this long is dead.
+    pub lease: Duration,
+}
+
+/// A node id for a node not given one: unlikely to repeat across restarts.
+pub fn generate_node_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    hasher.write_u32(std::process::id());
+    format!("node-{:012x}", hasher.finish() & 0xffff_ffff_ffff)
+}
+
+/// Redis key and channel names.
+#[derive(Debug, Clone)]
+pub(crate) struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    fn channel(&self) -> String {
+        format!("{}:events", self.prefix)
+    }
+    /// Set of registered node ids.
+    fn nodes(&self) -> String {
+        format!("{}:nodes", self.prefix)
+    }
+    /// Exists while `node` is alive (refreshed with a TTL).
+    fn alive(&self, node: &str) -> String {
+        format!("{}:alive:{node}", self.prefix)
+    }
+    /// Hash: session id → [`wire::SessionState`] JSON.
+    fn sessions(&self, node: &str) -> String {
+        format!("{}:sessions:{node}", self.prefix)
+    }
+    /// Hash: folded nickname → `node/session`.
+    fn nicks(&self) -> String {
+        format!("{}:nicks", self.prefix)
+    }
+}
+
+/// The answer to a nickname claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    Granted,
+    /// Held by a session of a live node.
+    Taken,
+    /// Redis did not answer: the node decides from what it knows.
+    Unknown,
+}
+
+/// What the hub hands the link task.
+#[derive(Debug)]
+pub(crate) enum Op {
+    Claim {
+        key: String,
+        session: SessionId,
+        reply: oneshot::Sender<Claim>,
+    },
+    Release {
+        key: String,
+        session: SessionId,
+    },
+    /// A session opened or changed: the link reads its current state from
+    /// the hub when it gets to it, so a late op never writes stale state.
+    Session(SessionId),
+    Closed {
+        session: SessionId,
+        reason: Option<Arc<str>>,
+    },
+    Publish(wire::Event),
+    /// Leave the cluster (graceful shutdown).
+    Stop(oneshot::Sender<()>),
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    connected: AtomicBool,
+    /// Presence changed without being sent (queue full, Redis down, or
+    /// this node reaped by the others): re-register at the next heartbeat.
+    dirty: AtomicBool,
+}
+
+/// The hub's handle on the cluster link.
+#[derive(Debug, Clone)]
+pub struct Link {
+    node: Arc<str>,
+    ops: mpsc::Sender<Op>,
+    shared: Arc<Shared>,
+}
+
+/// The link's tasks, not yet started (they need the hub, which needs the link).
+pub struct Tasks {
+    config: ClusterConfig,
+    client: redis::Client,
+    ops: mpsc::Receiver<Op>,
+    shared: Arc<Shared>,
+}
+
+impl Link {
+    /// Checks the URL; nothing is connected until [`Tasks::spawn`].
+    pub fn new(config: ClusterConfig) -> anyhow::Result<(Link, Tasks)> {
+        let client = redis::Client::open(config.redis_url.as_str())
+            .map_err(|e| anyhow::anyhow!("--redis-url {}: {e}", config.redis_url))?;
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let shared = Arc::new(Shared::default());
+        let link = Link {
+            node: config.node.clone(),
+            ops: tx,
+            shared: shared.clone(),
+        };
+        Ok((
+            link,
+            Tasks {
+                config,
+                client,
+                ops: rx,
+                shared,
+            },
+        ))
+    }
+
+    pub fn node(&self) -> &Arc<str> {
+        &self.node
+    }
+
+    /// Whether Redis is reachable right now.
+    pub fn is_connected(&self) -> bool {
+        self.shared.connected.load(Ordering::Relaxed)
+    }
+
+    /// Claims folded nickname `key` for `session` cluster-wide.
+    pub(crate) async fn claim(&self, key: String, session: SessionId) -> Claim {
+        if !self.is_connected() {
+            return Claim::Unknown;
+        }
+        let (reply, answer) = oneshot::channel();
+        if self
+            .ops
+            .try_send(Op::Claim {
+                key,
+                session,
+                reply,
+            })
+            .is_err()
+        {
+            return Claim::Unknown;
+        }
+        tokio::time::timeout(CLAIM_TIMEOUT, answer)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or(Claim::Unknown)
+    }
+
+    /// Queues `op` without waiting; if the queue is full it is dropped and
+    /// a full resync is scheduled instead.
+    pub(crate) fn send(&self, op: Op) {
+        if self.ops.try_send(op).is_err() {
+            self.shared.dirty.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Queues committed messages for the other nodes, waiting for room in
+    /// the queue (backpressure on the sequencer rather than loss).
+    pub(crate) async fn publish(&self, events: Vec<wire::Event>) {
+        for event in events {
+            if self.ops.send(Op::Publish(event)).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Leaves the cluster: the other nodes see this node's users leave.
+    pub async fn stop(&self) {
+        let (done, stopped) = oneshot::channel();
+        if self.ops.send(Op::Stop(done)).await.is_ok() {
+            let _ = tokio::time::timeout(IO_TIMEOUT, stopped).await;
+        }
+    }
+}
+
+impl Tasks {
+    /// Starts the link (registration, publishing, heartbeats, reaping) and
+    /// the subscriber (other nodes' events into `hub`).
+    pub fn spawn(self, hub: &Arc<Hub>) {
+        let keys = Keys {
+            prefix: self.config.prefix.clone(),
+        };
+        let hub: Weak<Hub> = Arc::downgrade(hub);
+        tokio::spawn(link::run(link::Context {
+            config: self.config.clone(),
+            keys: keys.clone(),
+            client: self.client.clone(),
+            hub: hub.clone(),
+            shared: self.shared.clone(),
+            ops: self.ops,
+            reap_after: tokio::time::Instant::now(),
+        }));
+        tokio::spawn(subscriber::run(subscriber::Context {
+            config: self.config,
+            keys,
+            client: self.client,
+            hub,
+            shared: self.shared,
+        }));
+    }
+}
+
+/// `node/session`: who holds a nickname.
+fn owner(node: &str, session: SessionId) -> String {
+    format!("{node}/{session}")
+}
+
+async fn connect(client: &redis::Client) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+    let config = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(IO_TIMEOUT))
+        .set_response_timeout(Some(IO_TIMEOUT));
+    client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+}
+
+/// Every live node's sessions but `me`'s, read from Redis.
+async fn read_cluster(
+    conn: &mut redis::aio::MultiplexedConnection,
+    keys: &Keys,
+    me: &str,
+) -> redis::RedisResult<std::collections::HashMap<Arc<str>, Vec<wire::SessionState>>> {
+    let nodes: Vec<String> = redis::cmd("SMEMBERS")
+        .arg(keys.nodes())
+        .query_async(conn)
+        .await?;
+    let mut cluster = std::collections::HashMap::new();
+    for node in nodes.into_iter().filter(|n| n != me) {
+        let alive: bool = redis::cmd("EXISTS")
+            .arg(keys.alive(&node))
+            .query_async(conn)
+            .await?;
+        if alive {
+            let sessions = read_sessions(conn, keys, &node).await?;
+            cluster.insert(Arc::from(node), sessions);
+        }
+    }
+    Ok(cluster)
+}
+
+/// `node`'s sessions as stored in Redis.
+async fn read_sessions(
+    conn: &mut redis::aio::MultiplexedConnection,
+    keys: &Keys,
+    node: &str,
+) -> redis::RedisResult<Vec<wire::SessionState>> {
+    let values: Vec<String> = redis::cmd("HVALS")
+        .arg(keys.sessions(node))
+        .query_async(conn)
+        .await?;
+    Ok(values
+        .iter()
+        .filter_map(|v| serde_json::from_str(v).ok())
+        .collect())
+}

@@ -1,0 +1,90 @@
+//! What nodes tell each other over Redis pub/sub: one JSON [`Envelope`] per
+//! PUBLISH, holding every event a node had ready at that moment, in the
+//! order it produced them (Redis keeps one connection's publications in
+//! order, so each node's events arrive in the order it sent them).
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+/// A session as the cluster sees it: also the value stored in Redis under
+/// its node's session hash, so a node starting late reads the same shape.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionState {
+    pub id: u64,
+    pub nick: Arc<str>,
+    /// `(folded key, display name)` of each room the session is in.
+    pub rooms: Vec<(String, Arc<str>)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub enum Event {
+    /// The sender has (re)registered: read its sessions from Redis anew.
+    Hello,
+    /// `node` is dead or has stopped: its sessions have left.
+    Gone { node: Arc<str> },
+    /// A session of the sender was opened or changed nickname or rooms.
+    Session(SessionState),
+    /// A session of the sender ended.
+    Closed { id: u64, reason: Option<Arc<str>> },
+    /// A committed room message (its id is final: assigned by the store).
+    Message {
+        key: String,
+        room: Arc<str>,
+        id: u64,
+        ts: u64,
+        from: Arc<str>,
+        text: Arc<str>,
+        action: bool,
+    },
+    /// A committed private message for session `to_session` of `to_node`.
+    Private {
+        to_node: Arc<str>,
+        to_session: u64,
+        ts: u64,
+        from: Arc<str>,
+        to: Arc<str>,
+        text: Arc<str>,
+    },
+    Typing {
+        key: String,
+        room: Arc<str>,
+        nick: Arc<str>,
+        typing: bool,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// The sending node; a node ignores its own envelopes.
+    pub from: Arc<str>,
+    pub events: Vec<Event>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_envelope_survives_json() {
+        let envelope = Envelope {
+            from: "n1".into(),
+            events: vec![
+                Event::Hello,
+                Event::Session(SessionState {
+                    id: 7,
+                    nick: "ann".into(),
+                    rooms: vec![("lobby".into(), "Lobby".into())],
+                }),
+                Event::Closed {
+                    id: 7,
+                    reason: Some("bye".into()),
+                },
+            ],
+        };
+        let json = serde_json::to_string(&envelope).unwrap();
+        assert!(json.contains(r#""t":"session""#), "{json}");
+        assert_eq!(serde_json::from_str::<Envelope>(&json).unwrap(), envelope);
+    }
+}

@@ -1,0 +1,248 @@
+//! Sessions on the other nodes of a cluster, as this node sees them.
+//!
+//! The cluster link (`crate::cluster`) feeds what other nodes publish into
+//! the methods here; they update the mirror and tell this node's members
+//! what changed (joins, leaves, renames), so a room's member list, `/who`,
+//! `/rooms` and nickname checks cover the whole cluster while every read
+//! stays synchronous under the hub lock. A node's whole state can be
+//! replaced at once ([`Hub::remote_replace`]): when it says hello, when it
+//! is found dead, and when this node resynchronises after losing Redis.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::{names, Event, EventKind, Hub, SessionId, State};
+use crate::cluster::wire::SessionState;
+use crate::store::StoredMessage;
+
+/// A session on another node: `(node, session id there)`.
+pub(crate) type RemoteId = (Arc<str>, SessionId);
+
+/// What the room is told when a node's sessions go with it.
+pub(crate) const NODE_LOST: &str = "server went away";
+
+#[derive(Debug)]
+struct RemoteSession {
+    nick: Arc<str>,
+    /// Folded room keys.
+    rooms: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct Remote {
+    sessions: HashMap<RemoteId, RemoteSession>,
+    /// Folded nickname → its session.
+    nicks: HashMap<String, RemoteId>,
+}
+
+impl Remote {
+    /// The remote session holding folded nickname `key`, with its spelling.
+    pub(super) fn by_nick(&self, key: &str) -> Option<(&RemoteId, &Arc<str>)> {
+        let id = self.nicks.get(key)?;
+        Some((id, &self.sessions.get(id)?.nick))
+    }
+
+    pub(super) fn has_nick(&self, key: &str) -> bool {
+        self.nicks.contains_key(key)
+    }
+
+    pub(super) fn nick(&self, id: &RemoteId) -> Option<&Arc<str>> {
+        self.sessions.get(id).map(|s| &s.nick)
+    }
+}
+
+impl Hub {
+    /// A session of `node` opened, or changed its nickname or rooms.
+    pub(crate) fn remote_session(&self, node: &Arc<str>, session: SessionState) {
+        let mut state = self.lock();
+        self.upsert_remote(&mut state, node, session);
+    }
+
+    /// A session of `node` ended.
+    pub(crate) fn remote_closed(&self, node: &Arc<str>, id: SessionId, reason: Option<Arc<str>>) {
+        let mut state = self.lock();
+        self.remove_remote(&mut state, &(node.clone(), id), reason);
+    }
+
+    /// Everything `node` has now is `sessions`: the others have left.
+    pub(crate) fn remote_replace(&self, node: &Arc<str>, sessions: Vec<SessionState>) {
+        let mut state = self.lock();
+        self.replace_node(&mut state, node, sessions);
+    }
+
+    /// The whole cluster is `nodes` (this node excluded): sessions of any
+    /// other node have left.
+    pub(crate) fn remote_sync(&self, mut nodes: HashMap<Arc<str>, Vec<SessionState>>) {
+        let mut state = self.lock();
+        let mut known: Vec<Arc<str>> = state
+            .remote
+            .sessions
+            .keys()
+            .map(|(n, _)| n.clone())
+            .collect();
+        known.sort();
+        known.dedup();
+        for node in known {
+            if !nodes.contains_key(&node) {
+                self.replace_node(&mut state, &node, Vec::new());
+            }
+        }
+        for (node, sessions) in nodes.drain() {
+            self.replace_node(&mut state, &node, sessions);
+        }
+    }
+
+    /// A committed message from another node, for this node's members.
+    pub(crate) fn remote_message(self: &Arc<Self>, key: &str, message: StoredMessage) {
+        let mut state = self.lock();
+        if state.room_entry(key, &message.room, usize::MAX).is_err() {
+            return;
+        }
+        let id = message.id;
+        let event = Event::new(EventKind::from_stored(&message));
+        self.accept(&mut state, key, id, event);
+    }
+
+    /// A private message from another node to session `to` of this one.
+    pub(crate) fn remote_private(&self, to: SessionId, event: EventKind) {
+        let state = self.lock();
+        if let Some(member) = state.sessions.get(&to) {
+            self.deliver(&member.outbox, Event::new(event));
+        }
+    }
+
+    /// Someone on another node started or stopped typing in room `key`.
+    pub(crate) fn remote_typing(&self, key: &str, event: EventKind) {
+        let state = self.lock();
+        let Some(room) = state.rooms.get(key) else {
+            return;
+        };
+        let event = Event::new(event);
+        for (id, outbox) in &room.members {
+            if state.sessions.get(id).is_some_and(|m| m.wants_typing) {
+                self.deliver(outbox, event.clone());
+            }
+        }
+    }
+
+    /// Every local session as the cluster should know it.
+    pub(crate) fn local_presence(&self) -> Vec<SessionState> {
+        let state = self.lock();
+        state
+            .sessions
+            .keys()
+            .filter_map(|&id| state.presence_of(id))
+            .collect()
+    }
+
+    fn replace_node(&self, state: &mut State, node: &Arc<str>, sessions: Vec<SessionState>) {
+        let gone: Vec<RemoteId> = state
+            .remote
+            .sessions
+            .keys()
+            .filter(|(n, id)| n == node && !sessions.iter().any(|s| s.id == *id))
+            .cloned()
+            .collect();
+        for id in gone {
+            self.remove_remote(state, &id, Some(NODE_LOST.into()));
+        }
+        for session in sessions {
+            self.upsert_remote(state, node, session);
+        }
+    }
+
+    /// Records `session` of `node` and tells local members what changed.
+    fn upsert_remote(&self, state: &mut State, node: &Arc<str>, session: SessionState) {
+        let rid: RemoteId = (node.clone(), session.id);
+        let old = state.remote.sessions.remove(&rid);
+        let nick = session.nick.clone();
+        if let Some(old) = &old {
+            let old_key = names::fold(&old.nick);
+            if state.remote.nicks.get(&old_key) == Some(&rid) {
+                state.remote.nicks.remove(&old_key);
+            }
+        }
+        state.remote.nicks.insert(names::fold(&nick), rid.clone());
+        let old_rooms = old.as_ref().map(|o| o.rooms.clone()).unwrap_or_default();
+        let new_keys: Vec<String> = session.rooms.iter().map(|(k, _)| k.clone()).collect();
+        for key in old_rooms.iter().filter(|k| !new_keys.contains(k)) {
+            let old_nick = old.as_ref().map_or(&nick, |o| &o.nick);
+            self.remote_left(state, &rid, key, old_nick, None);
+        }
+        if let Some(old) = &old {
+            if old.nick != nick {
+                for key in old_rooms.iter().filter(|k| new_keys.contains(k)) {
+                    if let Some(room) = state.rooms.get(key) {
+                        let renamed = Event::new(EventKind::Renamed {
+                            room: room.name.clone(),
+                            old: old.nick.clone(),
+                            new: nick.clone(),
+                        });
+                        self.fan_out(room, &renamed);
+                    }
+                }
+            }
+        }
+        for (key, name) in session.rooms.iter().filter(|(k, _)| !old_rooms.contains(k)) {
+            let Ok(room) = state.room_entry(key, name, usize::MAX) else {
+                continue;
+            };
+            let joined = Event::new(EventKind::Joined {
+                room: room.name.clone(),
+                nick: nick.clone(),
+            });
+            self.fan_out(room, &joined);
+            room.remote.insert(rid.clone());
+        }
+        state.remote.sessions.insert(
+            rid,
+            RemoteSession {
+                nick,
+                rooms: new_keys,
+            },
+        );
+    }
+
+    fn remove_remote(&self, state: &mut State, rid: &RemoteId, reason: Option<Arc<str>>) {
+        let Some(old) = state.remote.sessions.remove(rid) else {
+            return;
+        };
+        let key = names::fold(&old.nick);
+        if state.remote.nicks.get(&key) == Some(rid) {
+            state.remote.nicks.remove(&key);
+        }
+        let announce = !self
+            .shutting_down
+            .load(std::sync::atomic::Ordering::Relaxed);
+        for room in &old.rooms {
+            if announce {
+                self.remote_left(state, rid, room, &old.nick, reason.clone());
+            } else if let Some(r) = state.rooms.get_mut(room) {
+                r.remote.remove(rid);
+            }
+        }
+    }
+
+    fn remote_left(
+        &self,
+        state: &mut State,
+        rid: &RemoteId,
+        key: &str,
+        nick: &Arc<str>,
+        reason: Option<Arc<str>>,
+    ) {
+        let Some(room) = state.rooms.get_mut(key) else {
+            return;
+        };
+        if !room.remote.remove(rid) {
+            return;
+        }
+        let left = Event::new(EventKind::Left {
+            room: room.name.clone(),
+            nick: nick.clone(),
+            reason,
+        });
+        self.fan_out(room, &left);
+        state.drop_room_if_empty(key, &self.config.default_room);
+    }
+}

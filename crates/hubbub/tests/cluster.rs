@@ -1,0 +1,344 @@
+//! Several nodes, one chat: hubbub processes sharing one PostgreSQL schema
+//! and one Redis (a fresh key prefix per test), with TCP clients on one
+//! node and Socket.IO clients on the others; then the faults: a node
+//! killed with SIGKILL, and Redis cut off and restored through a proxy.
+
+mod common;
+
+use std::time::Duration;
+
+use common::proxy::Proxy;
+use common::sio::SioClient;
+use common::{Client, Process};
+use serde_json::{json, Value};
+
+/// The local Redis the tests use.
+const REDIS: &str = "redis://127.0.0.1:6379";
+/// A short lease, so that dead nodes are noticed within a test's patience.
+const LEASE_SECS: u64 = 2;
+
+/// A key prefix no other test or run uses.
+fn prefix() -> String {
+    format!(
+        "hubbub-test-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}
+
+/// A node of the cluster `(database, redis, prefix)`, started and subscribed.
+async fn node(database: &str, redis: &str, prefix: &str, name: &str) -> Process {
+    let args: Vec<String> = [
+        "--store",
+        "postgres",
+        "--database-url",
+        database,
+        "--redis-url",
+        redis,
+        "--cluster-prefix",
+        prefix,
+        "--node-id",
+        name,
+        "--cluster-lease",
+        &LEASE_SECS.to_string(),
+        "--flood-rate",
+        "0",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let process = Process::start(&args).await;
+    process.wait_for_log("joined the cluster").await;
+    process.wait_for_log("subscribed to the cluster").await;
+    process
+}
+
+/// A Socket.IO client on `node` named `nick`, with the rename's events read.
+async fn socket(node: &Process, nick: &str) -> SioClient {
+    let mut web = SioClient::connect(node.http).await;
+    web.ok("set nickname", Some(json!(nick))).await;
+    web.nick = nick.to_string();
+    web
+}
+
+/// A TCP client on `node` named `nick`.
+async fn tcp(node: &Process, nick: &str) -> Client {
+    let mut client = Client::connect(node.tcp).await;
+    client.nick(nick).await;
+    client
+}
+
+/// Reads `client`'s lines until one equals `expected`, skipping others.
+async fn tcp_skip_to(client: &mut Client, expected: &str) {
+    tcp_skip_until(client, |line| line == expected).await;
+}
+
+/// Reads `client`'s lines until one matches, skipping others.
+async fn tcp_skip_until(client: &mut Client, wanted: impl Fn(&str) -> bool) -> String {
+    loop {
+        let line = client.line().await;
+        if wanted(&line) {
+            return line;
+        }
+    }
+}
+
+/// Waits until `client` hears that `nick` is in the room: a socket joins
+/// as a guest and is renamed, which another node may see as one change.
+async fn tcp_sees_arrival(client: &mut Client, nick: &str) {
+    let joined = format!("{nick} has joined us");
+    let renamed = format!(" is now known as {nick}");
+    tcp_skip_until(client, |line| line == joined || line.ends_with(&renamed)).await;
+}
+
+/// The next `message` event of `web` (skipping presence events).
+async fn message(web: &mut SioClient) -> Value {
+    web.event_skipping("message").await
+}
+
+#[tokio::test]
+async fn three_nodes_act_as_one_chat() {
+    let database = common::postgres_schema().await;
+    let prefix = prefix();
+    let n1 = node(&database, REDIS, &prefix, "n1").await;
+    let n2 = node(&database, REDIS, &prefix, "n2").await;
+    let n3 = node(&database, REDIS, &prefix, "n3").await;
+
+    let mut ann = tcp(&n1, "ann").await;
+    let mut bob = socket(&n2, "bob").await;
+    tcp_sees_arrival(&mut ann, "bob").await;
+    let mut cat = socket(&n3, "cat").await;
+    tcp_sees_arrival(&mut ann, "cat").await;
+
+    // A line from the TCP user reaches both sockets, with one id.
+    ann.send("hello from tcp").await;
+    ann.expect("ann: hello from tcp").await;
+    let at_bob = message(&mut bob).await;
+    let at_cat = message(&mut cat).await;
+    assert_eq!(at_bob["text"], "hello from tcp");
+    assert_eq!(at_bob, at_cat);
+
+    // A socket's chat reaches the TCP user and the other socket.
+    bob.emit("chat", json!({"message": "hi from n2"})).await;
+    tcp_skip_to(&mut ann, "bob: hi from n2").await;
+    let at_cat = message(&mut cat).await;
+    assert_eq!(at_cat["from"], "bob");
+    assert_eq!(message(&mut bob).await, at_cat, "the sender's own copy");
+    assert_eq!(
+        at_cat["id"].as_u64(),
+        Some(at_bob["id"].as_u64().unwrap() + 1)
+    );
+
+    // All three talk at once: everyone sees every message once, in the
+    // same order, with consecutive ids.
+    const EACH: usize = 30;
+    let first_id = at_cat["id"].as_u64().unwrap() + 1;
+    for i in 0..EACH {
+        ann.send(&format!("a{i}")).await;
+        bob.emit("chat", json!({"message": format!("b{i}")})).await;
+        cat.emit("chat", json!({"message": format!("c{i}")})).await;
+    }
+    let mut seen_by_bob = Vec::new();
+    let mut seen_by_cat = Vec::new();
+    for _ in 0..3 * EACH {
+        let m = message(&mut bob).await;
+        seen_by_bob.push((
+            m["id"].as_u64().unwrap(),
+            m["from"].clone(),
+            m["text"].clone(),
+        ));
+        let m = message(&mut cat).await;
+        seen_by_cat.push((
+            m["id"].as_u64().unwrap(),
+            m["from"].clone(),
+            m["text"].clone(),
+        ));
+    }
+    assert_eq!(seen_by_bob, seen_by_cat, "one order on every node");
+    let ids: Vec<u64> = seen_by_bob.iter().map(|m| m.0).collect();
+    let expected: Vec<u64> = (first_id..first_id + 3 * EACH as u64).collect();
+    assert_eq!(ids, expected, "ids unique, gap-free, in order");
+    let mut seen_by_ann = Vec::new();
+    while seen_by_ann.len() < 3 * EACH {
+        let line = ann.line().await;
+        if let Some((from, text)) = line.split_once(": ") {
+            seen_by_ann.push((from.to_string(), text.to_string()));
+        }
+    }
+    let as_lines: Vec<(String, String)> = seen_by_bob
+        .iter()
+        .map(|(_, f, t)| {
+            (
+                f.as_str().unwrap().to_string(),
+                t.as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(seen_by_ann, as_lines, "the TCP node sees the same order");
+
+    // /who lists the whole cluster.
+    ann.send("/who").await;
+    ann.expect("* lobby (3 members): ann, bob, cat").await;
+    let members = bob.ok("members", Some(json!({"room": "lobby"}))).await;
+    assert_eq!(
+        members["members"],
+        json!(["ann", "bob", "cat"]),
+        "{members}"
+    );
+
+    // Private messages cross nodes both ways.
+    ann.send("/msg cat psst").await;
+    ann.expect("-> *cat* psst").await;
+    let private = cat.event_skipping("private").await;
+    assert_eq!(private["from"], "ann");
+    assert_eq!(private["text"], "psst");
+    cat.ok("private", Some(json!({"to": "ANN", "text": "back at you"})))
+        .await;
+    tcp_skip_to(&mut ann, "*cat* back at you").await;
+    assert_eq!(
+        bob.error_code("private", Some(json!({"to": "nobody", "text": "x"})))
+            .await,
+        "no_such_nick"
+    );
+
+    // Nicknames are unique cluster-wide, case-insensitively.
+    assert_eq!(
+        cat.error_code("set nickname", Some(json!("ANN"))).await,
+        "nick_in_use"
+    );
+    ann.send("/nick Bob").await;
+    let refused = ann.line().await;
+    assert!(
+        refused.starts_with("! ") && refused.contains("in use"),
+        "{refused}"
+    );
+    // A freed nickname can be taken on another node.
+    bob.ok("set nickname", Some(json!("robert"))).await;
+    tcp_skip_to(&mut ann, "bob is now known as robert").await;
+    ann.nick("bob").await;
+
+    // Rooms are shared: a room opened on n3 is listed on n1.
+    cat.ok("join", Some(json!({"room": "dev"}))).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    ann.send("/rooms").await;
+    ann.expect("* 2 rooms: dev (1), lobby (3)").await;
+    ann.send("/join dev").await;
+    ann.expect("* you are now in dev (2 members: bob, cat)")
+        .await;
+    let joined = cat.event_skipping("joined").await;
+    assert_eq!(joined, json!({"room": "dev", "nick": "bob"}));
+}
+
+#[tokio::test]
+async fn a_killed_node_leaves_and_frees_its_nicknames() {
+    let database = common::postgres_schema().await;
+    let prefix = prefix();
+    let n1 = node(&database, REDIS, &prefix, "n1").await;
+    let mut n2 = node(&database, REDIS, &prefix, "n2").await;
+
+    let mut ann = tcp(&n1, "ann").await;
+    let mut web = socket(&n2, "dan").await;
+    tcp_sees_arrival(&mut ann, "dan").await;
+    web.emit("chat", json!({"message": "about to vanish"}))
+        .await;
+    tcp_skip_to(&mut ann, "dan: about to vanish").await;
+
+    // A node started late sees who is there already.
+    let n3 = node(&database, REDIS, &prefix, "n3").await;
+    let mut eve = tcp(&n3, "eve").await;
+    eve.send("/who").await;
+    tcp_skip_to(&mut eve, "* lobby (3 members): ann, dan, eve").await;
+    tcp_skip_to(&mut ann, "eve has joined us").await;
+
+    n2.kill_9().await;
+    let killed = std::time::Instant::now();
+    tcp_skip_to(&mut ann, "dan has left (server went away)").await;
+    tcp_skip_to(&mut eve, "dan has left (server went away)").await;
+    let noticed = killed.elapsed();
+    assert!(
+        noticed < Duration::from_secs(LEASE_SECS * 3),
+        "noticed after {noticed:?}"
+    );
+    drop(web);
+    // Announced once, by each node to its own users.
+    ann.expect_silence(Duration::from_millis(1500)).await;
+
+    // Its nickname is free for anyone, on any node.
+    eve.nick("dan").await;
+    ann.expect("eve is now known as dan").await;
+    ann.send("/who").await;
+    ann.expect("* lobby (2 members): ann, dan").await;
+}
+
+#[tokio::test]
+async fn nodes_ride_out_a_redis_outage() {
+    let database = common::postgres_schema().await;
+    let prefix = prefix();
+    let proxy = Proxy::start("127.0.0.1:6379".parse().unwrap()).await;
+    let redis = format!("redis://{}", proxy.addr);
+    let n1 = node(&database, &redis, &prefix, "n1").await;
+    let n2 = node(&database, &redis, &prefix, "n2").await;
+
+    let mut ann = tcp(&n1, "ann").await;
+    let mut amy = tcp(&n1, "amy").await;
+    tcp_skip_to(&mut ann, "amy has joined us").await;
+    let mut bob = socket(&n2, "bob").await;
+    tcp_sees_arrival(&mut ann, "bob").await;
+    ann.send("before").await;
+    assert_eq!(message(&mut bob).await["text"], "before");
+
+    proxy.cut();
+    n1.wait_for_log("cluster link to Redis failed").await;
+    n2.wait_for_log("cluster link to Redis failed").await;
+
+    // Local users keep chatting; the message is committed, not relayed yet.
+    ann.send("during 1").await;
+    tcp_skip_to(&mut amy, "ann: during 1").await;
+    ann.send("during 2").await;
+    tcp_skip_to(&mut amy, "ann: during 2").await;
+    // Private messages to the unreachable node fail clearly.
+    ann.send("/msg bob are you there").await;
+    tcp_skip_to(&mut ann, "ann: during 2").await;
+    let refused = ann.line().await;
+    assert!(
+        refused.starts_with("! ") && refused.contains("cannot be reached"),
+        "{refused}"
+    );
+    // Nobody is reaped during the outage or right after it.
+    let lease = Duration::from_secs(LEASE_SECS);
+    tokio::time::sleep(lease * 2).await;
+
+    proxy.restore();
+    // Bob gets what he missed, in order, then live traffic again.
+    assert_eq!(message(&mut bob).await["text"], "during 1");
+    assert_eq!(message(&mut bob).await["text"], "during 2");
+    n1.wait_for_log("joined the cluster").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    ann.send("after").await;
+    assert_eq!(message(&mut bob).await["text"], "after");
+    bob.emit("chat", json!({"message": "back"})).await;
+    tcp_skip_to(&mut amy, "bob: back").await;
+    ann.send("/msg bob welcome back").await;
+    assert_eq!(bob.event_skipping("private").await["text"], "welcome back");
+    // Presence survived: no one was announced as gone.
+    tokio::time::sleep(lease * 2).await;
+    tcp_skip_to(&mut ann, "-> *bob* welcome back").await;
+    ann.send("/who").await;
+    tcp_skip_to(&mut ann, "* lobby (3 members): amy, ann, bob").await;
+    let mut heard = Vec::new();
+    while let Some(line) = amy.try_line(Duration::from_millis(500)).await {
+        heard.push(line);
+    }
+    assert!(!heard.iter().any(|l| l.contains("has left")), "{heard:?}");
+}
+
+#[tokio::test]
+async fn a_cluster_refuses_a_store_of_its_own() {
+    let stderr = common::start_fails(&["--redis-url", REDIS]).await;
+    assert!(stderr.contains("--store postgres"), "{stderr}");
+    let stderr = common::start_fails(&["--redis-url", REDIS, "--store", "memory"]).await;
+    assert!(stderr.contains("--store postgres"), "{stderr}");
+}
