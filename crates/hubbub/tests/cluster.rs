@@ -67,7 +67,9 @@ async fn socket(node: &Process, nick: &str) -> SioClient {
 /// A TCP client on `node` named `nick`.
 async fn tcp(node: &Process, nick: &str) -> Client {
     let mut client = Client::connect(node.tcp).await;
-    client.nick(nick).await;
+    client.send(&format!("/nick {nick}")).await;
+    let renamed = format!(" is now known as {nick}");
+    tcp_skip_until(&mut client, |line| line.ends_with(&renamed)).await;
     client
 }
 
@@ -218,7 +220,8 @@ async fn three_nodes_act_as_one_chat() {
     // A freed nickname can be taken on another node.
     bob.ok("set nickname", Some(json!("robert"))).await;
     tcp_skip_to(&mut ann, "bob is now known as robert").await;
-    ann.nick("bob").await;
+    ann.send("/nick bob").await;
+    ann.expect("ann is now known as bob").await;
 
     // Rooms are shared: a room opened on n3 is listed on n1.
     cat.ok("join", Some(json!({"room": "dev"}))).await;
@@ -251,7 +254,7 @@ async fn a_killed_node_leaves_and_frees_its_nicknames() {
     let mut eve = tcp(&n3, "eve").await;
     eve.send("/who").await;
     tcp_skip_to(&mut eve, "* lobby (3 members): ann, dan, eve").await;
-    tcp_skip_to(&mut ann, "eve has joined us").await;
+    tcp_sees_arrival(&mut ann, "eve").await;
 
     n2.kill_9().await;
     let killed = std::time::Instant::now();
@@ -267,7 +270,8 @@ async fn a_killed_node_leaves_and_frees_its_nicknames() {
     ann.expect_silence(Duration::from_millis(1500)).await;
 
     // Its nickname is free for anyone, on any node.
-    eve.nick("dan").await;
+    eve.send("/nick dan").await;
+    eve.expect("eve is now known as dan").await;
     ann.expect("eve is now known as dan").await;
     ann.send("/who").await;
     ann.expect("* lobby (2 members): ann, dan").await;
@@ -284,7 +288,7 @@ async fn nodes_ride_out_a_redis_outage() {
 
     let mut ann = tcp(&n1, "ann").await;
     let mut amy = tcp(&n1, "amy").await;
-    tcp_skip_to(&mut ann, "amy has joined us").await;
+    tcp_sees_arrival(&mut ann, "amy").await;
     let mut bob = socket(&n2, "bob").await;
     tcp_sees_arrival(&mut ann, "bob").await;
     ann.send("before").await;
@@ -329,7 +333,7 @@ async fn nodes_ride_out_a_redis_outage() {
     ann.send("/who").await;
     tcp_skip_to(&mut ann, "* lobby (3 members): amy, ann, bob").await;
     let mut heard = Vec::new();
-    while let Some(line) = amy.try_line(Duration::from_millis(500)).await {
+    while let Ok(line) = tokio::time::timeout(Duration::from_millis(500), amy.line()).await {
         heard.push(line);
     }
     assert!(!heard.iter().any(|l| l.contains("has left")), "{heard:?}");

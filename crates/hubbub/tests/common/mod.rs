@@ -347,7 +347,8 @@ impl Process {
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "no log line with {text:?} in time"
+                "no log line with {text:?} in time; the log:\n{}",
+                self.log.lock().unwrap().join("\n")
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
