@@ -23,7 +23,9 @@ pub struct Options {
     /// Protocol to speak.
     #[arg(long, value_enum, default_value = "tcp")]
     pub proto: Proto,
-    /// Server address (HOST:PORT): the TCP listener, or the HTTP listener for socketio.
+    /// Server address (HOST:PORT): the TCP listener, or the HTTP listener for
+    /// socketio. Several, comma-separated, spread the clients over the nodes
+    /// of a cluster: client i connects to the (i mod N)-th.
     #[arg(
         long,
         value_name = "HOST:PORT",
@@ -125,7 +127,10 @@ impl Default for Options {
 
 impl Options {
     pub fn validate(&self) -> anyhow::Result<()> {
-        anyhow::ensure!(!self.addr.is_empty(), "--addr is required");
+        anyhow::ensure!(
+            !self.addr.is_empty() && self.addr.split(',').all(|a| !a.trim().is_empty()),
+            "--addr is required (HOST:PORT, or several, comma-separated)"
+        );
         anyhow::ensure!(self.clients > 0, "--clients must be at least 1");
         anyhow::ensure!(self.rooms > 0, "--rooms must be at least 1");
         anyhow::ensure!(
@@ -144,6 +149,12 @@ impl Options {
             "--connect-concurrency must be >= 1"
         );
         Ok(())
+    }
+
+    /// The address client `client` connects to (see `addr`).
+    pub fn addr_of(&self, client: usize) -> &str {
+        let addrs: Vec<&str> = self.addr.split(',').map(str::trim).collect();
+        addrs[client % addrs.len()]
     }
 
     /// Room index of client `i`.

@@ -44,10 +44,10 @@ enum Conn {
 async fn connect(opts: &Options, client: usize) -> anyhow::Result<Conn> {
     let room = (opts.rooms > 1).then(|| room_name(opts.room_of(client)));
     Ok(match opts.proto {
-        Proto::Tcp => Conn::Tcp(tcp::connect(&opts.addr, room.as_deref()).await?),
+        Proto::Tcp => Conn::Tcp(tcp::connect(opts.addr_of(client), room.as_deref()).await?),
         Proto::Socketio => Conn::Sio(Box::new(
             sio::connect(
-                &opts.addr,
+                opts.addr_of(client),
                 room.as_deref(),
                 &opts.default_room,
                 opts.eager_join,

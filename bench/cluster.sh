@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# Measures what a cluster costs: the same load against one hubbub node and
+# against three nodes sharing PostgreSQL and Redis, with the clients spread
+# over the nodes (client i on node i mod 3, so most deliveries cross nodes).
+# Writes the results into docs/BENCHMARKS.md between its CLUSTER markers.
+#
+# Usage: bench/cluster.sh [--quick] [--out FILE]
+#
+#   --quick     small runs (90 clients), for smoke testing; writes to
+#               $BENCH_WORK/BENCHMARKS.cluster-quick.md unless --out
+#   --out FILE  where to write the markdown (default docs/BENCHMARKS.md)
+#
+# Needs PostgreSQL (DATABASE, default postgres://postgres@127.0.0.1:5432/test;
+# each setup gets a fresh schema) and Redis (REDIS, default
+# redis://127.0.0.1:6379; each setup gets a fresh key prefix). Nodes listen
+# on 127.0.0.1 ports from BASE_PORT (default 7300). Every run starts fresh
+# nodes and stops them afterwards.
+set -euo pipefail
+
+usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; }
+
+QUICK=0
+OUT=
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) QUICK=1 ;;
+    --out) OUT=${2:?--out needs a file}; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "cluster.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
+  esac
+  shift
+done
+
+ROOT=$(cd "$(dirname "$0")" && git rev-parse --show-toplevel)
+cd "$ROOT"
+WORK=${BENCH_WORK:-/tmp/hubbub-bench}
+DATABASE=${DATABASE:-postgres://postgres@127.0.0.1:5432/test}
+REDIS=${REDIS:-redis://127.0.0.1:6379}
+BASE_PORT=${BASE_PORT:-7300}
+HOST=127.0.0.1
+if [ -z "$OUT" ]; then
+  if [ "$QUICK" = 1 ]; then OUT=$WORK/BENCHMARKS.cluster-quick.md; else OUT=$ROOT/docs/BENCHMARKS.md; fi
+fi
+if [ "$QUICK" = 1 ]; then
+  CLIENTS=90 SENDERS=9 BURST=20 RATE=30 RATED=30
+else
+  CLIENTS=900 SENDERS=9 BURST=200 RATE=90 RATED=100
+fi
+
+mkdir -p "$WORK"
+RESULTS=$WORK/cluster-results.jsonl
+LOGS=$WORK/cluster-logs
+: > "$RESULTS"
+rm -rf "$LOGS"
+mkdir -p "$LOGS"
+log() { printf '%s\n' "$*" >&2; }
+
+log "== building hubbub and hubbub-bench (release)"
+cargo build --release -p hubbub -p hubbub-bench >&2
+HUBBUB=$ROOT/target/release/hubbub
+BENCH=$ROOT/target/release/hubbub-bench
+
+PIDS=()
+stop_nodes() {
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2> /dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2> /dev/null || true; done
+  PIDS=()
+}
+trap stop_nodes EXIT
+trap 'stop_nodes; exit 130' INT TERM
+
+# start_nodes N REDIS?: N nodes on a fresh schema (and prefix, with Redis).
+start_nodes() {
+  local count=$1 with_redis=$2 schema prefix i
+  schema="bench_$(date +%s%N)"
+  prefix="bench-$(date +%s%N)"
+  psql -q "${DATABASE}" -c "CREATE SCHEMA $schema" > /dev/null
+  for i in $(seq 0 $((count - 1))); do
+    local args=(--tcp-addr "$HOST:$((BASE_PORT + 2 * i))" --http-addr "$HOST:$((BASE_PORT + 2 * i + 1))"
+      --flood-rate 0 --max-connections 0 --max-connections-per-ip 0
+      --store postgres --database-url "$DATABASE?options=-csearch_path%3D$schema")
+    if [ "$with_redis" = redis ]; then
+      args+=(--redis-url "$REDIS" --cluster-prefix "$prefix" --node-id "bench$i")
+    fi
+    "$HUBBUB" "${args[@]}" >> "$LOGS/node$i.log" 2>&1 &
+    PIDS+=($!)
+  done
+  for i in $(seq 0 $((count - 1))); do
+    for _ in $(seq 100); do
+      if grep -q "hubbub listening" "$LOGS/node$i.log" \
+        && { [ "$with_redis" != redis ] || grep -q "subscribed to the cluster" "$LOGS/node$i.log"; }; then
+        break
+      fi
+      sleep 0.1
+    done
+  done
+}
+
+# addrs N tcp|socketio: the nodes' listener addresses, comma-separated.
+addrs() {
+  local count=$1 proto=$2 i out=
+  for i in $(seq 0 $((count - 1))); do
+    if [ "$proto" = tcp ]; then out+="$HOST:$((BASE_PORT + 2 * i)),"; else out+="$HOST:$((BASE_PORT + 2 * i + 1)),"; fi
+  done
+  echo "${out%,}"
+}
+
+# run SETUP NODES redis|none PROTO SCENARIO [bench options…]
+run() {
+  local setup=$1 count=$2 with_redis=$3 proto=$4 scenario=$5
+  shift 5
+  log "== $scenario: $setup, $proto"
+  start_nodes "$count" "$with_redis"
+  local cmd=("$BENCH" --proto "$proto" --addr "$(addrs "$count" "$proto")" --clients "$CLIENTS"
+    --senders "$SENDERS" --json --timeout 120 --scenario "$scenario" --server "$setup" "$@")
+  echo "${cmd[*]}" | sed "s|$ROOT/||" >> "$WORK/cluster-commands.txt"
+  "${cmd[@]}" >> "$RESULTS" 2>> "$LOGS/bench.log" || true
+  stop_nodes
+}
+
+: > "$WORK/cluster-commands.txt"
+for proto in tcp socketio; do
+  run "1 node" 1 none "$proto" burst --messages "$BURST"
+  run "1 node + Redis" 1 redis "$proto" burst --messages "$BURST"
+  run "3 nodes" 3 redis "$proto" burst --messages "$BURST"
+  run "1 node" 1 none "$proto" rate --messages "$RATED" --rate "$RATE"
+  run "1 node + Redis" 1 redis "$proto" rate --messages "$RATED" --rate "$RATE"
+  run "3 nodes" 3 redis "$proto" rate --messages "$RATED" --rate "$RATE"
+done
+
+python3 - "$RESULTS" "$OUT" "$WORK/cluster-commands.txt" "$CLIENTS" "$SENDERS" "$BURST" "$RATE" "$RATED" << 'EOF'
+import json, sys, os, datetime, subprocess
+results, out, commands, clients, senders, burst, rate, rated = sys.argv[1:9]
+rows = [json.loads(l) for l in open(results) if l.strip()]
+def table(scenario):
+    lines = ["| setup | protocol | received / expected | lost | deliveries/s | p50 ms | p99 ms | max ms |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        if r.get("scenario") != scenario:
+            continue
+        lat = r.get("latency_ms") or {}
+        lines.append("| {} | {} | {} / {} | {} | {:.0f} | {} | {} | {} |".format(
+            r["server"], "Socket.IO" if r["proto"] == "socketio" else "TCP",
+            r["received"], r["expected"], r["lost"], r["deliveries_per_sec"],
+            lat.get("p50", "–"), lat.get("p99", "–"), lat.get("max", "–")))
+    return "\n".join(lines)
+cpu = subprocess.run(["sh", "-c", "nproc; grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"],
+                     capture_output=True, text=True).stdout.split("\n")
+body = f"""<!-- BEGIN CLUSTER generated by bench/cluster.sh: do not edit by hand; re-run the script -->
+## Cluster: three nodes vs one
+
+Run on {datetime.date.today()} by `bench/cluster.sh`, on this machine ({cpu[0].strip()} cores,{cpu[1]}):
+every node, PostgreSQL, Redis and the load generator share those cores, so three nodes here
+measure the cost of the cluster path, not added capacity.
+
+Setups: **1 node** = one hubbub on PostgreSQL, no Redis; **1 node + Redis** = the same node in
+cluster mode alone (its messages still go through Redis and back, for nobody); **3 nodes** = three
+hubbub processes on one PostgreSQL schema and one Redis, the {clients} clients spread round-robin
+(client i on node i mod 3), so two thirds of all deliveries cross nodes through Redis. All in one
+room; the senders are the first {senders} clients (three per node).
+
+### Burst: {senders} senders × {burst} messages, as fast as they can
+
+{table("burst")}
+
+### Fixed rate: {rate} messages/s in total, {rated} per sender
+
+{table("rate")}
+
+Commands:
+
+```
+{open(commands).read().strip()}
+```
+<!-- END CLUSTER generated by bench/cluster.sh -->"""
+text = open(out).read() if os.path.exists(out) else ""
+begin, end = "<!-- BEGIN CLUSTER", "<!-- END CLUSTER generated by bench/cluster.sh -->"
+if begin in text:
+    head = text[:text.index(begin)]
+    tail = text[text.index(end) + len(end):]
+    text = head + body + tail
+else:
+    text = text.rstrip("\n") + "\n\n" + body + "\n"
+open(out, "w").write(text)
+print(f"wrote {out}", file=sys.stderr)
+EOF
