@@ -278,6 +278,36 @@ async fn a_killed_node_leaves_and_frees_its_nicknames() {
 }
 
 #[tokio::test]
+async fn a_node_that_stops_says_goodbye_at_once() {
+    let database = common::postgres_schema().await;
+    let prefix = prefix();
+    let n1 = node(&database, REDIS, &prefix, "n1").await;
+    let mut n2 = node(&database, REDIS, &prefix, "n2").await;
+    let mut ann = tcp(&n1, "ann").await;
+    let _dan = tcp(&n2, "dan").await;
+    let _eve = tcp(&n2, "eve").await;
+    tcp_sees_arrival(&mut ann, "eve").await;
+
+    let stopping = std::time::Instant::now();
+    assert!(n2.terminate().await.success());
+    // Each user of the stopped node leaves once, well within a lease.
+    let mut left = vec![ann.line().await, ann.line().await];
+    left.sort();
+    assert_eq!(
+        left,
+        [
+            "dan has left (server went away)",
+            "eve has left (server went away)"
+        ]
+    );
+    assert!(stopping.elapsed() < Duration::from_secs(LEASE_SECS));
+    ann.expect_silence(Duration::from_millis(500)).await;
+    // Their nicknames are free at once.
+    ann.send("/nick dan").await;
+    ann.expect("ann is now known as dan").await;
+}
+
+#[tokio::test]
 async fn nodes_ride_out_a_redis_outage() {
     let database = common::postgres_schema().await;
     let prefix = prefix();

@@ -545,13 +545,17 @@ impl Hub {
             self.exit_room(&mut state, id, key, &member.nick, reason.clone(), announce);
         }
         drop(state);
-        if let Some(link) = &self.cluster {
-            link.send(cluster::Op::Closed {
-                session: id,
-                reason,
-            });
+        // When the server stops, the cluster hears it once, as the node
+        // leaving (`cluster::Link::stop`), which announces every session.
+        if announce {
+            if let Some(link) = &self.cluster {
+                link.send(cluster::Op::Closed {
+                    session: id,
+                    reason,
+                });
+            }
+            self.release_nick(folded, id);
         }
-        self.release_nick(folded, id);
         self.stats.sessions_closed.fetch_add(1, Ordering::Relaxed);
     }
 

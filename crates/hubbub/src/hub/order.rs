@@ -121,7 +121,6 @@ async fn repair(hub: Weak<Hub>, key: String, wait: Duration) {
             None => Vec::new(),
         };
         let mut state = hub.lock();
-        let fetched = !page.is_empty();
         for message in page {
             let event = Event::new(super::EventKind::from_stored(&message));
             hub.accept(&mut state, &key, message.id, event);
@@ -129,12 +128,14 @@ async fn repair(hub: Weak<Hub>, key: String, wait: Duration) {
         let Some(room) = state.rooms.get_mut(&key) else {
             return;
         };
-        if fetched {
+        if room.last_id > after {
             continue;
         }
         if room.last_id < room.known_id {
-            // Known ids the store no longer has (retention deleted them)
-            // cannot come back: go on from the next message there is.
+            // No progress: the ids after the last delivered are known
+            // committed but the store no longer has them (retention
+            // deleted them); they cannot come back, so go on from the
+            // next message there is.
             let next = room
                 .held
                 .keys()
@@ -151,5 +152,117 @@ async fn repair(hub: Weak<Hub>, key: String, wait: Duration) {
         room.held.clear();
         room.repairing = false;
         return;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use crate::hub::{Event, EventKind, Hub, HubConfig, Session};
+    use crate::store::{HistoryStore, Record, SqliteStore, StoredMessage};
+
+    fn message(id: u64, text: &str) -> StoredMessage {
+        StoredMessage {
+            room: "lobby".into(),
+            id,
+            ts: 1,
+            from: "other".into(),
+            text: text.into(),
+            action: false,
+        }
+    }
+
+    /// A hub on a fresh SQLite store, and one session in its lobby.
+    async fn hub_with_store() -> (Arc<Hub>, Arc<dyn HistoryStore>, Session, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn HistoryStore> =
+            Arc::new(SqliteStore::open(&dir.path().join("h.db")).await.unwrap());
+        let hub = Hub::start(HubConfig::default(), Some(store.clone()), Vec::new(), None);
+        let session = hub.open("me", false).await.unwrap();
+        (hub, store, session, dir)
+    }
+
+    /// Commits `texts` as another node would; returns their ids.
+    async fn commit_elsewhere(store: &Arc<dyn HistoryStore>, texts: &[&str]) -> Vec<u64> {
+        let records: Vec<Record> = texts
+            .iter()
+            .map(|t| Record::Message {
+                room_key: "lobby".into(),
+                message: message(0, t),
+            })
+            .collect();
+        store.commit(&records).await.unwrap()
+    }
+
+    /// The texts of the messages queued for `session` within `wait`.
+    async fn texts(session: &Session, wait: Duration) -> Vec<String> {
+        let mut batch: Vec<Arc<Event>> = Vec::new();
+        let mut texts = Vec::new();
+        let deadline = tokio::time::Instant::now() + wait;
+        while let Ok(true) =
+            tokio::time::timeout_at(deadline, session.outbox().next_batch(&mut batch)).await
+        {
+            for event in batch.drain(..) {
+                if let EventKind::Message { text, .. } = &event.kind {
+                    texts.push(text.to_string());
+                }
+            }
+        }
+        texts
+    }
+
+    #[tokio::test]
+    async fn out_of_order_and_repeated_messages_are_delivered_once_in_order() {
+        let (hub, store, session, _dir) = hub_with_store().await;
+        let ids = commit_elsewhere(&store, &["one", "two", "three"]).await;
+        assert_eq!(ids, [1, 2, 3], "the store numbers from the room's counter");
+        hub.remote_message("lobby", message(2, "two"));
+        hub.remote_message("lobby", message(1, "one"));
+        hub.remote_message("lobby", message(1, "one"));
+        hub.remote_message("lobby", message(3, "three"));
+        hub.remote_message("lobby", message(2, "two"));
+        assert_eq!(
+            texts(&session, Duration::from_millis(100)).await,
+            ["one", "two", "three"]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_gap_that_does_not_fill_is_read_from_the_store() {
+        let (hub, store, session, _dir) = hub_with_store().await;
+        commit_elsewhere(&store, &["a", "b", "c", "d"]).await;
+        // Only the last one arrives (the others were lost on the way).
+        hub.remote_message("lobby", message(4, "d"));
+        assert_eq!(
+            texts(&session, Duration::from_secs(2)).await,
+            ["a", "b", "c", "d"]
+        );
+        // Later messages flow on from there.
+        commit_elsewhere(&store, &["e"]).await;
+        hub.remote_message("lobby", message(5, "e"));
+        assert_eq!(texts(&session, Duration::from_millis(100)).await, ["e"]);
+    }
+
+    #[tokio::test]
+    async fn ids_the_store_no_longer_has_are_skipped() {
+        let (hub, store, session, _dir) = hub_with_store().await;
+        // Ids 1 and 2 were committed and then deleted (retention), as far
+        // as this node can tell: the store has only 3.
+        let ids = commit_elsewhere(&store, &["x", "y", "z"]).await;
+        assert_eq!(ids, [1, 2, 3]);
+        store
+            .purge(
+                crate::store::Retention {
+                    max_messages_per_room: Some(1),
+                    max_age: None,
+                },
+                0,
+            )
+            .await
+            .unwrap();
+        hub.remote_message("lobby", message(3, "z"));
+        assert_eq!(texts(&session, Duration::from_secs(2)).await, ["z"]);
     }
 }

@@ -364,6 +364,21 @@ impl Process {
             .count()
     }
 
+    /// SIGTERM, then waits for the process to exit.
+    pub async fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().expect("running");
+        let sent = tokio::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .await
+            .unwrap();
+        assert!(sent.success());
+        tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("exits after SIGTERM")
+            .unwrap()
+    }
+
     /// SIGKILL: no shutdown, no flush.
     pub async fn kill_9(&mut self) {
         self.child.start_kill().unwrap();
