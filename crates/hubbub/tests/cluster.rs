@@ -70,6 +70,7 @@ async fn tcp(node: &Process, nick: &str) -> Client {
     client.send(&format!("/nick {nick}")).await;
     let renamed = format!(" is now known as {nick}");
     tcp_skip_until(&mut client, |line| line.ends_with(&renamed)).await;
+    client.name = nick.to_string();
     client
 }
 
@@ -367,6 +368,35 @@ async fn nodes_ride_out_a_redis_outage() {
         heard.push(line);
     }
     assert!(!heard.iter().any(|l| l.contains("has left")), "{heard:?}");
+}
+
+#[tokio::test]
+async fn one_client_address_on_two_nodes_gets_two_names() {
+    // A client keeps its source port for connections to different servers
+    // (so does a load balancer): the Go-chat default name `IP:PORT` then
+    // exists on two nodes at once.
+    let database = common::postgres_schema().await;
+    let prefix = prefix();
+    let n1 = node(&database, REDIS, &prefix, "n1").await;
+    let n2 = node(&database, REDIS, &prefix, "n2").await;
+    let bound = |port: u16| {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_reuseaddr(true).unwrap();
+        socket.set_reuseport(true).unwrap();
+        socket
+            .bind(std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+            .unwrap();
+        socket
+    };
+    let first = bound(0);
+    let port = first.local_addr().unwrap().port();
+    let second = bound(port);
+    let one = Client::greeted(first.connect(n1.tcp).await.unwrap()).await;
+    assert_eq!(one.name, format!("127.0.0.1:{port}"));
+    // Let n2 hear of it, then the same address arrives there.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let two = Client::greeted(second.connect(n2.tcp).await.unwrap()).await;
+    assert_eq!(two.name, format!("127.0.0.1:{port}-2"));
 }
 
 #[tokio::test]

@@ -152,7 +152,12 @@ pub struct Client {
 impl Client {
     /// Connects and reads the greeting (`You are NAME`).
     pub async fn connect(addr: SocketAddr) -> Client {
-        let mut client = Client::connect_raw(addr).await;
+        Client::greeted(TcpStream::connect(addr).await.expect("connect")).await
+    }
+
+    /// A client on an open connection, after reading the greeting.
+    pub async fn greeted(stream: TcpStream) -> Client {
+        let mut client = Client::on(stream);
         let greeting = client.line().await;
         client.name = greeting
             .strip_prefix("You are ")
@@ -163,7 +168,10 @@ impl Client {
 
     /// Connects without reading anything.
     pub async fn connect_raw(addr: SocketAddr) -> Client {
-        let stream = TcpStream::connect(addr).await.expect("connect");
+        Client::on(TcpStream::connect(addr).await.expect("connect"))
+    }
+
+    fn on(stream: TcpStream) -> Client {
         let local = stream.local_addr().unwrap().to_string();
         let (r, w) = stream.into_split();
         Client {

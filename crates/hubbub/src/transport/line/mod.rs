@@ -95,7 +95,7 @@ impl LineTransport {
                 return refuse(stream, &refused.to_string()).await;
             }
         };
-        let session = match self.hub.open(&peer.to_string(), false).await {
+        let session = match open_as_peer(&self.hub, peer).await {
             Ok(session) => session,
             Err(e) => return refuse(stream, &e.to_string()).await,
         };
@@ -359,4 +359,24 @@ fn plural(n: usize, noun: &str) -> String {
     } else {
         format!("{n} {noun}s")
     }
+}
+
+/// Opens a session named after the client's address, as the Go chat does.
+/// An address can be in use already: a client keeps its source port for
+/// connections to different servers, so two nodes of a cluster (or one
+/// node behind a load balancer that reuses ports) can see the same
+/// `IP:PORT`. Then the name gets a suffix: `IP:PORT-2`, `-3`, ….
+async fn open_as_peer(hub: &Arc<Hub>, peer: SocketAddr) -> Result<Session, HubError> {
+    let name = peer.to_string();
+    match hub.open(&name, false).await {
+        Err(HubError::NickInUse(_)) => {}
+        other => return other,
+    }
+    for n in 2..=9 {
+        match hub.open(&format!("{name}-{n}"), false).await {
+            Err(HubError::NickInUse(_)) => {}
+            other => return other,
+        }
+    }
+    Err(HubError::NickInUse(name))
 }
