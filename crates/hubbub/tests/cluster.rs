@@ -342,6 +342,11 @@ async fn nodes_ride_out_a_redis_outage() {
         refused.starts_with("! ") && refused.contains("cannot be reached"),
         "{refused}"
     );
+    // A room opened meanwhile is unknown to n2.
+    let mut ava = tcp(&n1, "ava").await;
+    ava.send("/join news").await;
+    ava.send("scoop").await;
+    tcp_skip_to(&mut ava, "ava: scoop").await;
     // Nobody is reaped during the outage or right after it.
     let lease = Duration::from_secs(LEASE_SECS);
     tokio::time::sleep(lease * 2).await;
@@ -367,7 +372,23 @@ async fn nodes_ride_out_a_redis_outage() {
     while let Ok(line) = tokio::time::timeout(Duration::from_millis(500), amy.line()).await {
         heard.push(line);
     }
-    assert!(!heard.iter().any(|l| l.contains("has left")), "{heard:?}");
+    assert!(
+        !heard.iter().any(|l| l.starts_with("bob has left")),
+        "{heard:?}"
+    );
+
+    // n2 learnt of the room opened during the outage: joining it shows its
+    // history, and live messages go on from there.
+    let joined = bob.ok("join", Some(json!({"room": "news"}))).await;
+    assert_eq!(joined["last_id"], 1, "{joined}");
+    let history = bob.event_skipping("history").await;
+    assert_eq!(history["messages"][0]["text"], "scoop", "{history}");
+    ava.send("fresh").await;
+    let next = message(&mut bob).await;
+    assert_eq!(
+        (next["room"].as_str(), next["text"].as_str()),
+        (Some("news"), Some("fresh"))
+    );
 }
 
 #[tokio::test]

@@ -63,8 +63,9 @@ impl Hub {
         backlogged
     }
 
-    /// Reads from the store whatever the rooms with members here may have
-    /// missed (after the cluster link was down), and delivers it in order.
+    /// Reads from the store whatever this node may have missed while it
+    /// did not hear the cluster: messages of the rooms with members here
+    /// (delivered in order), and rooms other nodes opened meanwhile.
     pub(crate) fn catch_up(self: &Arc<Self>) {
         let mut state = self.lock();
         for (key, room) in state.rooms.iter_mut() {
@@ -73,6 +74,7 @@ impl Hub {
                 tokio::spawn(repair(Arc::downgrade(self), key.clone(), Duration::ZERO));
             }
         }
+        tokio::spawn(learn_rooms(Arc::downgrade(self)));
     }
 
     /// Makes `event` (message `id`) the room's latest: cache and fan out.
@@ -86,6 +88,51 @@ impl Hub {
             room.recent.push_back(event.clone());
         }
         self.fan_out(room, &event)
+    }
+}
+
+/// Adds the stored rooms this node does not know, with their last id and
+/// recent messages, so that joining one starts from its history rather
+/// than taking its whole past for a gap.
+async fn learn_rooms(hub: Weak<Hub>) {
+    let Some(store) = hub.upgrade().and_then(|h| h.store.clone()) else {
+        return;
+    };
+    let rooms = match store.rooms().await {
+        Ok(rooms) => rooms,
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the room list failed");
+            return;
+        }
+    };
+    for stored in rooms {
+        let Some(hub) = hub.upgrade() else {
+            return;
+        };
+        if hub.lock().rooms.contains_key(&stored.key) {
+            continue;
+        }
+        let recent = PageQuery {
+            before: None,
+            after: None,
+            limit: u32::try_from(hub.config.history_cache).unwrap_or(u32::MAX),
+        };
+        let Ok(messages) = store.page(&stored.key, recent).await else {
+            continue;
+        };
+        let mut state = hub.lock();
+        if let std::collections::hash_map::Entry::Vacant(slot) = state.rooms.entry(stored.key) {
+            let last_id = messages
+                .last()
+                .map_or(stored.last_id, |m| m.id.max(stored.last_id));
+            let mut room = Room::new(stored.name, last_id);
+            room.persisted = true;
+            room.recent = messages
+                .iter()
+                .map(|m| Event::new(super::EventKind::from_stored(m)))
+                .collect();
+            slot.insert(room);
+        }
     }
 }
 
