@@ -4,10 +4,13 @@
 # over the nodes (client i on node i mod 3, so most deliveries cross nodes).
 # Writes the results into docs/BENCHMARKS.md between its CLUSTER markers.
 #
-# Usage: bench/cluster.sh [--quick] [--out FILE]
+# Usage: bench/cluster.sh [--quick] [--repeat N] [--out FILE]
 #
 #   --quick     small runs (90 clients), for smoke testing; writes to
 #               $BENCH_WORK/BENCHMARKS.cluster-quick.md unless --out
+#   --repeat N  run every setup N times (default 3; 1 with --quick) and
+#               report the median with the range: single runs on a shared
+#               2-core machine vary a lot
 #   --out FILE  where to write the markdown (default docs/BENCHMARKS.md)
 #
 # Needs PostgreSQL (DATABASE, default postgres://postgres@127.0.0.1:5432/test;
@@ -21,10 +24,12 @@ usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; }
 
 QUICK=0
 OUT=
+REPEAT=
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1 ;;
     --out) OUT=${2:?--out needs a file}; shift ;;
+    --repeat) REPEAT=${2:?--repeat needs a number}; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "cluster.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -42,9 +47,9 @@ if [ -z "$OUT" ]; then
   if [ "$QUICK" = 1 ]; then OUT=$WORK/BENCHMARKS.cluster-quick.md; else OUT=$ROOT/docs/BENCHMARKS.md; fi
 fi
 if [ "$QUICK" = 1 ]; then
-  CLIENTS=90 SENDERS=9 BURST=20 RATE=30 RATED=30
+  CLIENTS=90 SENDERS=9 BURST=20 RATE=30 RATED=30 REPEAT=${REPEAT:-1}
 else
-  CLIENTS=900 SENDERS=9 BURST=200 RATE=90 RATED=100
+  CLIENTS=900 SENDERS=9 BURST=1000 RATE=90 RATED=100 REPEAT=${REPEAT:-3}
 fi
 
 mkdir -p "$WORK"
@@ -119,30 +124,40 @@ run() {
 }
 
 : > "$WORK/cluster-commands.txt"
-for proto in tcp socketio; do
-  run "1 node" 1 none "$proto" burst --messages "$BURST"
-  run "1 node + Redis" 1 redis "$proto" burst --messages "$BURST"
-  run "3 nodes" 3 redis "$proto" burst --messages "$BURST"
-  run "1 node" 1 none "$proto" rate --messages "$RATED" --rate "$RATE"
-  run "1 node + Redis" 1 redis "$proto" rate --messages "$RATED" --rate "$RATE"
-  run "3 nodes" 3 redis "$proto" rate --messages "$RATED" --rate "$RATE"
+# Rounds interleave the setups, so a slow minute of the machine hits all of them.
+for round in $(seq "$REPEAT"); do
+  for proto in tcp socketio; do
+    run "1 node" 1 none "$proto" burst --messages "$BURST"
+    run "1 node + Redis" 1 redis "$proto" burst --messages "$BURST"
+    run "3 nodes" 3 redis "$proto" burst --messages "$BURST"
+    run "1 node" 1 none "$proto" rate --messages "$RATED" --rate "$RATE"
+    run "1 node + Redis" 1 redis "$proto" rate --messages "$RATED" --rate "$RATE"
+    run "3 nodes" 3 redis "$proto" rate --messages "$RATED" --rate "$RATE"
+  done
+  if [ "$round" = 1 ]; then cp "$WORK/cluster-commands.txt" "$WORK/cluster-commands-1.txt"; fi
 done
 
-python3 - "$RESULTS" "$OUT" "$WORK/cluster-commands.txt" "$CLIENTS" "$SENDERS" "$BURST" "$RATE" "$RATED" << 'EOF'
-import json, sys, os, datetime, subprocess
-results, out, commands, clients, senders, burst, rate, rated = sys.argv[1:9]
+python3 - "$RESULTS" "$OUT" "$WORK/cluster-commands-1.txt" "$CLIENTS" "$SENDERS" "$BURST" "$RATE" "$RATED" "$REPEAT" << 'EOF'
+import json, sys, os, datetime, subprocess, statistics
+results, out, commands, clients, senders, burst, rate, rated, repeat = sys.argv[1:10]
 rows = [json.loads(l) for l in open(results) if l.strip()]
 def table(scenario):
-    lines = ["| setup | protocol | received / expected | lost | deliveries/s | p50 ms | p99 ms | max ms |",
+    lines = ["| setup | protocol | runs | received / expected (all runs) | lost | deliveries/s median (range) | p50 ms median | p99 ms median (range) |",
              "|---|---|---:|---:|---:|---:|---:|---:|"]
+    groups = {}
     for r in rows:
-        if r.get("scenario") != scenario:
-            continue
-        lat = r.get("latency_ms") or {}
-        lines.append("| {} | {} | {} / {} | {} | {:.0f} | {} | {} | {} |".format(
-            r["server"], "Socket.IO" if r["proto"] == "socketio" else "TCP",
-            r["received"], r["expected"], r["lost"], r["deliveries_per_sec"],
-            lat.get("p50", "–"), lat.get("p99", "–"), lat.get("max", "–")))
+        if r.get("scenario") == scenario:
+            groups.setdefault((r["server"], r["proto"]), []).append(r)
+    for (server, proto), runs in groups.items():
+        rates = [r["deliveries_per_sec"] for r in runs]
+        p50 = [(r.get("latency_ms") or {}).get("p50", 0) for r in runs]
+        p99 = [(r.get("latency_ms") or {}).get("p99", 0) for r in runs]
+        lines.append("| {} | {} | {} | {} / {} | {} | {:.0f} ({:.0f}–{:.0f}) | {:.1f} | {:.1f} ({:.1f}–{:.1f}) |".format(
+            server, "Socket.IO" if proto == "socketio" else "TCP", len(runs),
+            sum(r["received"] for r in runs), sum(r["expected"] for r in runs),
+            sum(r["lost"] for r in runs),
+            statistics.median(rates), min(rates), max(rates),
+            statistics.median(p50), statistics.median(p99), min(p99), max(p99)))
     return "\n".join(lines)
 cpu = subprocess.run(["sh", "-c", "nproc; grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"],
                      capture_output=True, text=True).stdout.split("\n")
@@ -167,7 +182,8 @@ room; the senders are the first {senders} clients (three per node).
 
 {table("rate")}
 
-Commands:
+Each setup ran {repeat} times (rounds interleaved, fresh nodes, schema and key prefix every
+run); the tables give the median and the range. Commands (one round):
 
 ```
 {open(commands).read().strip()}
