@@ -392,6 +392,58 @@ async fn nodes_ride_out_a_redis_outage() {
 }
 
 #[tokio::test]
+async fn nodes_rebuild_what_a_restarted_redis_forgot() {
+    // Redis here keeps nothing on disk: a restart loses every key. Deleting
+    // this cluster's keys under the nodes' feet is the same loss.
+    let database = common::postgres_schema().await;
+    let prefix = prefix();
+    let n1 = node(&database, REDIS, &prefix, "n1").await;
+    let n2 = node(&database, REDIS, &prefix, "n2").await;
+    let mut ann = tcp(&n1, "ann").await;
+    let mut bob = socket(&n2, "bob").await;
+    tcp_sees_arrival(&mut ann, "bob").await;
+
+    let mut redis = redis::Client::open(REDIS)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert!(keys.len() >= 5, "{keys:?}");
+    let _: () = redis::cmd("DEL")
+        .arg(&keys)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+
+    // Within a heartbeat each node notices and registers again.
+    n1.wait_for_log("registering again").await;
+    n2.wait_for_log("registering again").await;
+    tokio::time::sleep(Duration::from_secs(LEASE_SECS * 2)).await;
+    let claimed: Vec<String> = redis::cmd("HKEYS")
+        .arg(format!("{prefix}:nicks"))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let mut claimed = claimed;
+    claimed.sort();
+    assert_eq!(claimed, ["ann", "bob"]);
+    // Nobody was announced as gone, chat and nicknames work as before.
+    ann.send("/who").await;
+    ann.expect("* lobby (2 members): ann, bob").await;
+    bob.emit("chat", json!({"message": "still here"})).await;
+    ann.expect("bob: still here").await;
+    assert_eq!(
+        bob.error_code("set nickname", Some(json!("Ann"))).await,
+        "nick_in_use"
+    );
+}
+
+#[tokio::test]
 async fn one_client_address_on_two_nodes_gets_two_names() {
     // A client keeps its source port for connections to different servers
     // (so does a load balancer): the Go-chat default name `IP:PORT` then

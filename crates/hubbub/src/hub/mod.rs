@@ -1,6 +1,6 @@
 //! The hub: rooms, sessions, nicknames, presence and fan-out.
 //!
-//! The hub knows nothing about sockets. A transport calls [`Hub::connect`] to
+//! The hub knows nothing about sockets. A transport calls [`Hub::open`] to
 //! get a [`Session`], calls its methods for what the client asks, and drains
 //! the session's [`Outbox`] onto its wire. Every room event is built once as
 //! an `Arc<Event>` and pushed to each member's outbox; pushing never waits, so
@@ -10,6 +10,9 @@
 //! All state sits behind one short, never-awaited lock. That one lock is what
 //! gives every member of a room the same order of events, whatever their
 //! transport: an event is pushed to all members before the next one is built.
+//! Room messages are also delivered strictly in id order ([`order`]), which
+//! is what keeps that order across the nodes of a cluster; the other nodes'
+//! sessions are mirrored in [`remote`].
 
 pub mod event;
 pub mod names;
