@@ -9,14 +9,14 @@
 //! again rewrites everything from the hub's current state.
 
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use redis::aio::MultiplexedConnection;
 use tokio::sync::mpsc;
 
 use super::wire::{Envelope, Event};
-use super::{connect, owner, Claim, ClusterConfig, Keys, Op, Shared, MAX_BACKOFF, MIN_BACKOFF};
-use crate::hub::{names, Hub};
+use super::{connect, owner, Claim, Keys, Node, Op, MAX_BACKOFF, MIN_BACKOFF};
+use crate::hub::names;
 
 /// Sets folded nickname ARGV[1] to owner ARGV[2] unless a live node (one
 /// whose key ARGV[3]..node exists) holds it. Returns 1 if granted.
@@ -42,11 +42,7 @@ return 0
 const BATCH: usize = 512;
 
 pub(super) struct Context {
-    pub config: ClusterConfig,
-    pub keys: Keys,
-    pub client: redis::Client,
-    pub hub: Weak<Hub>,
-    pub shared: Arc<Shared>,
+    pub node: Node,
     pub ops: mpsc::Receiver<Op>,
     /// No reaping before this: after an outage every node needs a lease to
     /// refresh its key, and must not be taken for dead meanwhile.
@@ -64,11 +60,11 @@ enum Ended {
 pub(super) async fn run(mut cx: Context) {
     let mut backoff = MIN_BACKOFF;
     loop {
-        let ended = match connect(&cx.client).await {
+        let ended = match connect(&cx.node.client).await {
             Ok(mut conn) => match register(&mut cx, &mut conn).await {
                 Ok(()) => {
-                    cx.shared.connected.store(true, Ordering::Relaxed);
-                    tracing::info!(node = %cx.config.node, "joined the cluster");
+                    cx.node.shared.connected.store(true, Ordering::Relaxed);
+                    tracing::info!(node = %cx.node.config.node, "joined the cluster");
                     backoff = MIN_BACKOFF;
                     serve(&mut cx, &mut conn).await
                 }
@@ -76,8 +72,8 @@ pub(super) async fn run(mut cx: Context) {
             },
             Err(e) => Ended::Failed(e),
         };
-        cx.shared.connected.store(false, Ordering::Relaxed);
-        cx.shared.dirty.store(true, Ordering::Relaxed);
+        cx.node.shared.connected.store(false, Ordering::Relaxed);
+        cx.node.shared.dirty.store(true, Ordering::Relaxed);
         match ended {
             Ended::Stopped => return,
             Ended::Reaped => {
@@ -108,14 +104,14 @@ pub(super) async fn run(mut cx: Context) {
 
 /// Writes this node's whole state and says hello.
 async fn register(cx: &mut Context, conn: &mut MultiplexedConnection) -> redis::RedisResult<()> {
-    let Some(hub) = cx.hub.upgrade() else {
+    let Some(hub) = cx.node.hub.upgrade() else {
         return Ok(());
     };
-    let me = cx.config.node.clone();
-    let keys = &cx.keys;
+    let me = cx.node.config.node.clone();
+    let keys = &cx.node.keys;
     // Cleared first: a change made while registering sets it again.
-    cx.shared.dirty.store(false, Ordering::Relaxed);
-    cx.reap_after = tokio::time::Instant::now() + cx.config.lease;
+    cx.node.shared.dirty.store(false, Ordering::Relaxed);
+    cx.reap_after = tokio::time::Instant::now() + cx.node.config.lease;
     let sessions = hub.local_presence();
     let mut pipe = redis::pipe();
     pipe.atomic()
@@ -127,7 +123,7 @@ async fn register(cx: &mut Context, conn: &mut MultiplexedConnection) -> redis::
         .arg(keys.alive(&me))
         .arg(1)
         .arg("PX")
-        .arg(cx.config.lease.as_millis() as u64)
+        .arg(cx.node.config.lease.as_millis() as u64)
         .ignore()
         .cmd("DEL")
         .arg(keys.sessions(&me))
@@ -170,7 +166,7 @@ async fn register(cx: &mut Context, conn: &mut MultiplexedConnection) -> redis::
 }
 
 async fn serve(cx: &mut Context, conn: &mut MultiplexedConnection) -> Ended {
-    let mut heartbeat = tokio::time::interval(cx.config.lease / 3);
+    let mut heartbeat = tokio::time::interval(cx.node.config.lease / 3);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut batch = Vec::with_capacity(BATCH);
     loop {
@@ -203,9 +199,9 @@ async fn process(
     conn: &mut MultiplexedConnection,
     ops: impl Iterator<Item = Op>,
 ) -> redis::RedisResult<bool> {
-    let me = cx.config.node.clone();
-    let keys = cx.keys.clone();
-    let hub = cx.hub.upgrade();
+    let me = cx.node.config.node.clone();
+    let keys = cx.node.keys.clone();
+    let hub = cx.node.hub.upgrade();
     let mut pipe = redis::pipe();
     let mut events = Vec::new();
     for op in ops {
@@ -294,14 +290,14 @@ async fn flush(
 /// Refreshes this node's lease and reaps dead nodes; false if this node
 /// had itself been reaped.
 async fn beat(cx: &mut Context, conn: &mut MultiplexedConnection) -> redis::RedisResult<bool> {
-    let me = cx.config.node.clone();
-    let keys = cx.keys.clone();
+    let me = cx.node.config.node.clone();
+    let keys = cx.node.keys.clone();
     let (_, registered): ((), bool) = redis::pipe()
         .cmd("SET")
         .arg(keys.alive(&me))
         .arg(1)
         .arg("PX")
-        .arg(cx.config.lease.as_millis() as u64)
+        .arg(cx.node.config.lease.as_millis() as u64)
         .cmd("SISMEMBER")
         .arg(keys.nodes())
         .arg(&*me)
@@ -310,7 +306,7 @@ async fn beat(cx: &mut Context, conn: &mut MultiplexedConnection) -> redis::Redi
     if !registered {
         return Ok(false);
     }
-    if cx.shared.dirty.load(Ordering::Relaxed) {
+    if cx.node.shared.dirty.load(Ordering::Relaxed) {
         register(cx, conn).await?;
     }
     if tokio::time::Instant::now() < cx.reap_after {
@@ -340,7 +336,7 @@ async fn reap(
     conn: &mut MultiplexedConnection,
     node: &str,
 ) -> redis::RedisResult<()> {
-    let keys = &cx.keys;
+    let keys = &cx.node.keys;
     let sessions = super::read_sessions(conn, keys, node).await?;
     let deleted: u64 = redis::cmd("DEL")
         .arg(keys.sessions(node))
@@ -365,12 +361,12 @@ async fn reap(
         publish(
             conn,
             keys,
-            &cx.config.node,
+            &cx.node.config.node,
             vec![Event::Gone { node: node.into() }],
         )
         .await?;
     }
-    if let Some(hub) = cx.hub.upgrade() {
+    if let Some(hub) = cx.node.hub.upgrade() {
         hub.remote_replace(&Arc::from(node), Vec::new());
     }
     Ok(())

@@ -245,24 +245,30 @@ impl Tasks {
         let keys = Keys {
             prefix: self.config.prefix.clone(),
         };
-        let hub: Weak<Hub> = Arc::downgrade(hub);
-        tokio::spawn(link::run(link::Context {
-            config: self.config.clone(),
-            keys: keys.clone(),
-            client: self.client.clone(),
-            hub: hub.clone(),
-            shared: self.shared.clone(),
-            ops: self.ops,
-            reap_after: tokio::time::Instant::now(),
-        }));
-        tokio::spawn(subscriber::run(subscriber::Context {
+        let node = Node {
             config: self.config,
             keys,
             client: self.client,
-            hub,
+            hub: Arc::downgrade(hub),
             shared: self.shared,
+        };
+        tokio::spawn(link::run(link::Context {
+            node: node.clone(),
+            ops: self.ops,
+            reap_after: tokio::time::Instant::now(),
         }));
+        tokio::spawn(subscriber::run(node));
     }
+}
+
+/// What both tasks work with.
+#[derive(Clone)]
+struct Node {
+    config: ClusterConfig,
+    keys: Keys,
+    client: redis::Client,
+    hub: Weak<Hub>,
+    shared: Arc<Shared>,
 }
 
 /// `node/session`: who holds a nickname.

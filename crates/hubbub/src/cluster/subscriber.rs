@@ -8,27 +8,16 @@
 //! and the resynchronisation runs again.
 
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use futures_util::StreamExt;
 
 use super::wire::{Envelope, Event};
-use super::{
-    connect, read_cluster, read_sessions, ClusterConfig, Keys, Shared, IO_TIMEOUT, MAX_BACKOFF,
-    MIN_BACKOFF,
-};
+use super::{connect, read_cluster, read_sessions, Node, IO_TIMEOUT, MAX_BACKOFF, MIN_BACKOFF};
 use crate::hub::{EventKind, Hub};
 use crate::store::StoredMessage;
 
-pub(super) struct Context {
-    pub config: ClusterConfig,
-    pub keys: Keys,
-    pub client: redis::Client,
-    pub hub: Weak<Hub>,
-    pub shared: Arc<Shared>,
-}
-
-pub(super) async fn run(cx: Context) {
+pub(super) async fn run(cx: Node) {
     let mut backoff = MIN_BACKOFF;
     loop {
         if cx.hub.strong_count() == 0 {
@@ -46,7 +35,7 @@ pub(super) async fn run(cx: Context) {
 }
 
 /// One subscription, until it fails; `Ok` once the hub is gone.
-async fn listen(cx: &Context, backoff: &mut std::time::Duration) -> anyhow::Result<()> {
+async fn listen(cx: &Node, backoff: &mut std::time::Duration) -> anyhow::Result<()> {
     let mut pubsub = tokio::time::timeout(IO_TIMEOUT, cx.client.get_async_pubsub()).await??;
     tokio::time::timeout(IO_TIMEOUT, pubsub.subscribe(cx.keys.channel())).await??;
     let mut conn = connect(&cx.client).await?;
@@ -89,7 +78,7 @@ async fn listen(cx: &Context, backoff: &mut std::time::Duration) -> anyhow::Resu
 }
 
 async fn handle(
-    cx: &Context,
+    cx: &Node,
     hub: &Arc<Hub>,
     conn: &mut redis::aio::MultiplexedConnection,
     envelope: Envelope,

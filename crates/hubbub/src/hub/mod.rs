@@ -578,14 +578,19 @@ impl Hub {
         };
         room.members.remove(&id);
         if announce {
-            let left = Event::new(EventKind::Left {
-                room: room.name.clone(),
-                nick: nick.clone(),
-                reason,
-            });
-            self.fan_out(room, &left);
+            self.announce_left(room, nick, reason);
         }
         state.drop_room_if_empty(key, &self.config.default_room);
+    }
+
+    /// Tells `room`'s members here that `nick` left.
+    fn announce_left(&self, room: &Room, nick: &Arc<str>, reason: Option<Arc<str>>) {
+        let left = Event::new(EventKind::Left {
+            room: room.name.clone(),
+            nick: nick.clone(),
+            reason,
+        });
+        self.fan_out(room, &left);
     }
 
     /// Puts session `id` into room `key` (display name `name`, created if

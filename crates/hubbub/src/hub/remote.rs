@@ -237,12 +237,7 @@ impl Hub {
         if !room.remote.remove(rid) {
             return;
         }
-        let left = Event::new(EventKind::Left {
-            room: room.name.clone(),
-            nick: nick.clone(),
-            reason,
-        });
-        self.fan_out(room, &left);
+        self.announce_left(room, nick, reason);
         state.drop_room_if_empty(key, &self.config.default_room);
     }
 }
