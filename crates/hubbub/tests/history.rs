@@ -261,3 +261,73 @@ async fn retention_keeps_the_newest_messages(mut config: Config) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Rows a database made by the first schema version (0001) holds: room
+/// `lobby` with messages 1 to 3.
+const OLD_ROWS: &[&str] = &[
+    "INSERT INTO rooms (key, name, created_at) VALUES ('lobby', 'lobby', 1)",
+    "INSERT INTO messages (room, id, ts, sender, text, action) VALUES ('lobby', 1, 1, 'old', 'one', false)",
+    "INSERT INTO messages (room, id, ts, sender, text, action) VALUES ('lobby', 2, 2, 'old', 'two', false)",
+    "INSERT INTO messages (room, id, ts, sender, text, action) VALUES ('lobby', 3, 3, 'old', 'three', false)",
+];
+
+/// Starts the server on a database from before the room counter
+/// (migration 0002): its messages keep their ids and new ones follow.
+async fn ids_go_on_after_the_upgrade(config: Config) {
+    let server = TestServer::start(config).await;
+    let mut a = server.client().await;
+    a.expect("* history of lobby (3):").await;
+    for text in ["one", "two", "three"] {
+        a.expect(&format!("[1970-01-01 00:00] old: {text}")).await;
+    }
+    a.expect("* end of history").await;
+    a.send("four").await;
+    a.expect(&format!("{}: four", a.name)).await;
+    let query = hubbub::store::PageQuery {
+        before: None,
+        after: None,
+        limit: 10,
+    };
+    let (_, page, _) = server.hub.history("lobby", query).await.unwrap();
+    let ids: Vec<u64> = page.iter().map(|m| m.id).collect();
+    assert_eq!(ids, [1, 2, 3, 4]);
+}
+
+#[tokio::test]
+async fn an_old_sqlite_database_is_upgraded() {
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        common::data_dir().join("old.db").display()
+    );
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let mut first = sqlx::migrate!("migrations/sqlite");
+    first.migrations = std::borrow::Cow::Owned(first.migrations[..1].to_vec());
+    first.run(&pool).await.unwrap();
+    for row in OLD_ROWS {
+        sqlx::query(row).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+    ids_go_on_after_the_upgrade(Config {
+        database_url: Some(url),
+        ..common::config()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_old_postgres_database_is_upgraded() {
+    let url = common::postgres_schema().await;
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let mut first = sqlx::migrate!("migrations/postgres");
+    first.migrations = std::borrow::Cow::Owned(first.migrations[..1].to_vec());
+    first.run(&pool).await.unwrap();
+    for row in OLD_ROWS {
+        sqlx::query(row).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+    ids_go_on_after_the_upgrade(Config {
+        database_url: Some(url),
+        ..common::postgres_config().await
+    })
+    .await;
+}
