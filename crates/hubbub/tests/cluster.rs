@@ -182,6 +182,13 @@ async fn three_nodes_act_as_one_chat() {
         .collect();
     assert_eq!(seen_by_ann, as_lines, "the TCP node sees the same order");
 
+    // Typing shows on the other nodes' sockets (not to line clients).
+    bob.ok("typing", Some(json!({"typing": true}))).await;
+    assert_eq!(
+        cat.event_skipping("typing").await,
+        json!({"room": "lobby", "nick": "bob", "typing": true})
+    );
+
     // /who lists the whole cluster.
     ann.send("/who").await;
     ann.expect("* lobby (3 members): ann, bob, cat").await;
