@@ -309,12 +309,16 @@ impl Process {
             .spawn()
             .expect("start hubbub");
         let mut log = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        // Every line is kept, those before `listening` too: background
+        // tasks (the cluster link) may log before it.
+        let lines: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
         let (tcp, http) = loop {
             let line = tokio::time::timeout(WAIT, log.next_line())
                 .await
                 .expect("startup log in time")
                 .unwrap()
                 .expect("hubbub exited before listening");
+            lines.lock().unwrap().push(line.clone());
             let field = |name: &str| -> Option<SocketAddr> {
                 line.split(&format!(" {name}="))
                     .nth(1)?
@@ -328,7 +332,6 @@ impl Process {
             }
         };
         // Keep draining the log so the child never blocks on a full pipe.
-        let lines: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
         let kept = lines.clone();
         tokio::spawn(async move {
             while let Ok(Some(line)) = log.next_line().await {
