@@ -399,6 +399,55 @@ async fn nodes_ride_out_a_redis_outage() {
 }
 
 #[tokio::test]
+async fn a_nickname_taken_on_both_sides_of_a_split_is_made_unique() {
+    let database = common::postgres_schema().await;
+    let prefix = prefix();
+    let proxy = Proxy::start("127.0.0.1:6379".parse().unwrap()).await;
+    let redis = format!("redis://{}", proxy.addr);
+    let n1 = node(&database, &redis, &prefix, "n1").await;
+    let n2 = node(&database, &redis, &prefix, "n2").await;
+
+    proxy.cut();
+    n1.wait_for_log("cluster link to Redis failed").await;
+    n2.wait_for_log("cluster link to Redis failed").await;
+    // Neither node can ask the other: both accept the name.
+    let mut zed1 = tcp(&n1, "zed").await;
+    let mut zed2 = socket(&n2, "Zed").await;
+    proxy.restore();
+
+    // Whichever node registers second gives way: its user becomes zed-2
+    // (or Zed-2), is told so, and everyone sees the rename.
+    let renamed = tokio::time::timeout(common::WAIT, async {
+        tokio::select! {
+            line = tcp_skip_until(&mut zed1, |l| l.starts_with("* zed was also taken")) => {
+                (1, line)
+            }
+            info = zed2.event_skipping("info") => (2, info["text"].to_string()),
+        }
+    })
+    .await
+    .expect("one of them is renamed");
+    let (loser, text) = renamed;
+    let (kept, new) = if loser == 1 {
+        ("Zed", "zed-2")
+    } else {
+        ("zed", "Zed-2")
+    };
+    assert!(text.contains(&format!("you are now {new}")), "{text}");
+    let mut ann = tcp(&n1, "ann").await;
+    let mut who = String::new();
+    for _ in 0..50 {
+        ann.send("/who").await;
+        who = tcp_skip_until(&mut ann, |l| l.starts_with("* lobby (")).await;
+        if who.contains(new) && who.contains(&format!(" {kept},")) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(who, format!("* lobby (3 members): ann, {kept}, {new}"));
+}
+
+#[tokio::test]
 async fn nodes_rebuild_what_a_restarted_redis_forgot() {
     // Redis here keeps nothing on disk: a restart loses every key. Deleting
     // this cluster's keys under the nodes' feet is the same loss.

@@ -14,9 +14,10 @@ use std::sync::Arc;
 use redis::aio::MultiplexedConnection;
 use tokio::sync::mpsc;
 
+use super::wire::SessionState;
 use super::wire::{Envelope, Event};
 use super::{connect, owner, Claim, Keys, Node, Op, MAX_BACKOFF, MIN_BACKOFF};
-use crate::hub::names;
+use crate::hub::{names, Hub, HubError};
 
 /// Sets folded nickname ARGV[1] to owner ARGV[2] unless a live node (one
 /// whose key ARGV[3]..node exists) holds it. Returns 1 if granted.
@@ -159,10 +160,49 @@ async fn register(cx: &mut Context, conn: &mut MultiplexedConnection) -> redis::
         )
         .await?
         {
-            tracing::warn!(nick = %session.nick, "nickname also held on another node (taken while Redis was unreachable)");
+            give_way(conn, keys, &hub, &me, session).await?;
         }
     }
     publish(conn, keys, &me, vec![Event::Hello]).await
+}
+
+/// `session`'s nickname was taken on another node while the two could not
+/// see each other: the node that registered first keeps it, this one
+/// becomes `NICK-2` (or the next free number).
+async fn give_way(
+    conn: &mut MultiplexedConnection,
+    keys: &Keys,
+    hub: &Hub,
+    me: &str,
+    session: &SessionState,
+) -> redis::RedisResult<()> {
+    let holder = owner(me, session.id);
+    let base: String = session
+        .nick
+        .chars()
+        .take(names::MAX_NICK_CHARS - 3)
+        .collect();
+    for n in 2..100 {
+        let candidate = format!("{base}-{n}");
+        let key = names::fold(&candidate);
+        if !claim(conn, keys, &key, &holder).await? {
+            continue;
+        }
+        match hub.yield_nick(session.id, &candidate) {
+            Ok(()) => {
+                tracing::warn!(nick = %session.nick, now = %candidate, "nickname taken on two nodes during a split; renamed this node's user");
+                return Ok(());
+            }
+            Err(e) => {
+                release(conn, keys, &key, &holder).await?;
+                if e == HubError::SessionEnded {
+                    return Ok(());
+                }
+            }
+        }
+    }
+    tracing::warn!(nick = %session.nick, "nickname taken on two nodes during a split; no free variant found");
+    Ok(())
 }
 
 async fn serve(cx: &mut Context, conn: &mut MultiplexedConnection) -> Ended {

@@ -514,6 +514,54 @@ impl Hub {
         answer.await.map_err(|_| HubError::SessionEnded)?
     }
 
+    /// Renames session `id` here, the cluster claim (if any) being made:
+    /// every room of the session sees `Renamed`.
+    fn rename_locally(&self, id: SessionId, new: &str, new_key: &str) -> Result<(), HubError> {
+        let mut state = self.lock();
+        let old = state.member(id)?.nick.clone();
+        state.check_nick_free(new_key, new, id)?;
+        let new: Arc<str> = new.into();
+        state.nicks.remove(&names::fold(&old));
+        state.nicks.insert(new_key.to_string(), id);
+        let Some(member) = state.sessions.get_mut(&id) else {
+            return Err(HubError::SessionEnded);
+        };
+        member.nick = new.clone();
+        let state = &*state;
+        for key in &state.sessions[&id].rooms {
+            if let Some(room) = state.rooms.get(key) {
+                let renamed = Event::new(EventKind::Renamed {
+                    room: room.name.clone(),
+                    old: old.clone(),
+                    new: new.clone(),
+                });
+                self.fan_out(room, &renamed);
+            }
+        }
+        Ok(())
+    }
+
+    /// Session `id` loses its nickname to a session of another node that
+    /// took it while the two could not see each other (Redis was
+    /// unreachable): it becomes `new` (already claimed), and is told why.
+    pub(crate) fn yield_nick(&self, id: SessionId, new: &str) -> Result<(), HubError> {
+        let old = self.lock().member(id)?.nick.clone();
+        self.rename_locally(id, new, &names::fold(new))?;
+        self.presence_changed(id);
+        if let Some(member) = self.lock().sessions.get(&id) {
+            self.deliver(
+                &member.outbox,
+                Event::new(EventKind::Notice {
+                    text: format!(
+                        "{old} was also taken on another server while the servers \
+                         could not reach each other; you are now {new}"
+                    ),
+                }),
+            );
+        }
+        Ok(())
+    }
+
     fn slow_consumer(&self, outbox: &Outbox) {
         self.stats.slow_consumers.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(
@@ -903,7 +951,7 @@ impl Session {
                 }
             }
         }
-        match self.rename_claimed(new, &new_key) {
+        match self.hub.rename_locally(self.id, new, &new_key) {
             Ok(()) => {
                 if claimed {
                     self.hub.release_nick(old_key, self.id);
@@ -918,31 +966,6 @@ impl Session {
                 Err(e)
             }
         }
-    }
-
-    fn rename_claimed(&self, new: &str, new_key: &str) -> Result<(), HubError> {
-        let mut state = self.hub.lock();
-        let old = state.member(self.id)?.nick.clone();
-        state.check_nick_free(new_key, new, self.id)?;
-        let new: Arc<str> = new.into();
-        state.nicks.remove(&names::fold(&old));
-        state.nicks.insert(new_key.to_string(), self.id);
-        let Some(member) = state.sessions.get_mut(&self.id) else {
-            return Err(HubError::SessionEnded);
-        };
-        member.nick = new.clone();
-        let state = &*state;
-        for key in &state.sessions[&self.id].rooms {
-            if let Some(room) = state.rooms.get(key) {
-                let renamed = Event::new(EventKind::Renamed {
-                    room: room.name.clone(),
-                    old: old.clone(),
-                    new: new.clone(),
-                });
-                self.hub.fan_out(room, &renamed);
-            }
-        }
-        Ok(())
     }
 
     /// Moves the session to `room` alone (created on demand), leaving every
