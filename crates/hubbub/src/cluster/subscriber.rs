@@ -1,77 +1,189 @@
-//! The subscriber task: other nodes' events into this node's hub.
+//! The subscriber: other nodes' events into this node's hub.
 //!
-//! It subscribes first and only then reads the cluster's presence from
-//! Redis and asks the hub to catch up on messages from the store, so
-//! nothing published in between is missed (at worst seen twice, which the
-//! hub's state-based presence and id-ordered delivery both absorb). A
-//! connection that ends or stops answering pings is replaced, with backoff,
-//! and the resynchronisation runs again.
+//! A reader thread holds the pub/sub connection and hands each payload to
+//! the subscriber task through a bounded queue ([`INCOMING`]); when the
+//! queue is full the thread stops reading, so a node that falls behind
+//! leaves the backlog in its socket and in Redis (which disconnects a
+//! subscriber past its `client-output-buffer-limit pubsub`), never in its
+//! own memory; it then reconnects and catches up from the store. (The
+//! async pub/sub client of the `redis` crate reads ahead into an unbounded
+//! channel, hence the thread.) A silent connection is pinged every third of
+//! the lease and replaced, with backoff, if it does not answer.
+//!
+//! After every (re)subscription the task reads the cluster's presence from
+//! Redis and asks the hub to catch up on messages from the store: nothing
+//! published in between is missed (at worst seen twice, which the hub's
+//! state-based presence and id-ordered delivery both absorb).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
-use futures_util::StreamExt;
+use redis::aio::MultiplexedConnection;
+use tokio::sync::mpsc;
 
 use super::wire::{Envelope, Event};
 use super::{connect, read_cluster, read_sessions, Node, IO_TIMEOUT, MAX_BACKOFF, MIN_BACKOFF};
 use crate::hub::{EventKind, Hub};
 use crate::store::StoredMessage;
 
+/// Payloads read from Redis and not yet applied to the hub.
+const INCOMING: usize = 1024;
+
+/// What the reader thread reports.
+enum Incoming {
+    /// A new subscription is in place: resynchronise.
+    Subscribed,
+    Payload(Vec<u8>),
+    Lost(redis::RedisError),
+}
+
 pub(super) async fn run(cx: Node) {
-    let mut backoff = MIN_BACKOFF;
-    loop {
-        if cx.hub.strong_count() == 0 {
+    let (tx, mut incoming) = mpsc::channel(INCOMING);
+    let reader = Reader {
+        client: cx.client.clone(),
+        channel: cx.keys.channel(),
+        name: format!("hubbub-{}-events", cx.config.node),
+        ping_every: cx.config.lease / 3,
+        tx,
+    };
+    if let Err(e) = std::thread::Builder::new()
+        .name("hubbub-cluster-sub".into())
+        .spawn(move || reader.run())
+    {
+        tracing::error!(error = %e, "could not start the cluster subscriber thread");
+        return;
+    }
+    let mut conn = None;
+    // Dropping `incoming` when the hub is gone stops the thread.
+    while let Some(next) = incoming.recv().await {
+        let Some(hub) = cx.hub.upgrade() else {
             return;
-        }
-        match listen(&cx, &mut backoff).await {
-            Ok(()) => return,
-            Err(e) => {
-                tracing::warn!(error = %e, retry_in = ?backoff, "cluster subscription lost");
+        };
+        let applied = match next {
+            Incoming::Subscribed => {
+                resync(&cx, &hub, &mut conn).await;
+                tracing::info!("subscribed to the cluster");
+                Ok(())
             }
+            Incoming::Payload(bytes) => match serde_json::from_slice::<Envelope>(&bytes) {
+                Ok(envelope) if envelope.from != cx.config.node => {
+                    handle(&cx, &hub, &mut conn, envelope).await
+                }
+                Ok(_) => Ok(()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "ignoring an unreadable cluster message");
+                    Ok(())
+                }
+            },
+            Incoming::Lost(e) => {
+                tracing::warn!(error = %e, "cluster subscription lost; reconnecting");
+                Ok(())
+            }
+        };
+        if let Err(e) = applied {
+            // What the event needed from Redis (a node's sessions) is
+            // missing: read the whole cluster again instead.
+            tracing::warn!(error = %e, "reading cluster state from Redis failed");
+            resync(&cx, &hub, &mut conn).await;
         }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(MAX_BACKOFF);
     }
 }
 
-/// One subscription, until it fails; `Ok` once the hub is gone.
-async fn listen(cx: &Node, backoff: &mut std::time::Duration) -> anyhow::Result<()> {
-    let mut pubsub = tokio::time::timeout(IO_TIMEOUT, cx.client.get_async_pubsub()).await??;
-    tokio::time::timeout(IO_TIMEOUT, pubsub.subscribe(cx.keys.channel())).await??;
-    let mut conn = connect(&cx.client).await?;
-    let me = cx.config.node.clone();
-    {
-        let cluster = read_cluster(&mut conn, &cx.keys, &me).await?;
-        let Some(hub) = cx.hub.upgrade() else {
-            return Ok(());
-        };
-        hub.remote_sync(cluster);
-        hub.catch_up();
+/// The command connection, (re)connected on demand.
+async fn command<'a>(
+    cx: &Node,
+    conn: &'a mut Option<MultiplexedConnection>,
+) -> redis::RedisResult<&'a mut MultiplexedConnection> {
+    if conn.is_none() {
+        *conn = Some(connect(&cx.client).await?);
     }
-    *backoff = MIN_BACKOFF;
-    tracing::info!("subscribed to the cluster");
-    let (mut sink, mut stream) = pubsub.split();
-    let mut ping = tokio::time::interval(cx.config.lease / 3);
-    ping.tick().await;
+    Ok(conn.as_mut().expect("just connected"))
+}
+
+/// Replaces the hub's picture of the other nodes with Redis's, then has it
+/// catch up on messages from the store; retries until Redis answers.
+async fn resync(cx: &Node, hub: &Arc<Hub>, conn: &mut Option<MultiplexedConnection>) {
+    let mut backoff = MIN_BACKOFF;
     loop {
-        tokio::select! {
-            message = stream.next() => {
-                let Some(message) = message else {
-                    anyhow::bail!("Redis closed the subscription");
-                };
-                let Some(hub) = cx.hub.upgrade() else {
-                    return Ok(());
-                };
-                match serde_json::from_slice::<Envelope>(message.get_payload_bytes()) {
-                    Ok(envelope) if envelope.from != me => {
-                        handle(cx, &hub, &mut conn, envelope).await?;
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "ignoring an unreadable cluster message"),
-                }
+        let read = match command(cx, conn).await {
+            Ok(c) => read_cluster(c, &cx.keys, &cx.config.node).await,
+            Err(e) => Err(e),
+        };
+        match read {
+            Ok(cluster) => {
+                hub.remote_sync(cluster);
+                hub.catch_up();
+                return;
             }
-            _ = ping.tick() => {
-                tokio::time::timeout(IO_TIMEOUT, sink.ping::<redis::Value>()).await??;
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?backoff, "reading the cluster's presence failed");
+                *conn = None;
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+/// The pub/sub connection, on its own thread (see the module docs).
+struct Reader {
+    client: redis::Client,
+    channel: String,
+    /// The connection's name in Redis (`CLIENT LIST`).
+    name: String,
+    ping_every: Duration,
+    tx: mpsc::Sender<Incoming>,
+}
+
+impl Reader {
+    fn run(self) {
+        let mut backoff = MIN_BACKOFF;
+        loop {
+            let error = match self.subscription(&mut backoff) {
+                Ok(()) => return,
+                Err(e) => e,
+            };
+            if self.tx.blocking_send(Incoming::Lost(error)).is_err() {
+                return;
+            }
+            std::thread::sleep(backoff);
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    /// Reads one subscription until it fails, or (`Ok`) the hub is gone.
+    fn subscription(&self, backoff: &mut Duration) -> redis::RedisResult<()> {
+        let mut conn = self.client.get_connection_with_timeout(IO_TIMEOUT)?;
+        conn.set_write_timeout(Some(IO_TIMEOUT))?;
+        conn.set_read_timeout(Some(IO_TIMEOUT))?;
+        redis::cmd("CLIENT")
+            .arg("SETNAME")
+            .arg(&self.name)
+            .query::<()>(&mut conn)?;
+        let mut pubsub = conn.as_pubsub();
+        pubsub.subscribe(&self.channel)?;
+        pubsub.set_read_timeout(Some(self.ping_every))?;
+        if self.tx.blocking_send(Incoming::Subscribed).is_err() {
+            return Ok(());
+        }
+        *backoff = MIN_BACKOFF;
+        loop {
+            match pubsub.get_message() {
+                Ok(message) => {
+                    let payload = message.get_payload_bytes().to_vec();
+                    // Waits while the queue is full: backpressure on Redis.
+                    if self.tx.blocking_send(Incoming::Payload(payload)).is_err() {
+                        return Ok(());
+                    }
+                }
+                Err(e) if e.is_timeout() => {
+                    if self.tx.is_closed() {
+                        return Ok(());
+                    }
+                    pubsub.ping::<redis::Value>()?;
+                }
+                Err(e) => return Err(e),
             }
         }
     }
@@ -80,14 +192,14 @@ async fn listen(cx: &Node, backoff: &mut std::time::Duration) -> anyhow::Result<
 async fn handle(
     cx: &Node,
     hub: &Arc<Hub>,
-    conn: &mut redis::aio::MultiplexedConnection,
+    conn: &mut Option<MultiplexedConnection>,
     envelope: Envelope,
 ) -> redis::RedisResult<()> {
     let from = envelope.from;
     for event in envelope.events {
         match event {
             Event::Hello => {
-                let sessions = read_sessions(conn, &cx.keys, &from).await?;
+                let sessions = read_sessions(command(cx, conn).await?, &cx.keys, &from).await?;
                 hub.remote_replace(&from, sessions);
                 // It may have committed messages while unreachable.
                 hub.catch_up();
@@ -147,4 +259,77 @@ async fn handle(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Needs the Redis at 127.0.0.1:6379.
+    #[tokio::test]
+    async fn a_node_that_falls_behind_leaves_the_backlog_in_redis() {
+        const MESSAGES: usize = 2000;
+        let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+        let unique = format!(
+            "hubbub-test-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        );
+        let (tx, mut incoming) = mpsc::channel(4);
+        let reader = Reader {
+            client: client.clone(),
+            channel: unique.clone(),
+            name: unique.clone(),
+            ping_every: Duration::from_secs(1),
+            tx,
+        };
+        std::thread::spawn(move || reader.run());
+        assert!(matches!(incoming.recv().await, Some(Incoming::Subscribed)));
+
+        // 16 MB published to a node that is not taking anything.
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let padding = "x".repeat(8192);
+        for chunk in (0..MESSAGES).collect::<Vec<_>>().chunks(100) {
+            let mut pipe = redis::pipe();
+            for i in chunk {
+                pipe.cmd("PUBLISH")
+                    .arg(&unique)
+                    .arg(format!("{i:06}{padding}"))
+                    .ignore();
+            }
+            pipe.query_async::<()>(&mut conn).await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // The node holds at most its queue; the rest waits in Redis.
+        let clients: String = redis::cmd("CLIENT")
+            .arg("LIST")
+            .arg("TYPE")
+            .arg("pubsub")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let line = clients
+            .lines()
+            .find(|l| l.contains(&format!(" name={unique} ")))
+            .expect("the reader's connection");
+        let omem: u64 = line
+            .split_whitespace()
+            .find_map(|f| f.strip_prefix("omem="))
+            .and_then(|v| v.parse().ok())
+            .unwrap();
+        assert!(omem > 1_000_000, "backlog in Redis: {line}");
+
+        // Taking again, everything arrives, once, in order.
+        for i in 0..MESSAGES {
+            match tokio::time::timeout(Duration::from_secs(10), incoming.recv()).await {
+                Ok(Some(Incoming::Payload(payload))) => {
+                    assert_eq!(&payload[..6], format!("{i:06}").as_bytes());
+                }
+                _ => panic!("message {i} did not arrive"),
+            }
+        }
+    }
 }
