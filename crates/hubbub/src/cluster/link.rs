@@ -41,6 +41,9 @@ return 0
 
 /// Most operations sent in one pipeline.
 const BATCH: usize = 512;
+/// An envelope is closed at about this size, so what a subscriber queues
+/// per envelope stays small (see `subscriber::INCOMING`).
+const ENVELOPE_BYTES: usize = 64 * 1024;
 
 pub(super) struct Context {
     pub node: Node,
@@ -244,6 +247,7 @@ async fn process(
     let hub = cx.node.hub.upgrade();
     let mut pipe = redis::pipe();
     let mut events = Vec::new();
+    let mut bytes = 0;
     for op in ops {
         match op {
             Op::Claim {
@@ -253,6 +257,7 @@ async fn process(
             } => {
                 // Everything before the claim goes first, in order.
                 flush(conn, &keys, &me, &mut pipe, &mut events).await?;
+                bytes = 0;
                 let granted = claim(conn, &keys, &key, &owner(&me, session)).await?;
                 let _ = reply.send(if granted {
                     Claim::Granted
@@ -276,6 +281,7 @@ async fn process(
                         .arg(id)
                         .arg(serde_json::to_string(&state).unwrap_or_default())
                         .ignore();
+                    bytes += state.rooms.len() * 40 + 64;
                     events.push(Event::Session(state));
                 }
             }
@@ -289,7 +295,10 @@ async fn process(
                     reason,
                 });
             }
-            Op::Publish(event) => events.push(event),
+            Op::Publish(event) => {
+                bytes += event.approx_size();
+                events.push(event);
+            }
             Op::Stop(done) => {
                 flush(conn, &keys, &me, &mut pipe, &mut events).await?;
                 let _ = unregister(conn, &keys, &me).await;
@@ -297,19 +306,17 @@ async fn process(
                 return Ok(true);
             }
         }
+        if bytes >= ENVELOPE_BYTES {
+            seal(&keys, &me, &mut pipe, &mut events);
+            bytes = 0;
+        }
     }
     flush(conn, &keys, &me, &mut pipe, &mut events).await?;
     Ok(false)
 }
 
-/// Runs the pipeline so far, with one PUBLISH of the events so far.
-async fn flush(
-    conn: &mut MultiplexedConnection,
-    keys: &Keys,
-    me: &Arc<str>,
-    pipe: &mut redis::Pipeline,
-    events: &mut Vec<Event>,
-) -> redis::RedisResult<()> {
+/// Adds one PUBLISH of the events so far to the pipeline.
+fn seal(keys: &Keys, me: &Arc<str>, pipe: &mut redis::Pipeline, events: &mut Vec<Event>) {
     if !events.is_empty() {
         let envelope = Envelope {
             from: me.clone(),
@@ -320,6 +327,17 @@ async fn flush(
             .arg(serde_json::to_string(&envelope).unwrap_or_default())
             .ignore();
     }
+}
+
+/// Runs the pipeline so far, with one PUBLISH of the events so far.
+async fn flush(
+    conn: &mut MultiplexedConnection,
+    keys: &Keys,
+    me: &Arc<str>,
+    pipe: &mut redis::Pipeline,
+    events: &mut Vec<Event>,
+) -> redis::RedisResult<()> {
+    seal(keys, me, pipe, events);
     if !pipe.is_empty() {
         pipe.query_async::<()>(conn).await?;
         pipe.clear();

@@ -27,8 +27,9 @@ use super::{connect, read_cluster, read_sessions, Node, IO_TIMEOUT, MAX_BACKOFF,
 use crate::hub::{EventKind, Hub};
 use crate::store::StoredMessage;
 
-/// Payloads read from Redis and not yet applied to the hub.
-const INCOMING: usize = 1024;
+/// Payloads read from Redis and not yet applied to the hub: envelopes of
+/// about 64 KiB at most (`link::ENVELOPE_BYTES`), so some 16 MiB.
+const INCOMING: usize = 256;
 
 /// What the reader thread reports.
 enum Incoming {

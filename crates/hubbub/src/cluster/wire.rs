@@ -55,6 +55,27 @@ pub enum Event {
     },
 }
 
+impl Event {
+    /// Roughly how many bytes the event takes in an envelope.
+    pub fn approx_size(&self) -> usize {
+        64 + match self {
+            Event::Hello | Event::Gone { .. } | Event::Closed { .. } => 0,
+            Event::Session(s) => s.nick.len() + s.rooms.len() * 40,
+            Event::Message {
+                key,
+                room,
+                from,
+                text,
+                ..
+            } => key.len() + room.len() + from.len() + text.len(),
+            Event::Private { from, to, text, .. } => from.len() + to.len() + text.len(),
+            Event::Typing {
+                key, room, nick, ..
+            } => key.len() + room.len() + nick.len(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Envelope {
     /// The sending node; a node ignores its own envelopes.
