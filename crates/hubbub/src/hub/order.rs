@@ -145,7 +145,10 @@ async fn repair(hub: Weak<Hub>, key: String, wait: Duration) {
         let Some(hub) = hub.upgrade() else {
             return;
         };
-        let Some(after) = hub.lock().rooms.get(&key).map(|r| r.last_id) else {
+        // Both read together: every id up to `known` was committed before
+        // the read below starts, so the store must return it.
+        let Some((after, known)) = hub.lock().rooms.get(&key).map(|r| (r.last_id, r.known_id))
+        else {
             return;
         };
         let page = match &hub.store {
@@ -167,39 +170,57 @@ async fn repair(hub: Weak<Hub>, key: String, wait: Duration) {
             }
             None => Vec::new(),
         };
-        let mut state = hub.lock();
-        for message in page {
-            let event = Event::new(super::EventKind::from_stored(&message));
-            hub.accept(&mut state, &key, message.id, event);
-        }
-        let Some(room) = state.rooms.get_mut(&key) else {
-            return;
-        };
-        if room.last_id > after {
-            continue;
-        }
-        if room.last_id < room.known_id {
-            // No progress: the ids after the last delivered are known
-            // committed but the store no longer has them (retention
-            // deleted them); they cannot come back, so go on from the
-            // next message there is.
-            let next = room
-                .held
-                .keys()
-                .next()
-                .copied()
-                .unwrap_or(room.known_id + 1);
-            room.last_id = (next - 1).min(after + u64::from(PAGE));
-            while let Some(event) = room.held.remove(&(room.last_id + 1)) {
-                let id = room.last_id + 1;
-                hub.record(room, id, event);
+        let next = {
+            let mut state = hub.lock();
+            for message in page {
+                let event = Event::new(super::EventKind::from_stored(&message));
+                hub.accept(&mut state, &key, message.id, event);
             }
-            continue;
+            let Some(room) = state.rooms.get_mut(&key) else {
+                return;
+            };
+            if room.last_id > after {
+                Round::Again
+            } else if known > after {
+                // No progress, yet ids up to `known` were committed before
+                // the read: the store no longer has them (retention deleted
+                // them). They cannot come back; deliver what is held among
+                // them and go on after them. (Ids learnt during the read are
+                // not judged by it: the next round reads them.)
+                let bound = known.min(after + u64::from(PAGE));
+                while let Some(entry) = room.held.first_entry() {
+                    if *entry.key() > bound {
+                        break;
+                    }
+                    let (id, event) = entry.remove_entry();
+                    hub.record(room, id, event);
+                }
+                room.last_id = room.last_id.max(bound);
+                while let Some(event) = room.held.remove(&(room.last_id + 1)) {
+                    let id = room.last_id + 1;
+                    hub.record(room, id, event);
+                }
+                Round::Again
+            } else if room.known_id > room.last_id {
+                // A gap opened while reading: give it the usual time to fill.
+                Round::AfterWait
+            } else {
+                room.held.clear();
+                room.repairing = false;
+                return;
+            }
+        };
+        drop(hub);
+        if let Round::AfterWait = next {
+            tokio::time::sleep(GAP_WAIT).await;
         }
-        room.held.clear();
-        room.repairing = false;
-        return;
     }
+}
+
+/// What a repair does after one round.
+enum Round {
+    Again,
+    AfterWait,
 }
 
 #[cfg(test)]
@@ -290,6 +311,78 @@ mod tests {
         commit_elsewhere(&store, &["e"]).await;
         hub.remote_message("lobby", message(5, "e"));
         assert_eq!(texts(&session, Duration::from_millis(100)).await, ["e"]);
+    }
+
+    /// A store whose next read returns what it held when the read began,
+    /// while meanwhile messages 4 to 6 commit and 5 and 6 reach the hub:
+    /// a read that races with newer commits, as in a busy cluster.
+    #[derive(Debug)]
+    struct RacingStore {
+        inner: Arc<dyn HistoryStore>,
+        hub: std::sync::OnceLock<std::sync::Weak<Hub>>,
+        armed: std::sync::atomic::AtomicBool,
+    }
+
+    #[async_trait::async_trait]
+    impl HistoryStore for RacingStore {
+        async fn commit(&self, batch: &[Record]) -> Result<Vec<u64>, crate::store::StoreError> {
+            self.inner.commit(batch).await
+        }
+        async fn rooms(&self) -> Result<Vec<crate::store::StoredRoom>, crate::store::StoreError> {
+            self.inner.rooms().await
+        }
+        async fn page(
+            &self,
+            room_key: &str,
+            query: crate::store::PageQuery,
+        ) -> Result<Vec<StoredMessage>, crate::store::StoreError> {
+            let page = self.inner.page(room_key, query).await?;
+            if self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                commit_elsewhere(&self.inner, &["four", "five", "six"]).await;
+                let hub = self.hub.get().and_then(|h| h.upgrade()).unwrap();
+                hub.remote_message("lobby", message(5, "five"));
+                hub.remote_message("lobby", message(6, "six"));
+            }
+            Ok(page)
+        }
+        async fn purge(
+            &self,
+            retention: crate::store::Retention,
+            now_ms: u64,
+        ) -> Result<u64, crate::store::StoreError> {
+            self.inner.purge(retention, now_ms).await
+        }
+        fn kind(&self) -> &'static str {
+            "racing"
+        }
+    }
+
+    #[tokio::test]
+    async fn a_gap_that_opens_during_a_read_is_not_taken_for_deleted_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let inner: Arc<dyn HistoryStore> =
+            Arc::new(SqliteStore::open(&dir.path().join("h.db")).await.unwrap());
+        let racing = Arc::new(RacingStore {
+            inner: inner.clone(),
+            hub: std::sync::OnceLock::new(),
+            armed: std::sync::atomic::AtomicBool::new(false),
+        });
+        let hub = Hub::start(HubConfig::default(), Some(racing.clone()), Vec::new(), None);
+        racing.hub.set(Arc::downgrade(&hub)).unwrap();
+        let session = hub.open("me", false).await.unwrap();
+        commit_elsewhere(&inner, &["one", "two", "three"]).await;
+        // 3 before 2: a repair starts; 2 fills the gap before it reads, so
+        // its read finds nothing new, while 5 and 6 arrive without 4.
+        racing
+            .armed
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        hub.remote_message("lobby", message(1, "one"));
+        hub.remote_message("lobby", message(3, "three"));
+        hub.remote_message("lobby", message(2, "two"));
+        assert_eq!(
+            texts(&session, Duration::from_secs(2)).await,
+            ["one", "two", "three", "four", "five", "six"]
+        );
     }
 
     #[tokio::test]
