@@ -199,6 +199,8 @@ impl Server {
             messages = stats.messages.load(Ordering::Relaxed),
             slow_consumers = stats.slow_consumers.load(Ordering::Relaxed),
             flood_disconnects = stats.flood_disconnects.load(Ordering::Relaxed),
+            gap_repairs = stats.gap_repairs.load(Ordering::Relaxed),
+            skipped_ids = stats.skipped_ids.load(Ordering::Relaxed),
             "hubbub stopped"
         );
         Ok(())

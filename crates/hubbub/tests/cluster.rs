@@ -285,6 +285,87 @@ async fn three_nodes_act_as_one_chat() {
 }
 
 #[tokio::test]
+async fn a_burst_from_every_node_reaches_everyone_once_in_one_order() {
+    // Concurrent traffic from every node, and node 1 behind a slow link to
+    // Redis (0.4 s each way, longer than a gap may stay open), so messages
+    // of the one room reach every node out of order and gaps are read from
+    // the store.
+    const CLIENTS_PER_NODE: usize = 10;
+    const SENDERS_PER_NODE: usize = 2;
+    const MESSAGES: usize = 150;
+    let database = common::postgres_schema().await;
+    let prefix = prefix();
+    let slow = Proxy::start_delayed(
+        "127.0.0.1:6379".parse().unwrap(),
+        Duration::from_millis(400),
+    )
+    .await;
+    let nodes = vec![
+        node(&database, &format!("redis://{}", slow.addr), &prefix, "n1").await,
+        node(&database, REDIS, &prefix, "n2").await,
+        node(&database, REDIS, &prefix, "n3").await,
+    ];
+    let mut clients = Vec::new();
+    for (n, node) in nodes.iter().enumerate() {
+        for c in 0..CLIENTS_PER_NODE {
+            clients.push(tcp(node, &format!("u{n}x{c}")).await);
+        }
+    }
+    // Let every node hear of every client before the burst.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let total = nodes.len() * SENDERS_PER_NODE * MESSAGES;
+    let mut readers = Vec::new();
+    for (i, mut client) in clients.into_iter().enumerate() {
+        let sender = i % CLIENTS_PER_NODE < SENDERS_PER_NODE;
+        readers.push(tokio::spawn(async move {
+            if sender {
+                let lines: String = (0..MESSAGES)
+                    .map(|m| format!("{}-{m}\n", client.name))
+                    .collect();
+                client.send_bytes(lines.as_bytes()).await;
+            }
+            let mut seen = Vec::with_capacity(total);
+            while seen.len() < total {
+                let line = client.line().await;
+                if let Some((from, text)) = line.split_once(": ") {
+                    if text.starts_with(from) {
+                        seen.push(line);
+                    }
+                }
+            }
+            seen
+        }));
+    }
+    let mut orders = Vec::new();
+    for reader in readers {
+        orders.push(
+            tokio::time::timeout(Duration::from_secs(60), reader)
+                .await
+                .unwrap()
+                .unwrap(),
+        );
+    }
+    let first = &orders[0];
+    let distinct: std::collections::HashSet<&String> = first.iter().collect();
+    assert_eq!(distinct.len(), total, "every message once");
+    for (i, order) in orders.iter().enumerate() {
+        assert!(order == first, "client {i} saw another order");
+    }
+    // What the nodes did to get there (logged when they stop).
+    let mut repairs = Vec::new();
+    for mut node in nodes {
+        assert!(node.terminate().await.success());
+        node.wait_for_log("hubbub stopped").await;
+        repairs.push(node.log_field("hubbub stopped", "gap_repairs"));
+        assert_eq!(node.log_field("hubbub stopped", "skipped_ids"), 0);
+    }
+    assert!(
+        repairs.iter().sum::<u64>() > 0,
+        "no gap was repaired: {repairs:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_killed_node_leaves_and_frees_its_nicknames() {
     let database = common::postgres_schema().await;
     let prefix = prefix();

@@ -132,6 +132,11 @@ pub struct HubStats {
     pub flood_rejected_lines: AtomicU64,
     pub flood_disconnects: AtomicU64,
     pub store_failures: AtomicU64,
+    /// Times a room's messages arrived with a gap that was then read from
+    /// the store (cluster mode: pub/sub reordering or loss).
+    pub gap_repairs: AtomicU64,
+    /// Message ids skipped because the store no longer had them.
+    pub skipped_ids: AtomicU64,
 }
 
 /// A room message as the hub recorded it.

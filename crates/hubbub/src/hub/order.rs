@@ -58,6 +58,9 @@ impl Hub {
         }
         if room.known_id > room.last_id && !room.repairing {
             room.repairing = true;
+            self.stats
+                .gap_repairs
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             tokio::spawn(repair(Arc::downgrade(self), key.to_string(), GAP_WAIT));
         }
         backlogged
@@ -195,7 +198,12 @@ async fn repair(hub: Weak<Hub>, key: String, wait: Duration) {
                     let (id, event) = entry.remove_entry();
                     hub.record(room, id, event);
                 }
-                room.last_id = room.last_id.max(bound);
+                if bound > room.last_id {
+                    hub.stats
+                        .skipped_ids
+                        .fetch_add(bound - room.last_id, std::sync::atomic::Ordering::Relaxed);
+                    room.last_id = bound;
+                }
                 while let Some(event) = room.held.remove(&(room.last_id + 1)) {
                     let id = room.last_id + 1;
                     hub.record(room, id, event);

@@ -365,6 +365,16 @@ impl Process {
         }
     }
 
+    /// The number logged as `name=N` on the first line containing `text`.
+    pub fn log_field(&self, text: &str, name: &str) -> u64 {
+        let log = self.log.lock().unwrap();
+        let line = log.iter().find(|l| l.contains(text)).expect("logged");
+        line.split_whitespace()
+            .find_map(|f| f.strip_prefix(&format!("{name}=")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name}= in {line}"))
+    }
+
     /// How many log lines so far contain `text`.
     pub fn log_count(&self, text: &str) -> usize {
         self.log
