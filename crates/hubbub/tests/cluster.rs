@@ -275,9 +275,19 @@ async fn three_nodes_act_as_one_chat() {
 
     // Rooms are shared: a room opened on n3 is listed on n1.
     cat.ok("join", Some(json!({"room": "dev"}))).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    ann.send("/rooms").await;
-    tcp_skip_to(&mut ann, "* 2 rooms: dev (1), lobby (3)").await;
+    let mut rooms = String::new();
+    for _ in 0..50 {
+        ann.send("/rooms").await;
+        rooms = tcp_skip_until(&mut ann, |l| {
+            l.contains(" rooms: ") || l.contains(" room: ")
+        })
+        .await;
+        if rooms == "* 2 rooms: dev (1), lobby (3)" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(rooms, "* 2 rooms: dev (1), lobby (3)");
     ann.send("/join dev").await;
     tcp_skip_to(&mut ann, "* you are now in dev (2 members: bob, cat)").await;
     let joined = cat.event_skipping("joined").await;
