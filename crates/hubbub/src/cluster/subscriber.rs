@@ -197,7 +197,12 @@ async fn handle(
     envelope: Envelope,
 ) -> redis::RedisResult<()> {
     let from = envelope.from;
+    // Consecutive messages are handed over together (one hub lock).
+    let mut messages = Vec::new();
     for event in envelope.events {
+        if !messages.is_empty() && !matches!(event, Event::Message { .. }) {
+            hub.remote_messages(std::mem::take(&mut messages));
+        }
         match event {
             Event::Hello => {
                 let sessions = read_sessions(command(cx, conn).await?, &cx.keys, &from).await?;
@@ -220,17 +225,20 @@ async fn handle(
                 from: sender,
                 text,
                 action,
-            } => hub.remote_message(
-                &key,
-                StoredMessage {
-                    room,
-                    id,
-                    ts,
-                    from: sender,
-                    text,
-                    action,
-                },
-            ),
+            } => {
+                messages.push((
+                    key,
+                    StoredMessage {
+                        room,
+                        id,
+                        ts,
+                        from: sender,
+                        text,
+                        action,
+                    },
+                ));
+                continue;
+            }
             Event::Private {
                 to_node,
                 to_session,
@@ -258,6 +266,9 @@ async fn handle(
                 typing,
             } => hub.remote_typing(&key, EventKind::Typing { room, nick, typing }),
         }
+    }
+    if !messages.is_empty() {
+        hub.remote_messages(messages);
     }
     Ok(())
 }

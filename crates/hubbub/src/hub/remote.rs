@@ -93,14 +93,23 @@ impl Hub {
     }
 
     /// A committed message from another node, for this node's members.
+    #[cfg(test)]
     pub(crate) fn remote_message(self: &Arc<Self>, key: &str, message: StoredMessage) {
+        self.remote_messages(vec![(key.to_string(), message)]);
+    }
+
+    /// Committed messages from another node (`(room key, message)`, as
+    /// published), for this node's members: one lock for the lot.
+    pub(crate) fn remote_messages(self: &Arc<Self>, messages: Vec<(String, StoredMessage)>) {
         let mut state = self.lock();
-        if state.room_entry(key, &message.room, usize::MAX).is_err() {
-            return;
+        for (key, message) in messages {
+            if state.room_entry(&key, &message.room, usize::MAX).is_err() {
+                continue;
+            }
+            let id = message.id;
+            let event = Event::new(EventKind::from_stored(&message));
+            self.accept(&mut state, &key, id, event);
         }
-        let id = message.id;
-        let event = Event::new(EventKind::from_stored(&message));
-        self.accept(&mut state, key, id, event);
     }
 
     /// A private message from another node to session `to` of this one.
