@@ -17,43 +17,54 @@ const REDIS: &str = "redis://127.0.0.1:6379";
 /// A short lease, so that dead nodes are noticed within a test's patience.
 const LEASE_SECS: u64 = 2;
 
-/// A key prefix no other test or run uses.
-fn prefix() -> String {
-    format!(
-        "hubbub-test-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    )
+/// One cluster's shared ground: a fresh PostgreSQL schema and a Redis key
+/// prefix no other test or run uses.
+struct Cluster {
+    database: String,
+    prefix: String,
 }
 
-/// A node of the cluster `(database, redis, prefix)`, started and subscribed.
-async fn node(database: &str, redis: &str, prefix: &str, name: &str) -> Process {
-    let args: Vec<String> = [
-        "--store",
-        "postgres",
-        "--database-url",
-        database,
-        "--redis-url",
-        redis,
-        "--cluster-prefix",
-        prefix,
-        "--node-id",
-        name,
-        "--cluster-lease",
-        &LEASE_SECS.to_string(),
-        "--flood-rate",
-        "0",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let process = Process::start(&args).await;
-    process.wait_for_log("joined the cluster").await;
-    process.wait_for_log("subscribed to the cluster").await;
-    process
+impl Cluster {
+    async fn new() -> Cluster {
+        Cluster {
+            database: common::postgres_schema().await,
+            prefix: format!(
+                "hubbub-test-{}-{}",
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos()
+            ),
+        }
+    }
+
+    /// A node of this cluster reaching Redis at `redis`, started and subscribed.
+    async fn node(&self, redis: &str, name: &str) -> Process {
+        let args: Vec<String> = [
+            "--store",
+            "postgres",
+            "--database-url",
+            &self.database,
+            "--redis-url",
+            redis,
+            "--cluster-prefix",
+            &self.prefix,
+            "--node-id",
+            name,
+            "--cluster-lease",
+            &LEASE_SECS.to_string(),
+            "--flood-rate",
+            "0",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let process = Process::start(&args).await;
+        process.wait_for_log("joined the cluster").await;
+        process.wait_for_log("subscribed to the cluster").await;
+        process
+    }
 }
 
 /// A Socket.IO client on `node` named `nick`, with the rename's events read.
@@ -104,11 +115,10 @@ async fn message(web: &mut SioClient) -> Value {
 
 #[tokio::test]
 async fn three_nodes_act_as_one_chat() {
-    let database = common::postgres_schema().await;
-    let prefix = prefix();
-    let n1 = node(&database, REDIS, &prefix, "n1").await;
-    let n2 = node(&database, REDIS, &prefix, "n2").await;
-    let n3 = node(&database, REDIS, &prefix, "n3").await;
+    let cluster = Cluster::new().await;
+    let n1 = cluster.node(REDIS, "n1").await;
+    let n2 = cluster.node(REDIS, "n2").await;
+    let n3 = cluster.node(REDIS, "n3").await;
 
     let mut ann = tcp(&n1, "ann").await;
     let mut bob = socket(&n2, "bob").await;
@@ -246,23 +256,9 @@ async fn three_nodes_act_as_one_chat() {
     // What n2 had when the socket came back is in the history; anything
     // still on its way arrives live after it.
     let history = back.event_skipping("history").await;
-    let mut got: Vec<(u64, String)> = history["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| {
-            (
-                m["id"].as_u64().unwrap(),
-                m["text"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
+    let mut got = common::sio::id_texts(&history);
     while got.last().is_none_or(|(_, text)| text != "missed 3") {
-        let m = message(&mut back).await;
-        got.push((
-            m["id"].as_u64().unwrap(),
-            m["text"].as_str().unwrap().to_string(),
-        ));
+        got.push(common::sio::id_text(&message(&mut back).await));
     }
     let expected: Vec<(u64, String)> = (1..=3)
         .map(|i| (last_seen + i, format!("missed {i}")))
@@ -303,17 +299,16 @@ async fn a_burst_from_every_node_reaches_everyone_once_in_one_order() {
     const CLIENTS_PER_NODE: usize = 10;
     const SENDERS_PER_NODE: usize = 2;
     const MESSAGES: usize = 150;
-    let database = common::postgres_schema().await;
-    let prefix = prefix();
+    let cluster = Cluster::new().await;
     let slow = Proxy::start_delayed(
         "127.0.0.1:6379".parse().unwrap(),
         Duration::from_millis(400),
     )
     .await;
     let nodes = vec![
-        node(&database, &format!("redis://{}", slow.addr), &prefix, "n1").await,
-        node(&database, REDIS, &prefix, "n2").await,
-        node(&database, REDIS, &prefix, "n3").await,
+        cluster.node(&format!("redis://{}", slow.addr), "n1").await,
+        cluster.node(REDIS, "n2").await,
+        cluster.node(REDIS, "n3").await,
     ];
     let mut clients = Vec::new();
     for (n, node) in nodes.iter().enumerate() {
@@ -377,10 +372,9 @@ async fn a_burst_from_every_node_reaches_everyone_once_in_one_order() {
 
 #[tokio::test]
 async fn a_killed_node_leaves_and_frees_its_nicknames() {
-    let database = common::postgres_schema().await;
-    let prefix = prefix();
-    let n1 = node(&database, REDIS, &prefix, "n1").await;
-    let mut n2 = node(&database, REDIS, &prefix, "n2").await;
+    let cluster = Cluster::new().await;
+    let n1 = cluster.node(REDIS, "n1").await;
+    let mut n2 = cluster.node(REDIS, "n2").await;
 
     let mut ann = tcp(&n1, "ann").await;
     let mut web = socket(&n2, "dan").await;
@@ -390,7 +384,7 @@ async fn a_killed_node_leaves_and_frees_its_nicknames() {
     tcp_skip_to(&mut ann, "dan: about to vanish").await;
 
     // A node started late sees who is there already.
-    let n3 = node(&database, REDIS, &prefix, "n3").await;
+    let n3 = cluster.node(REDIS, "n3").await;
     let mut eve = tcp(&n3, "eve").await;
     eve.send("/who").await;
     tcp_skip_to(&mut eve, "* lobby (3 members): ann, dan, eve").await;
@@ -419,10 +413,9 @@ async fn a_killed_node_leaves_and_frees_its_nicknames() {
 
 #[tokio::test]
 async fn a_node_that_stops_says_goodbye_at_once() {
-    let database = common::postgres_schema().await;
-    let prefix = prefix();
-    let n1 = node(&database, REDIS, &prefix, "n1").await;
-    let mut n2 = node(&database, REDIS, &prefix, "n2").await;
+    let cluster = Cluster::new().await;
+    let n1 = cluster.node(REDIS, "n1").await;
+    let mut n2 = cluster.node(REDIS, "n2").await;
     let mut ann = tcp(&n1, "ann").await;
     let _dan = tcp(&n2, "dan").await;
     let _eve = tcp(&n2, "eve").await;
@@ -449,12 +442,11 @@ async fn a_node_that_stops_says_goodbye_at_once() {
 
 #[tokio::test]
 async fn nodes_ride_out_a_redis_outage() {
-    let database = common::postgres_schema().await;
-    let prefix = prefix();
+    let cluster = Cluster::new().await;
     let proxy = Proxy::start("127.0.0.1:6379".parse().unwrap()).await;
     let redis = format!("redis://{}", proxy.addr);
-    let n1 = node(&database, &redis, &prefix, "n1").await;
-    let n2 = node(&database, &redis, &prefix, "n2").await;
+    let n1 = cluster.node(&redis, "n1").await;
+    let n2 = cluster.node(&redis, "n2").await;
 
     let mut ann = tcp(&n1, "ann").await;
     let mut amy = tcp(&n1, "amy").await;
@@ -532,12 +524,11 @@ async fn nodes_ride_out_a_redis_outage() {
 
 #[tokio::test]
 async fn a_nickname_taken_on_both_sides_of_a_split_is_made_unique() {
-    let database = common::postgres_schema().await;
-    let prefix = prefix();
+    let cluster = Cluster::new().await;
     let proxy = Proxy::start("127.0.0.1:6379".parse().unwrap()).await;
     let redis = format!("redis://{}", proxy.addr);
-    let n1 = node(&database, &redis, &prefix, "n1").await;
-    let n2 = node(&database, &redis, &prefix, "n2").await;
+    let n1 = cluster.node(&redis, "n1").await;
+    let n2 = cluster.node(&redis, "n2").await;
 
     proxy.cut();
     n1.wait_for_log("cluster link to Redis failed").await;
@@ -583,10 +574,9 @@ async fn a_nickname_taken_on_both_sides_of_a_split_is_made_unique() {
 async fn nodes_rebuild_what_a_restarted_redis_forgot() {
     // Redis here keeps nothing on disk: a restart loses every key. Deleting
     // this cluster's keys under the nodes' feet is the same loss.
-    let database = common::postgres_schema().await;
-    let prefix = prefix();
-    let n1 = node(&database, REDIS, &prefix, "n1").await;
-    let n2 = node(&database, REDIS, &prefix, "n2").await;
+    let cluster = Cluster::new().await;
+    let n1 = cluster.node(REDIS, "n1").await;
+    let n2 = cluster.node(REDIS, "n2").await;
     let mut ann = tcp(&n1, "ann").await;
     let mut bob = socket(&n2, "bob").await;
     tcp_sees_arrival(&mut ann, "bob").await;
@@ -597,7 +587,7 @@ async fn nodes_rebuild_what_a_restarted_redis_forgot() {
         .await
         .unwrap();
     let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}:*"))
+        .arg(format!("{}:*", cluster.prefix))
         .query_async(&mut redis)
         .await
         .unwrap();
@@ -613,7 +603,7 @@ async fn nodes_rebuild_what_a_restarted_redis_forgot() {
     n2.wait_for_log("registering again").await;
     tokio::time::sleep(Duration::from_secs(LEASE_SECS * 2)).await;
     let claimed: Vec<String> = redis::cmd("HKEYS")
-        .arg(format!("{prefix}:nicks"))
+        .arg(format!("{}:nicks", cluster.prefix))
         .query_async(&mut redis)
         .await
         .unwrap();
@@ -636,10 +626,9 @@ async fn one_client_address_on_two_nodes_gets_two_names() {
     // A client keeps its source port for connections to different servers
     // (so does a load balancer): the Go-chat default name `IP:PORT` then
     // exists on two nodes at once.
-    let database = common::postgres_schema().await;
-    let prefix = prefix();
-    let n1 = node(&database, REDIS, &prefix, "n1").await;
-    let n2 = node(&database, REDIS, &prefix, "n2").await;
+    let cluster = Cluster::new().await;
+    let n1 = cluster.node(REDIS, "n1").await;
+    let n2 = cluster.node(REDIS, "n2").await;
     let bound = |port: u16| {
         let socket = tokio::net::TcpSocket::new_v4().unwrap();
         socket.set_reuseaddr(true).unwrap();

@@ -208,17 +208,7 @@ async fn a_resuming_socket_gets_exactly_what_it_missed(config: Config) {
     assert_eq!(joined["last_id"], 8);
     let history = web.event_skipping("history").await;
     assert_eq!(history["complete"], true);
-    let texts: Vec<_> = history["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| {
-            (
-                m["id"].as_u64().unwrap(),
-                m["text"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
+    let texts = common::sio::id_texts(&history);
     let expected: Vec<_> = (1..=5).map(|i| (3 + i, format!("missed {i}"))).collect();
     assert_eq!(texts, expected);
     // Then live, continuing without a gap or a repeat.

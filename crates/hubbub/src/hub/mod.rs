@@ -369,6 +369,23 @@ impl Hub {
         opened
     }
 
+    /// [`Hub::open`] under the first of `names` not in use (a transport's
+    /// default names); if all are taken, the last `nick_in_use` error.
+    pub async fn open_first_free(
+        self: &Arc<Self>,
+        names: impl IntoIterator<Item = String>,
+        wants_typing: bool,
+    ) -> Result<Session, HubError> {
+        let mut taken = None;
+        for name in names {
+            match self.open(&name, wants_typing).await {
+                Err(e @ HubError::NickInUse(_)) => taken = Some(e),
+                other => return other,
+            }
+        }
+        Err(taken.unwrap_or(HubError::SessionEnded))
+    }
+
     /// [`Hub::open`] once the nickname is claimed in the cluster (if any).
     fn open_claimed(
         self: &Arc<Self>,

@@ -254,3 +254,21 @@ impl SioClient {
         }
     }
 }
+
+/// `(id, text)` of a `message` payload.
+pub fn id_text(message: &Value) -> (u64, String) {
+    (
+        message["id"].as_u64().expect("id"),
+        message["text"].as_str().expect("text").to_string(),
+    )
+}
+
+/// `(id, text)` of each message of a `history` payload.
+pub fn id_texts(history: &Value) -> Vec<(u64, String)> {
+    history["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(id_text)
+        .collect()
+}

@@ -368,15 +368,11 @@ fn plural(n: usize, noun: &str) -> String {
 /// `IP:PORT`. Then the name gets a suffix: `IP:PORT-2`, `-3`, ….
 async fn open_as_peer(hub: &Arc<Hub>, peer: SocketAddr) -> Result<Session, HubError> {
     let name = peer.to_string();
-    match hub.open(&name, false).await {
-        Err(HubError::NickInUse(_)) => {}
-        other => return other,
-    }
-    for n in 2..=9 {
-        match hub.open(&format!("{name}-{n}"), false).await {
-            Err(HubError::NickInUse(_)) => {}
-            other => return other,
-        }
-    }
-    Err(HubError::NickInUse(name))
+    let names = std::iter::once(name.clone()).chain((2..=9).map(|n| format!("{name}-{n}")));
+    hub.open_first_free(names, false)
+        .await
+        .map_err(|e| match e {
+            HubError::NickInUse(_) => HubError::NickInUse(name),
+            e => e,
+        })
 }

@@ -110,16 +110,10 @@ impl SocketIoTransport {
 
     /// A session named `guest-N`, skipping names already taken.
     async fn connect_guest(&self) -> Result<Session, HubError> {
-        let mut last_error = None;
-        for _ in 0..100 {
-            let n = self.guests.fetch_add(1, Ordering::Relaxed);
-            match self.hub.open(&format!("guest-{n}"), true).await {
-                Ok(session) => return Ok(session),
-                Err(e @ HubError::NickInUse(_)) => last_error = Some(e),
-                Err(e) => return Err(e),
-            }
-        }
-        Err(last_error.unwrap_or(HubError::SessionEnded))
+        // Lazy: the counter advances only for names actually tried.
+        let names =
+            (0..100).map(|_| format!("guest-{}", self.guests.fetch_add(1, Ordering::Relaxed)));
+        self.hub.open_first_free(names, true).await
     }
 }
 
