@@ -108,11 +108,18 @@ async fn learn_rooms(hub: Weak<Hub>) {
             return;
         }
     };
+    // A room is learnt if this node has none under its key, or has one
+    // with nobody here that is behind the store: one it only heard of
+    // through presence (a remote member), without its history. (Rooms with
+    // members here are caught up message by message instead.)
+    let behind = |room: Option<&Room>, last_id: u64| {
+        room.is_none_or(|r| r.members.is_empty() && r.last_id < last_id)
+    };
     for stored in rooms {
         let Some(hub) = hub.upgrade() else {
             return;
         };
-        if hub.lock().rooms.contains_key(&stored.key) {
+        if !behind(hub.lock().rooms.get(&stored.key), stored.last_id) {
             continue;
         }
         let recent = PageQuery {
@@ -123,18 +130,28 @@ async fn learn_rooms(hub: Weak<Hub>) {
         let Ok(messages) = store.page(&stored.key, recent).await else {
             continue;
         };
+        let last_id = messages
+            .last()
+            .map_or(stored.last_id, |m| m.id.max(stored.last_id));
         let mut state = hub.lock();
-        if let std::collections::hash_map::Entry::Vacant(slot) = state.rooms.entry(stored.key) {
-            let last_id = messages
-                .last()
-                .map_or(stored.last_id, |m| m.id.max(stored.last_id));
-            let mut room = Room::new(stored.name, last_id);
-            room.persisted = true;
-            room.recent = messages
-                .iter()
-                .map(|m| Event::new(super::EventKind::from_stored(m)))
-                .collect();
-            slot.insert(room);
+        if !behind(state.rooms.get(&stored.key), last_id) {
+            continue;
+        }
+        let room = state
+            .rooms
+            .entry(stored.key)
+            .or_insert_with(|| Room::new(stored.name, 0));
+        room.persisted = true;
+        room.last_id = last_id;
+        room.known_id = room.known_id.max(last_id);
+        room.recent = messages
+            .iter()
+            .map(|m| Event::new(super::EventKind::from_stored(m)))
+            .collect();
+        room.held.retain(|&id, _| id > last_id);
+        while let Some(event) = room.held.remove(&(room.last_id + 1)) {
+            let id = room.last_id + 1;
+            hub.record(room, id, event);
         }
     }
 }
@@ -391,6 +408,43 @@ mod tests {
             texts(&session, Duration::from_secs(2)).await,
             ["one", "two", "three", "four", "five", "six"]
         );
+    }
+
+    #[tokio::test]
+    async fn a_room_first_heard_of_through_presence_gets_its_history() {
+        // Another node opened `lobby2` and spoke there while this node did
+        // not hear the cluster; then it hears of a member there first.
+        let (hub, store, session, _dir) = hub_with_store().await;
+        let records: Vec<Record> = ["earlier", "later"]
+            .iter()
+            .map(|t| Record::Message {
+                room_key: "lobby2".into(),
+                message: StoredMessage {
+                    room: "lobby2".into(),
+                    ..message(0, t)
+                },
+            })
+            .collect();
+        store.commit(&records).await.unwrap();
+        hub.remote_session(
+            &"n2".into(),
+            crate::cluster::wire::SessionState {
+                id: 1,
+                nick: "ava".into(),
+                rooms: vec![("lobby2".into(), "lobby2".into())],
+            },
+        );
+        hub.catch_up();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (_, last_id) = session.enter("lobby2", None).unwrap();
+        assert_eq!(last_id, 2);
+        let mut batch = Vec::new();
+        session.outbox().next_batch(&mut batch).await;
+        let history = batch.iter().find_map(|e| match &e.kind {
+            EventKind::History { messages, .. } => Some(messages.len()),
+            _ => None,
+        });
+        assert_eq!(history, Some(2), "{batch:?}");
     }
 
     #[tokio::test]
