@@ -44,6 +44,9 @@ cd "$ROOT"
 SHARED=${SHARED:-$ROOT/../shared}
 PEERS=$(cd "$SHARED/peers" 2> /dev/null && pwd || echo "$SHARED/peers")
 WORK=${BENCH_WORK:-/tmp/hubbub-bench}
+# A path as the report names it: relative to the repository, so that no
+# machine's absolute paths end up in docs/BENCHMARKS.md.
+relative() { realpath -m --relative-to="$ROOT" "$1"; }
 HOST=127.0.0.1
 HUBBUB_TCP_PORT=${HUBBUB_TCP_PORT:-7101}
 HUBBUB_HTTP_PORT=${HUBBUB_HTTP_PORT:-7102}
@@ -326,10 +329,10 @@ $(free -g | sed 's/^/  /')
   \`\`\`
 
 - hubbub: commit $rev$([ "$dirty" -gt 0 ] && echo " plus $dirty uncommitted file(s) under crates/hubbub"), release build, its default history store, run as
-  \`hubbub --tcp-addr $HOST:$HUBBUB_TCP_PORT --http-addr $HOST:$HUBBUB_HTTP_PORT --flood-rate 0 --max-connections-per-ip 0 --max-connections 0 --data-dir $WORK/hubbub-data${HUBBUB_EXTRA_ARGS:+ $HUBBUB_EXTRA_ARGS}\`
+  \`hubbub --tcp-addr $HOST:$HUBBUB_TCP_PORT --http-addr $HOST:$HUBBUB_HTTP_PORT --flood-rate 0 --max-connections-per-ip 0 --max-connections 0 --data-dir \$BENCH_WORK/hubbub-data${HUBBUB_EXTRA_ARGS:+ $HUBBUB_EXTRA_ARGS}\`
   (flood control and the connection caps off: every client comes from 127.0.0.1, and the default cap is 256 per IP).
-- Go chat (\`$PEERS/gopl-chat\`): $go_version$([ -n "$GO_SKIP" ] && echo " — **not run: $GO_SKIP**").
-- Node socket.io chat (\`$PEERS/socketio-chat\`): node $(node --version 2> /dev/null || echo "not installed"), socket.io ${socketio_version:-?}$([ -n "$NODE_SKIP" ] && echo " — **not run: $NODE_SKIP**").
+- Go chat (\`$(relative "$PEERS")/gopl-chat\`): $go_version$([ -n "$GO_SKIP" ] && echo " — **not run: $GO_SKIP**").
+- Node socket.io chat (\`$(relative "$PEERS")/socketio-chat\`): node $(node --version 2> /dev/null || echo "not installed"), socket.io ${socketio_version:-?}$([ -n "$NODE_SKIP" ] && echo " — **not run: $NODE_SKIP**").
 - Load generator: \`hubbub-bench\` (crates/hubbub-bench), the same for every server: tokio, one task per connection
   (two for senders), TCP_NODELAY, a minimal Socket.IO v5 client over WebSocket (tokio-tungstenite).
   It runs on the same $(nproc) cores as the server, so every number here is "server + clients on one box";

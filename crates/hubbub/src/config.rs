@@ -374,10 +374,37 @@ impl Config {
     }
 }
 
+/// Reads the TOML file at `path`. Relative paths in it (`data-dir`, a
+/// `sqlite://` `database-url`) are resolved against the file's folder, so a
+/// configuration means the same whatever directory the server starts in.
 fn read_file(path: &Path) -> anyhow::Result<Options> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading config file {}", path.display()))?;
-    toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))
+    let options: Options =
+        toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))?;
+    Ok(options.relative_to(path.parent().unwrap_or(Path::new("."))))
+}
+
+impl Options {
+    /// These options with relative paths resolved against `base`.
+    fn relative_to(mut self, base: &Path) -> Options {
+        if let Some(dir) = self.data_dir.take() {
+            self.data_dir = Some(base.join(dir));
+        }
+        if let Some(url) = self.database_url.take() {
+            self.database_url = Some(match url.strip_prefix("sqlite://") {
+                Some(file)
+                    if !file.is_empty()
+                        && !file.starts_with(':')
+                        && Path::new(file.split('?').next().unwrap_or(file)).is_relative() =>
+                {
+                    format!("sqlite://{}", base.join(file).display())
+                }
+                _ => url,
+            });
+        }
+        self
+    }
 }
 
 #[cfg(test)]
@@ -400,6 +427,37 @@ mod tests {
         assert_eq!(config.tcp_addr, "127.0.0.1:0");
         assert_eq!(config.idle_timeout, Some(Duration::from_secs(30)));
         assert_eq!(config.max_line_bytes, 4096);
+    }
+
+    #[test]
+    fn file_paths_are_relative_to_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hubbub.toml");
+        std::fs::write(
+            &file,
+            "data-dir = \"state\"\ndatabase-url = \"sqlite://db/chat.db?mode=rwc\"",
+        )
+        .unwrap();
+        let options = read_file(&file).unwrap();
+        assert_eq!(options.data_dir, Some(dir.path().join("state")));
+        assert_eq!(
+            options.database_url.as_deref(),
+            Some(format!("sqlite://{}/db/chat.db?mode=rwc", dir.path().display()).as_str())
+        );
+        // Absolute paths, URLs of other stores and in-memory SQLite stay as written.
+        std::fs::write(
+            &file,
+            "data-dir = \"/var/lib/hubbub\"\ndatabase-url = \"postgres://u@h/db\"",
+        )
+        .unwrap();
+        let options = read_file(&file).unwrap();
+        assert_eq!(options.data_dir, Some(PathBuf::from("/var/lib/hubbub")));
+        assert_eq!(options.database_url.as_deref(), Some("postgres://u@h/db"));
+        std::fs::write(&file, "database-url = \"sqlite://:memory:\"").unwrap();
+        assert_eq!(
+            read_file(&file).unwrap().database_url.as_deref(),
+            Some("sqlite://:memory:")
+        );
     }
 
     #[test]

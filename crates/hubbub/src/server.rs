@@ -211,7 +211,13 @@ impl Server {
 /// be opened is an error (the server does not start without its history).
 async fn open_store(config: &Config) -> anyhow::Result<Option<Arc<dyn HistoryStore>>> {
     let store: Arc<dyn HistoryStore> = match config.store {
-        StoreKind::Memory => return Ok(None),
+        StoreKind::Memory => {
+            tracing::info!(
+                store = "memory",
+                "no history store: history is kept in memory only and lost on restart"
+            );
+            return Ok(None);
+        }
         StoreKind::Postgres => {
             let url = config.database_url.as_deref().unwrap_or_default();
             Arc::new(
@@ -237,7 +243,11 @@ async fn open_store(config: &Config) -> anyhow::Result<Option<Arc<dyn HistorySto
             }
         },
     };
-    tracing::info!(store = store.kind(), "history store open");
+    tracing::info!(
+        store = store.kind(),
+        location = store.location(),
+        "history store open"
+    );
     Ok(Some(store))
 }
 

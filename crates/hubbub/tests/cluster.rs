@@ -18,10 +18,29 @@ const REDIS: &str = "redis://127.0.0.1:6379";
 const LEASE_SECS: u64 = 2;
 
 /// One cluster's shared ground: a fresh PostgreSQL schema and a Redis key
-/// prefix no other test or run uses.
+/// prefix no other test or run uses; both are removed when it is dropped
+/// (declare it before the nodes, so they are stopped first).
 struct Cluster {
-    database: String,
+    database: common::PgSchema,
     prefix: String,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let deleted = (|| -> redis::RedisResult<()> {
+            let mut redis = redis::Client::open(REDIS)?.get_connection()?;
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(format!("{}:*", self.prefix))
+                .query(&mut redis)?;
+            if !keys.is_empty() {
+                redis::cmd("DEL").arg(keys).query::<()>(&mut redis)?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = deleted {
+            eprintln!("could not delete test keys {}:*: {e}", self.prefix);
+        }
+    }
 }
 
 impl Cluster {
@@ -45,7 +64,7 @@ impl Cluster {
             "--store",
             "postgres",
             "--database-url",
-            &self.database,
+            &self.database.url,
             "--redis-url",
             redis,
             "--cluster-prefix",

@@ -20,7 +20,8 @@ macro_rules! both_stores {
             }
             #[tokio::test]
             async fn postgres() {
-                super::$body(super::common::postgres_config().await).await;
+                let (config, _schema) = super::common::postgres_config().await;
+                super::$body(config).await;
             }
         }
     };
@@ -306,7 +307,8 @@ async fn an_old_sqlite_database_is_upgraded() {
 
 #[tokio::test]
 async fn an_old_postgres_database_is_upgraded() {
-    let url = common::postgres_schema().await;
+    let schema = common::postgres_schema().await;
+    let url = schema.url.clone();
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
     let mut first = sqlx::migrate!("migrations/postgres");
     first.migrations = std::borrow::Cow::Owned(first.migrations[..1].to_vec());
@@ -316,8 +318,9 @@ async fn an_old_postgres_database_is_upgraded() {
     }
     pool.close().await;
     ids_go_on_after_the_upgrade(Config {
+        store: hubbub::config::StoreKind::Postgres,
         database_url: Some(url),
-        ..common::postgres_config().await
+        ..common::config()
     })
     .await;
 }

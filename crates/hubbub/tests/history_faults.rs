@@ -101,18 +101,18 @@ async fn kill_9_under_load_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_under_load_postgres() {
-    let url = common::postgres_schema().await;
-    kill_9_loses_nothing_acknowledged(vec!["--database-url".into(), url]).await;
+    let schema = common::postgres_schema().await;
+    kill_9_loses_nothing_acknowledged(vec!["--database-url".into(), schema.url.clone()]).await;
 }
 
 #[tokio::test]
 async fn a_database_outage_fails_requests_then_recovers() {
     let proxy = Proxy::start("127.0.0.1:5432".parse().unwrap()).await;
     let base = format!("postgres://postgres@{}/test", proxy.addr);
-    let url = common::postgres_schema_at(&base).await;
+    let schema = common::postgres_schema_at(&base).await;
     let server = Process::start(&[
         "--database-url".into(),
-        url,
+        schema.url.clone(),
         "--flood-rate".into(),
         "0".into(),
     ])

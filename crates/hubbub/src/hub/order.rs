@@ -380,6 +380,9 @@ mod tests {
         fn kind(&self) -> &'static str {
             "racing"
         }
+        fn location(&self) -> &str {
+            "memory"
+        }
     }
 
     #[tokio::test]

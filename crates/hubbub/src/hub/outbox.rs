@@ -22,7 +22,7 @@ use super::event::{CloseReason, Event, EventKind};
 /// What a push did, so the hub can count backlogs and slow consumers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pushed {
-    /// Queued; the queue is under half its bound.
+    /// Queued; the queue is not backlogged.
     Queued,
     /// Queued, and the queue is backlogged (see [`Outbox::is_backlogged`]):
     /// the sender should be paced.

@@ -110,6 +110,10 @@ pub trait HistoryStore: Send + Sync + std::fmt::Debug + 'static {
 
     /// `sqlite` or `postgres`, for logs.
     fn kind(&self) -> &'static str;
+
+    /// Where the history lives, for logs: the SQLite file's path, or
+    /// `user@host:port/database` for PostgreSQL (never a password).
+    fn location(&self) -> &str;
 }
 
 /// Clamps a u64 into SQL's signed 64-bit integers.

@@ -10,6 +10,8 @@ use sqlx::{PgPool, Row};
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// `user@host:port/database`, for logs (no password).
+    location: String,
 }
 
 impl PostgresStore {
@@ -18,6 +20,13 @@ impl PostgresStore {
     /// to keep several deployments, or test runs, apart.
     pub async fn connect(url: &str) -> anyhow::Result<PostgresStore> {
         let options = PgConnectOptions::from_str(url)?;
+        let location = format!(
+            "{}@{}:{}/{}",
+            options.get_username(),
+            options.get_host(),
+            options.get_port(),
+            options.get_database().unwrap_or(options.get_username())
+        );
         let pool = PgPoolOptions::new()
             .max_connections(8)
             // Fail requests fast while the database is unreachable; the
@@ -26,7 +35,7 @@ impl PostgresStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
-        Ok(PostgresStore { pool })
+        Ok(PostgresStore { pool, location })
     }
 }
 

@@ -160,6 +160,10 @@ macro_rules! impl_history_store {
             fn kind(&self) -> &'static str {
                 $kind
             }
+
+            fn location(&self) -> &str {
+                &self.location
+            }
         }
     };
 }

@@ -10,6 +10,8 @@ use sqlx::{Row, SqlitePool};
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The database file, for logs.
+    location: String,
 }
 
 impl SqliteStore {
@@ -21,7 +23,9 @@ impl SqliteStore {
 
     /// Opens a `sqlite://` URL and migrates it.
     pub async fn connect(url: &str) -> anyhow::Result<SqliteStore> {
-        let options = SqliteConnectOptions::from_str(url)?
+        let options = SqliteConnectOptions::from_str(url)?;
+        let location = options.get_filename().display().to_string();
+        let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             // FULL: a commit survives power loss, not only a crash; group
@@ -34,7 +38,7 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore { pool, location })
     }
 }
 

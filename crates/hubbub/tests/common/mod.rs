@@ -37,16 +37,18 @@ pub fn config() -> Config {
 pub const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 /// A fresh schema in the test database, so runs and tests never collide;
-/// returns a URL whose connections use it.
-pub async fn postgres_schema() -> String {
+/// dropped (with everything in it) when the guard is dropped, also when the
+/// test fails. `scripts/clean-test-state.sh` sweeps what a killed test
+/// process could not drop.
+pub async fn postgres_schema() -> PgSchema {
     postgres_schema_at(POSTGRES).await
 }
 
 /// Like [`postgres_schema`], with the URL to reach the server by (a proxy).
-pub async fn postgres_schema_at(base: &str) -> String {
+pub async fn postgres_schema_at(base: &str) -> PgSchema {
     use sqlx::Connection;
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let schema = format!(
+    let name = format!(
         "hubbub_test_{}_{}_{}",
         std::process::id(),
         NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
@@ -58,20 +60,63 @@ pub async fn postgres_schema_at(base: &str) -> String {
     let mut conn = sqlx::PgConnection::connect(POSTGRES)
         .await
         .expect("PostgreSQL at 127.0.0.1:5432 (database test)");
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+    sqlx::query(&format!("CREATE SCHEMA {name}"))
         .execute(&mut conn)
         .await
         .unwrap();
-    format!("{base}?options=-csearch_path%3D{schema}")
+    PgSchema {
+        url: format!("{base}?options=-csearch_path%3D{name}"),
+        name,
+    }
 }
 
-/// A test configuration on PostgreSQL, in a fresh schema.
-pub async fn postgres_config() -> Config {
-    Config {
-        store: hubbub::config::StoreKind::Postgres,
-        database_url: Some(postgres_schema().await),
-        ..config()
+/// A test's own PostgreSQL schema; see [`postgres_schema`].
+pub struct PgSchema {
+    /// A URL whose connections use the schema.
+    pub url: String,
+    name: String,
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        // Drop runs inside the test's runtime (maybe its only thread), so the
+        // cleanup gets a thread and runtime of its own. A lock timeout keeps
+        // a server still holding the schema from hanging the test.
+        let name = self.name.clone();
+        let dropped = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async move {
+                    use sqlx::Connection;
+                    let mut conn = sqlx::PgConnection::connect(POSTGRES).await?;
+                    sqlx::query("SET lock_timeout = '5s'")
+                        .execute(&mut conn)
+                        .await?;
+                    sqlx::query(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+                        .execute(&mut conn)
+                        .await
+                        .map(drop)
+                })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop test schema {}: {dropped:?}", self.name);
+        }
     }
+}
+
+/// A test configuration on PostgreSQL, in a fresh schema that lives as long
+/// as the returned guard.
+pub async fn postgres_config() -> (Config, PgSchema) {
+    let schema = postgres_schema().await;
+    let config = Config {
+        store: hubbub::config::StoreKind::Postgres,
+        database_url: Some(schema.url.clone()),
+        ..config()
+    };
+    (config, schema)
 }
 
 /// A fresh directory under the system temp dir, removed when the test

@@ -179,9 +179,10 @@ const QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 /// A queued request: the handler call and its answer.
 pub(crate) type Job = Pin<Box<dyn Future<Output = ()> + Send>>;
 
-/// Requests one socket may have waiting for its worker. Socket.IO gives no
-/// way to stop reading one socket, so past this a request is refused with
-/// a `flood` error; each is at most one `max_payload`.
+/// Requests one socket may have waiting for its worker; each is at most one
+/// `max_payload`. Past this, reading the socket waits for a free place (see
+/// [`reserve_slot`]), and only after [`QUEUE_WAIT`] is a request refused
+/// with a `flood` error.
 pub(crate) const MAX_QUEUED_REQUESTS: usize = 256;
 
 /// Runs a socket's requests one at a time, in arrival order.
