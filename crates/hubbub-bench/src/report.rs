@@ -55,6 +55,10 @@ pub struct Report {
     pub server_cpu_secs: Option<f64>,
     /// CPU time the benchmark process used during the load window.
     pub bench_cpu_secs: Option<f64>,
+    /// Bytes the server caused to be written to storage during the load
+    /// window (`write_bytes` of /proc/PID/io: history, WAL, checkpoints).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_written_bytes: Option<u64>,
     /// Connections that ended before the run did (closed by the server, or errors).
     pub closed_early: usize,
     pub timed_out: bool,
@@ -147,6 +151,13 @@ impl Report {
                 "CPU during the load: server {server:.2}s, bench {bench:.2}s"
             );
         }
+        if let Some(written) = self.server_written_bytes {
+            let _ = writeln!(
+                s,
+                "written to storage during the load: {written} bytes, {} per message sent",
+                written.checked_div(self.sent).unwrap_or(0)
+            );
+        }
         if self.closed_early > 0 {
             let _ = writeln!(s, "connections closed early: {}", self.closed_early);
         }
@@ -173,6 +184,9 @@ fn label(r: &Report) -> String {
 /// Caveats of a row, for the notes column.
 fn notes(r: &Report) -> String {
     let mut notes = Vec::new();
+    if let (Some(written), true) = (r.server_written_bytes, r.sent > 0) {
+        notes.push(format!("{} B written per message", written / r.sent));
+    }
     if r.connect_failed > 0 {
         notes.push(format!("{} connects failed", r.connect_failed));
     }

@@ -36,6 +36,14 @@ pub fn cpu_secs(pid: &str) -> Option<f64> {
     Some(ticks as f64 / 100.0)
 }
 
+/// Bytes `pid` has caused to be written to storage (`write_bytes` in
+/// /proc/PID/io; readable for one's own processes).
+pub fn written_bytes(pid: u32) -> Option<u64> {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    let line = io.lines().find(|l| l.starts_with("write_bytes:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
 enum Conn {
     Tcp(tcp::Conn),
     Sio(Box<sio::Conn>),
@@ -252,6 +260,7 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
         });
         let server_cpu_before = opts.pid.and_then(|pid| cpu_secs(&pid.to_string()));
         let bench_cpu_before = cpu_secs("self");
+        let written_before = opts.pid.and_then(written_bytes);
 
         shared.start_us.store(now_us(), Ordering::Relaxed);
         shared.start.cancel();
@@ -283,6 +292,11 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
             .and_then(|pid| cpu_secs(&pid.to_string()))
             .zip(server_cpu_before)
             .map(|(after, before)| after - before);
+        report.server_written_bytes = opts
+            .pid
+            .and_then(written_bytes)
+            .zip(written_before)
+            .map(|(after, before)| after.saturating_sub(before));
         report.bench_cpu_secs = cpu_secs("self")
             .zip(bench_cpu_before)
             .map(|(after, before)| after - before);

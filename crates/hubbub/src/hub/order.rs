@@ -286,7 +286,7 @@ mod tests {
                 message: message(0, t),
             })
             .collect();
-        store.commit(&records).await.unwrap()
+        store.commit(records).await.unwrap()
     }
 
     /// The texts of the messages queued for `session` within `wait`.
@@ -350,7 +350,7 @@ mod tests {
 
     #[async_trait::async_trait]
     impl HistoryStore for RacingStore {
-        async fn commit(&self, batch: &[Record]) -> Result<Vec<u64>, crate::store::StoreError> {
+        async fn commit(&self, batch: Vec<Record>) -> Result<Vec<u64>, crate::store::StoreError> {
             self.inner.commit(batch).await
         }
         async fn rooms(&self) -> Result<Vec<crate::store::StoredRoom>, crate::store::StoreError> {
@@ -428,7 +428,7 @@ mod tests {
                 },
             })
             .collect();
-        store.commit(&records).await.unwrap();
+        store.commit(records).await.unwrap();
         hub.remote_session(
             &"n2".into(),
             crate::cluster::wire::SessionState {

@@ -25,7 +25,7 @@ use crate::cluster::wire;
 use crate::store::{HistoryStore, Record, StoredMessage};
 
 /// Most messages committed in one transaction.
-pub const MAX_BATCH: usize = 512;
+pub const MAX_BATCH: usize = 4096;
 /// Messages that may wait for the sequencer before senders are held back.
 pub const QUEUE: usize = 4096;
 
@@ -105,7 +105,7 @@ pub(crate) async fn run(
             continue;
         }
         let committed = match &store {
-            Some(store) => store.commit(&records(&planned)).await,
+            Some(store) => store.commit(records(&planned)).await,
             // Without a store the tentative ids are final.
             None => Ok(planned
                 .iter()

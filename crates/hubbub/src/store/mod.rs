@@ -6,6 +6,7 @@
 //! (`hub::sequencer`): a message is relayed, and acknowledged, only once its
 //! batch is committed.
 
+mod batch;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -82,18 +83,29 @@ impl Retention {
 
 /// A store failure; the request that needed it gets an error, the server stays up.
 #[derive(Debug, thiserror::Error)]
-#[error("history store: {0}")]
-pub struct StoreError(#[from] pub sqlx::Error);
+pub enum StoreError {
+    /// A query through sqlx (PostgreSQL, or SQLite reads) failed.
+    #[error("history store: {0}")]
+    Sql(#[from] sqlx::Error),
+    /// A commit on the SQLite writer's connection failed.
+    #[error("history store (SQLite): {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The SQLite writer thread is gone (it panicked); nothing more can be
+    /// committed.
+    #[error("history store: the SQLite writer has stopped")]
+    WriterStopped,
+}
 
 #[async_trait]
 pub trait HistoryStore: Send + Sync + std::fmt::Debug + 'static {
-    /// Writes `batch` in one transaction: all of it or none. Creates each
+    /// Writes `batch` in one transaction: all of it or none. Takes the batch
+    /// by value so that a store writing on another thread need not copy it. Creates each
     /// message's room if new and numbers its messages from the room's
     /// counter, in batch order; returns the ids of the batch's messages, in
     /// order. Counters are locked in key order, so concurrent commits (from
     /// other nodes sharing the database) serialise per room without
     /// deadlocking, and a rolled-back batch consumes no ids.
-    async fn commit(&self, batch: &[Record]) -> Result<Vec<u64>, StoreError>;
+    async fn commit(&self, batch: Vec<Record>) -> Result<Vec<u64>, StoreError>;
 
     /// Every stored room with its last message id.
     async fn rooms(&self) -> Result<Vec<StoredRoom>, StoreError>;

@@ -1,7 +1,9 @@
 //! The queries both SQL stores share. SQLite numbers `$1`-style
 //! parameters by first appearance, so one SQL text serves both; the macro
 //! stamps the one implementation onto each store type (whose field `pool`
-//! is that driver's pool, and which imports `sqlx::Row`).
+//! is that driver's pool, which imports `sqlx::Row`, and which has its own
+//! `commit_batch`: PostgreSQL passes a batch's rows as arrays, SQLite hands
+//! the batch to its writer thread).
 
 /// Implements [`HistoryStore`](crate::store::HistoryStore) for `$store`.
 macro_rules! impl_history_store {
@@ -10,75 +12,11 @@ macro_rules! impl_history_store {
         impl $crate::store::HistoryStore for $store {
             async fn commit(
                 &self,
-                batch: &[$crate::store::Record],
+                batch: Vec<$crate::store::Record>,
             ) -> Result<Vec<u64>, $crate::store::StoreError> {
-                use $crate::store::Record;
-                // Messages per room, rooms in key order (the lock order).
-                let mut rooms: std::collections::BTreeMap<&str, (&$crate::store::StoredMessage, u64)> =
-                    Default::default();
-                for record in batch {
-                    if let Record::Message { room_key, message } = record {
-                        rooms.entry(room_key.as_str()).or_insert((message, 0)).1 += 1;
-                    }
-                }
-                let mut tx = self.pool.begin().await?;
-                let mut next: std::collections::HashMap<&str, u64> = Default::default();
-                for (key, (first, count)) in rooms {
-                    sqlx::query(
-                        "INSERT INTO rooms (key, name, created_at) VALUES ($1, $2, $3) \
-                         ON CONFLICT (key) DO NOTHING",
-                    )
-                    .bind(key)
-                    .bind(first.room.as_ref())
-                    .bind($crate::store::sql_int(first.ts))
-                    .execute(&mut *tx)
-                    .await?;
-                    let last: i64 = sqlx::query(
-                        "UPDATE rooms SET last_id = last_id + $1 WHERE key = $2 RETURNING last_id",
-                    )
-                    .bind($crate::store::sql_int(count))
-                    .bind(key)
-                    .fetch_one(&mut *tx)
-                    .await?
-                    .get(0);
-                    next.insert(key, last as u64 + 1 - count);
-                }
-                let mut ids = Vec::new();
-                for record in batch {
-                    match record {
-                        Record::Message { room_key, message } => {
-                            let id = next.get_mut(room_key.as_str()).expect("counted above");
-                            sqlx::query(
-                                "INSERT INTO messages (room, id, ts, sender, text, action) \
-                                 VALUES ($1, $2, $3, $4, $5, $6)",
-                            )
-                            .bind(room_key)
-                            .bind($crate::store::sql_int(*id))
-                            .bind($crate::store::sql_int(message.ts))
-                            .bind(message.from.as_ref())
-                            .bind(message.text.as_ref())
-                            .bind(message.action)
-                            .execute(&mut *tx)
-                            .await?;
-                            ids.push(*id);
-                            *id += 1;
-                        }
-                        Record::Private { ts, from, to, text } => {
-                            sqlx::query(
-                                "INSERT INTO private_messages (ts, sender, recipient, text) \
-                                 VALUES ($1, $2, $3, $4)",
-                            )
-                            .bind($crate::store::sql_int(*ts))
-                            .bind(from.as_ref())
-                            .bind(to.as_ref())
-                            .bind(text.as_ref())
-                            .execute(&mut *tx)
-                            .await?;
-                        }
-                    }
-                }
-                tx.commit().await?;
-                Ok(ids)
+                // Dialect-specific: each store writes a batch in a few
+                // round trips, not one per message (see `store::batch`).
+                self.commit_batch(batch).await
             }
 
             async fn rooms(&self) -> Result<Vec<$crate::store::StoredRoom>, $crate::store::StoreError> {
