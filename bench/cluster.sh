@@ -12,6 +12,9 @@
 #               report the median with the range: single runs on a shared
 #               2-core machine vary a lot
 #   --out FILE  where to write the markdown (default docs/BENCHMARKS.md)
+#   --scenarios "burst rate ingest"
+#               which scenarios to run (default all three); the tables of
+#               the others are left out of the markdown
 #
 # Needs PostgreSQL (DATABASE, default postgres://postgres@127.0.0.1:5432/test;
 # each setup gets a fresh schema) and Redis (REDIS, default
@@ -25,11 +28,13 @@ usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; }
 QUICK=0
 OUT=
 REPEAT=
+SCENARIOS="burst rate ingest"
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1 ;;
     --out) OUT=${2:?--out needs a file}; shift ;;
     --repeat) REPEAT=${2:?--repeat needs a number}; shift ;;
+    --scenarios) SCENARIOS=${2:?--scenarios needs a list}; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "cluster.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -48,9 +53,12 @@ if [ -z "$OUT" ]; then
 fi
 if [ "$QUICK" = 1 ]; then
   CLIENTS=90 SENDERS=9 BURST=20 RATE=30 RATED=30 REPEAT=${REPEAT:-1}
+  INGEST_CLIENTS=60 INGEST_MESSAGES=20
 else
   CLIENTS=900 SENDERS=9 BURST=1000 RATE=90 RATED=100 REPEAT=${REPEAT:-3}
+  INGEST_CLIENTS=1000 INGEST_MESSAGES=100
 fi
+wants() { [[ " $SCENARIOS " == *" $1 "* ]]; }
 
 mkdir -p "$WORK"
 RESULTS=$WORK/cluster-results.jsonl
@@ -116,8 +124,8 @@ run() {
   shift 5
   log "== $scenario: $setup, $proto"
   start_nodes "$count" "$with_redis"
-  local cmd=("$BENCH" --proto "$proto" --addr "$(addrs "$count" "$proto")" --clients "$CLIENTS"
-    --senders "$SENDERS" --json --timeout 120 --scenario "$scenario" --server "$setup" "$@")
+  local cmd=("$BENCH" --proto "$proto" --addr "$(addrs "$count" "$proto")"
+    --json --timeout 120 --scenario "$scenario" --server "$setup" "$@")
   echo "${cmd[*]}" | sed "s|$ROOT/||" >> "$WORK/cluster-commands.txt"
   "${cmd[@]}" >> "$RESULTS" 2>> "$LOGS/bench.log" || true
   stop_nodes
@@ -126,20 +134,33 @@ run() {
 : > "$WORK/cluster-commands.txt"
 # Rounds interleave the setups, so a slow minute of the machine hits all of them.
 for round in $(seq "$REPEAT"); do
+  ONE_ROOM=(--clients "$CLIENTS" --senders "$SENDERS")
   for proto in tcp socketio; do
-    run "1 node" 1 none "$proto" burst --messages "$BURST"
-    run "1 node + Redis" 1 redis "$proto" burst --messages "$BURST"
-    run "3 nodes" 3 redis "$proto" burst --messages "$BURST"
-    run "1 node" 1 none "$proto" rate --messages "$RATED" --rate "$RATE"
-    run "1 node + Redis" 1 redis "$proto" rate --messages "$RATED" --rate "$RATE"
-    run "3 nodes" 3 redis "$proto" rate --messages "$RATED" --rate "$RATE"
+    if wants burst; then
+      run "1 node" 1 none "$proto" burst "${ONE_ROOM[@]}" --messages "$BURST"
+      run "1 node + Redis" 1 redis "$proto" burst "${ONE_ROOM[@]}" --messages "$BURST"
+      run "3 nodes" 3 redis "$proto" burst "${ONE_ROOM[@]}" --messages "$BURST"
+    fi
+    if wants rate; then
+      run "1 node" 1 none "$proto" rate "${ONE_ROOM[@]}" --messages "$RATED" --rate "$RATE"
+      run "1 node + Redis" 1 redis "$proto" rate "${ONE_ROOM[@]}" --messages "$RATED" --rate "$RATE"
+      run "3 nodes" 3 redis "$proto" rate "${ONE_ROOM[@]}" --messages "$RATED" --rate "$RATE"
+    fi
   done
+  if wants ingest; then
+    # Every client alone in its room: commit throughput, no cross-node fan-out.
+    INGEST=(--clients "$INGEST_CLIENTS" --rooms "$INGEST_CLIENTS" --senders "$INGEST_CLIENTS"
+      --messages "$INGEST_MESSAGES" --rate 0)
+    run "1 node" 1 none tcp ingest "${INGEST[@]}"
+    run "2 nodes" 2 redis tcp ingest "${INGEST[@]}"
+    run "3 nodes" 3 redis tcp ingest "${INGEST[@]}"
+  fi
   if [ "$round" = 1 ]; then cp "$WORK/cluster-commands.txt" "$WORK/cluster-commands-1.txt"; fi
 done
 
-python3 - "$RESULTS" "$OUT" "$WORK/cluster-commands-1.txt" "$CLIENTS" "$SENDERS" "$BURST" "$RATE" "$RATED" "$REPEAT" << 'EOF'
+python3 - "$RESULTS" "$OUT" "$WORK/cluster-commands-1.txt" "$CLIENTS" "$SENDERS" "$BURST" "$RATE" "$RATED" "$REPEAT" "$INGEST_CLIENTS" "$INGEST_MESSAGES" << 'EOF'
 import json, sys, os, datetime, subprocess, statistics
-results, out, commands, clients, senders, burst, rate, rated, repeat = sys.argv[1:10]
+results, out, commands, clients, senders, burst, rate, rated, repeat, ingest_clients, ingest_messages = sys.argv[1:12]
 rows = [json.loads(l) for l in open(results) if l.strip()]
 def table(scenario):
     lines = ["| setup | protocol | runs | received / expected (all runs) | lost | deliveries/s median (range) | p50 ms median | p99 ms median (range) |",
@@ -159,6 +180,10 @@ def table(scenario):
             statistics.median(rates), min(rates), max(rates),
             statistics.median(p50), statistics.median(p99), min(p99), max(p99)))
     return "\n".join(lines)
+def section(scenario, heading):
+    if not any(r.get("scenario") == scenario for r in rows):
+        return ""
+    return heading + "\n\n" + table(scenario) + "\n"
 cpu = subprocess.run(["sh", "-c", "nproc; grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"],
                      capture_output=True, text=True).stdout.split("\n")
 body = f"""<!-- BEGIN CLUSTER generated by bench/cluster.sh: do not edit by hand; re-run the script -->
@@ -174,14 +199,9 @@ hubbub processes on one PostgreSQL schema and one Redis, the {clients} clients s
 (client i on node i mod 3), so two thirds of all deliveries cross nodes through Redis. All in one
 room; the senders are the first {senders} clients (three per node).
 
-### Burst: {senders} senders × {burst} messages, as fast as they can
-
-{table("burst")}
-
-### Fixed rate: {rate} messages/s in total, {rated} per sender
-
-{table("rate")}
-
+{section("burst", f"### Burst: {senders} senders × {burst} messages, as fast as they can")}
+{section("rate", f"### Fixed rate: {rate} messages/s in total, {rated} per sender")}
+{section("ingest", f"### Ingest: {ingest_clients} clients, each alone in its room, {ingest_messages} messages each, as fast as they can (TCP)" + chr(10) + chr(10) + "Every message is committed to the shared PostgreSQL before it is relayed; with rooms of one, nothing crosses nodes, so this is what the cluster can commit. deliveries/s = messages/s here.")}
 Each setup ran {repeat} times (rounds interleaved, fresh nodes, schema and key prefix every
 run); the tables give the median and the range. Commands (one round):
 

@@ -53,6 +53,8 @@ HUBBUB_HTTP_PORT=${HUBBUB_HTTP_PORT:-7102}
 GO_PORT=${GO_PORT:-7001}
 NODE_PORT=${NODE_PORT:-7002}
 read -r -a HUBBUB_EXTRA <<< "${HUBBUB_EXTRA_ARGS:-}"
+# More hubbub flags for the next run only (the ingest scenario's stores).
+RUN_EXTRA=()
 if [ -z "$OUT" ]; then
   if [ "$QUICK" = 1 ]; then OUT=$WORK/BENCHMARKS.quick.md; else OUT=$ROOT/docs/BENCHMARKS.md; fi
 fi
@@ -166,7 +168,7 @@ start_server() {
       rm -rf "$WORK/hubbub-data"
       "$HUBBUB" --tcp-addr "$HOST:$HUBBUB_TCP_PORT" --http-addr "$HOST:$HUBBUB_HTTP_PORT" \
         --flood-rate 0 --max-connections-per-ip 0 --max-connections 0 \
-        --data-dir "$WORK/hubbub-data" "${HUBBUB_EXTRA[@]}" >> "$LOGS/hubbub.log" 2>&1 &
+        --data-dir "$WORK/hubbub-data" "${HUBBUB_EXTRA[@]}" "${RUN_EXTRA[@]}" >> "$LOGS/hubbub.log" 2>&1 &
       ;;
     go) CHAT_ADDR=$HOST:$GO_PORT "$GO_BIN" >> "$LOGS/go.log" 2>&1 & ;;
     node) (cd "$NODE_DIR" && PORT=$NODE_PORT exec node app.js) >> "$LOGS/node.log" 2>&1 & ;;
@@ -226,12 +228,14 @@ if [ "$QUICK" = 1 ]; then
   RATE_CLIENTS=50 RATE_SENDERS=5 RATE_MESSAGES=20 RATE=50
   IDLE_CLIENTS=200 IDLE_ROOMS=20 IDLE_SETTLE=10
   ROOMS_CLIENTS=100 ROOMS=10 ROOMS_MESSAGES=2 ROOMS_RATE=100
+  INGEST_CLIENTS=50 INGEST_MESSAGES=20
   TIMEOUT_SCALE=4
 else
   FAN_CLIENTS=1000 FAN_SENDERS=10 FAN_MESSAGES=100
   RATE_CLIENTS=1000 RATE_SENDERS=10 RATE_MESSAGES=100 RATE=100
   IDLE_CLIENTS=10000 IDLE_ROOMS=1000 IDLE_SETTLE=60
   ROOMS_CLIENTS=5000 ROOMS=500 ROOMS_MESSAGES=5 ROOMS_RATE=1000
+  INGEST_CLIENTS=1000 INGEST_MESSAGES=100
   TIMEOUT_SCALE=1
 fi
 RATE_SECS=$(awk -v s="$RATE_SENDERS" -v m="$RATE_MESSAGES" -v r="$RATE" 'BEGIN { printf "%g", s * m / r }')
@@ -242,7 +246,11 @@ FAN=(--clients "$FAN_CLIENTS" --senders "$FAN_SENDERS" --messages "$FAN_MESSAGES
 FIXED=(--clients "$RATE_CLIENTS" --senders "$RATE_SENDERS" --messages "$RATE_MESSAGES" --rate "$RATE" --timeout "$(t 120)")
 IDLE=(--clients "$IDLE_CLIENTS" --idle-only --settle-max "$IDLE_SETTLE" --timeout "$(t 240)")
 MANY=(--clients "$ROOMS_CLIENTS" --rooms "$ROOMS" --senders "$ROOMS_CLIENTS" --messages "$ROOMS_MESSAGES" --rate "$ROOMS_RATE" --timeout "$(t 180)")
+INGEST=(--clients "$INGEST_CLIENTS" --rooms "$INGEST_CLIENTS" --senders "$INGEST_CLIENTS" --messages "$INGEST_MESSAGES" --rate 0 --timeout "$(t 180)")
 ONE_ROOM="one room only: the peer has no rooms"
+# The PostgreSQL the ingest scenario commits to (a schema of its own, dropped after).
+BENCH_PG=${BENCH_PG:-postgres://postgres@127.0.0.1:5432/test}
+BENCH_PG_SCHEMA=hubbub_bench_ingest
 
 # One server at a time: every scenario of a server, then the next server.
 run fanout "hubbub TCP" hubbub tcp "${FAN[@]}"
@@ -250,6 +258,20 @@ run fixed "hubbub TCP" hubbub tcp "${FIXED[@]}"
 run idle "hubbub TCP, one room" hubbub tcp "${IDLE[@]}"
 run idle "hubbub TCP, rooms of 10" hubbub tcp "${IDLE[@]}" --rooms "$IDLE_ROOMS"
 run rooms "hubbub TCP" hubbub tcp "${MANY[@]}"
+
+# Ingest: every message committed before it is relayed, one store at a time.
+run ingest "hubbub TCP, SQLite (default)" hubbub tcp "${INGEST[@]}"
+RUN_EXTRA=(--store memory)
+run ingest "hubbub TCP, --store memory" hubbub tcp "${INGEST[@]}"
+RUN_EXTRA=()
+if command -v psql > /dev/null && psql "$BENCH_PG" -qc "DROP SCHEMA IF EXISTS $BENCH_PG_SCHEMA CASCADE; CREATE SCHEMA $BENCH_PG_SCHEMA" 2> "$LOGS/psql.log"; then
+  RUN_EXTRA=(--database-url "$BENCH_PG?options=-csearch_path%3D$BENCH_PG_SCHEMA")
+  run ingest "hubbub TCP, PostgreSQL (local)" hubbub tcp "${INGEST[@]}"
+  RUN_EXTRA=()
+  psql "$BENCH_PG" -qc "DROP SCHEMA IF EXISTS $BENCH_PG_SCHEMA CASCADE" 2>> "$LOGS/psql.log" || true
+else
+  skip ingest "hubbub TCP, PostgreSQL (local)" "no PostgreSQL at $BENCH_PG ($(head -n 1 "$LOGS/psql.log" 2> /dev/null))"
+fi
 
 run fanout "hubbub Socket.IO" hubbub socketio "${FAN[@]}"
 run fixed "hubbub Socket.IO" hubbub socketio "${FIXED[@]}"
@@ -394,6 +416,16 @@ $ROOMS_CLIENTS clients in $ROOMS rooms of $((ROOMS_CLIENTS / ROOMS)); every clie
 $ROOMS_RATE messages/s in total over ${ROOMS_SECS} s. The peers have a single room, so they cannot run this.
 
 $(table rooms)
+
+### 5. History at line rate (hubbub only)
+
+$INGEST_CLIENTS clients, each alone in its own room, each sending $INGEST_MESSAGES messages as fast as it can
+($((INGEST_CLIENTS * INGEST_MESSAGES)) messages): the cost of taking messages in when every one is committed
+to history before it is relayed or acknowledged. One row per history store; the notes give the bytes the
+server had written to storage per message (\`write_bytes\` of /proc/PID/io: table, index and WAL pages).
+The PostgreSQL row is the hubbub process only (the database server's own CPU and writes are not counted).
+
+$(table ingest)
 
 ## Server logs
 
