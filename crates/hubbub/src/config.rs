@@ -12,6 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
 
 use crate::store::Retention;
+use crate::web::AllowedOrigins;
 
 /// Command line of the `hubbub` binary.
 #[derive(Debug, Parser)]
@@ -158,6 +159,15 @@ pub struct Options {
         value_name = "SECS"
     )]
     pub purge_interval: Option<u64>,
+    /// Web origins, besides the page's own, whose pages may open Socket.IO sessions: comma-separated `https://host[:port]`, or `*` for any [default: the page's own only].
+    #[arg(
+        long,
+        global = true,
+        env = "HUBBUB_ALLOWED_ORIGINS",
+        value_name = "ORIGINS",
+        value_delimiter = ','
+    )]
+    pub allowed_origins: Option<Vec<String>>,
     /// Log filter, in tracing's EnvFilter syntax [default: info].
     #[arg(long, global = true, env = "HUBBUB_LOG", value_name = "FILTER")]
     pub log: Option<String>,
@@ -195,6 +205,8 @@ pub struct Config {
     pub max_rooms: usize,
     pub retention: Retention,
     pub purge_interval: Duration,
+    /// Origins, besides the page's own, allowed to open Socket.IO sessions.
+    pub allowed_origins: AllowedOrigins,
     pub log: String,
 }
 
@@ -234,6 +246,7 @@ impl Default for Config {
             max_rooms: 10_000,
             retention: Retention::default(),
             purge_interval: Duration::from_secs(60),
+            allowed_origins: AllowedOrigins::default(),
             log: "info".into(),
         }
     }
@@ -247,7 +260,7 @@ impl Config {
             None => Options::default(),
         };
         let store = options.store.clone().or(file.store.clone());
-        let mut config = Config::merge(options, file);
+        let mut config = Config::merge(options, file)?;
         config.store = match store.as_deref() {
             Some("sqlite") => StoreKind::Sqlite,
             Some("postgres") => StoreKind::Postgres,
@@ -268,7 +281,7 @@ impl Config {
         Ok(config)
     }
 
-    fn merge(cli: Options, file: Options) -> Config {
+    fn merge(cli: Options, file: Options) -> anyhow::Result<Config> {
         let d = Config::default();
         macro_rules! pick {
             ($field:ident) => {
@@ -276,7 +289,13 @@ impl Config {
             };
         }
         let secs = |v: Option<u64>| v.filter(|&s| s > 0).map(Duration::from_secs);
-        Config {
+        let allowed_origins = AllowedOrigins::parse(
+            &cli.allowed_origins
+                .or(file.allowed_origins)
+                .unwrap_or_default(),
+        )
+        .map_err(|e| anyhow::anyhow!("--allowed-origins: {e}"))?;
+        Ok(Config {
             tcp_addr: pick!(tcp_addr),
             http_addr: pick!(http_addr),
             data_dir: pick!(data_dir),
@@ -323,8 +342,9 @@ impl Config {
                 .purge_interval
                 .or(file.purge_interval)
                 .map_or(d.purge_interval, |s| Duration::from_secs(s.max(1))),
+            allowed_origins,
             log: pick!(log),
-        }
+        })
     }
 
     fn validate(&self) -> anyhow::Result<()> {
@@ -421,7 +441,7 @@ mod tests {
             "flood-rate = 7.0\nflood-burst = 9\ntcp-addr = \"127.0.0.1:0\"\nidle-timeout = 30",
         )
         .unwrap();
-        let config = Config::merge(cli, file);
+        let config = Config::merge(cli, file).unwrap();
         assert_eq!(config.flood_rate, 3.0);
         assert_eq!(config.flood_burst, 9);
         assert_eq!(config.tcp_addr, "127.0.0.1:0");
@@ -471,6 +491,14 @@ mod tests {
             default_room: Some("no spaces".into()),
             ..Options::default()
         };
-        assert!(Config::merge(cli, Options::default()).validate().is_err());
+        assert!(Config::merge(cli, Options::default())
+            .unwrap()
+            .validate()
+            .is_err());
+        let cli = Options {
+            allowed_origins: Some(vec!["ftp://nope".into()]),
+            ..Options::default()
+        };
+        assert!(Config::merge(cli, Options::default()).is_err());
     }
 }

@@ -149,7 +149,7 @@ impl Server {
             tracker.clone(),
         );
         let (layer, _io) = socket_io.layer();
-        let app = web::router(self.hub.clone(), layer);
+        let app = web::router(self.hub.clone(), layer, self.config.allowed_origins.clone());
         let http_shutdown = token.clone();
         let http = tokio::spawn(async move {
             let service = app.into_make_service_with_connect_info::<SocketAddr>();

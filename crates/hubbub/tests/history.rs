@@ -42,12 +42,12 @@ async fn history_on_join_for_both_transports(config: Config) {
         a.expect(&format!("alice: m{i}")).await;
     }
     a.send("/me waves").await;
-    a.expect("* alice waves").await;
+    a.expect("** alice waves").await;
 
     // A line client gets the room's history, with times, before live traffic.
     let mut b = server.client().await;
     b.expect("* history of lobby (4):").await;
-    for text in ["alice: m1", "alice: m2", "alice: m3", "* alice waves"] {
+    for text in ["alice: m1", "alice: m2", "alice: m3", "** alice waves"] {
         let line = b.line().await;
         assert!(line.starts_with("[20"), "{line:?}");
         assert!(line.ends_with(&format!("] {text}")), "{line:?}");

@@ -180,8 +180,8 @@ async fn private_messages_actions_escapes_and_help() {
     a.expect("! usage: /msg NICK TEXT").await;
 
     a.send("/me waves").await;
-    a.expect("* alice waves").await;
-    b.expect("* alice waves").await;
+    a.expect("** alice waves").await;
+    b.expect("** alice waves").await;
     a.send("/me").await;
     a.expect("! usage: /me ACTION").await;
 

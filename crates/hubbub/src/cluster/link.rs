@@ -158,7 +158,7 @@ async fn register(cx: &mut Context, conn: &mut MultiplexedConnection) -> redis::
         if !claim(
             conn,
             keys,
-            &names::fold(&session.nick),
+            &names::nick_key(&session.nick),
             &owner(&me, session.id),
         )
         .await?
@@ -187,7 +187,7 @@ async fn give_way(
         .collect();
     for n in 2..100 {
         let candidate = format!("{base}-{n}");
-        let key = names::fold(&candidate);
+        let key = names::nick_key(&candidate);
         if !claim(conn, keys, &key, &holder).await? {
             continue;
         }
@@ -411,7 +411,7 @@ async fn reap(
             release(
                 conn,
                 keys,
-                &names::fold(&session.nick),
+                &names::nick_key(&session.nick),
                 &owner(node, session.id),
             )
             .await?;

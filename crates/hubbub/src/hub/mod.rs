@@ -355,7 +355,7 @@ impl Hub {
         wants_typing: bool,
     ) -> Result<Session, HubError> {
         let id = self.next_session.fetch_add(1, Ordering::Relaxed);
-        let folded = names::fold(nick);
+        let folded = names::nick_key(nick);
         self.lock().check_nick_free(&folded, nick, id)?;
         if let Some(link) = &self.cluster {
             if link.claim(folded.clone(), id).await == Claim::Taken {
@@ -401,7 +401,7 @@ impl Hub {
         let room_key = names::fold(&self.config.default_room);
 
         let mut state = self.lock();
-        let folded = names::fold(&nick);
+        let folded = names::nick_key(&nick);
         state.check_nick_free(&folded, &nick, id)?;
         state.nicks.insert(folded, id);
         state.sessions.insert(
@@ -543,7 +543,7 @@ impl Hub {
         let old = state.member(id)?.nick.clone();
         state.check_nick_free(new_key, new, id)?;
         let new: Arc<str> = new.into();
-        state.nicks.remove(&names::fold(&old));
+        state.nicks.remove(&names::nick_key(&old));
         state.nicks.insert(new_key.to_string(), id);
         let Some(member) = state.sessions.get_mut(&id) else {
             return Err(HubError::SessionEnded);
@@ -568,7 +568,7 @@ impl Hub {
     /// unreachable): it becomes `new` (already claimed), and is told why.
     pub(crate) fn yield_nick(&self, id: SessionId, new: &str) -> Result<(), HubError> {
         let old = self.lock().member(id)?.nick.clone();
-        self.rename_locally(id, new, &names::fold(new))?;
+        self.rename_locally(id, new, &names::nick_key(new))?;
         self.presence_changed(id);
         if let Some(member) = self.lock().sessions.get(&id) {
             self.deliver(
@@ -611,7 +611,7 @@ impl Hub {
         let Some(member) = state.sessions.remove(&id) else {
             return;
         };
-        let folded = names::fold(&member.nick);
+        let folded = names::nick_key(&member.nick);
         state.nicks.remove(&folded);
         let announce = !self.shutting_down.load(Ordering::Relaxed);
         for key in &member.rooms {
@@ -959,11 +959,11 @@ impl Session {
     /// nickname is claimed cluster-wide first.
     pub async fn rename(&self, new: &str) -> Result<(), HubError> {
         names::validate_nick(new)?;
-        let new_key = names::fold(new);
+        let new_key = names::nick_key(new);
         let old_key = {
             let state = self.hub.lock();
             state.check_nick_free(&new_key, new, self.id)?;
-            names::fold(&state.member(self.id)?.nick)
+            names::nick_key(&state.member(self.id)?.nick)
         };
         let claimed = new_key != old_key && self.hub.cluster.is_some();
         if claimed {

@@ -1,7 +1,14 @@
 //! Nickname and room-name rules, shared by every transport.
 //!
-//! Both are compared case-insensitively through [`fold`]; the spelling a user
-//! chose is kept for display.
+//! Nicknames are compared by [`nick_key`]: the Unicode confusable skeleton
+//! (UTS #39) of their NFKC form after full case folding, so `alice`, `ALICE`,
+//! Cyrillic `аlice` and fullwidth `ａｌｉｃｅ` are one nickname and nobody can
+//! pass for another user by spelling. Room names are compared by [`fold`]
+//! (lowercase: the key rooms are stored under). The spelling a user chose is
+//! kept for display.
+
+use unicode_normalization::UnicodeNormalization;
+use unicode_security::GeneralSecurityProfile;
 
 use super::HubError;
 
@@ -10,18 +17,45 @@ pub const MAX_NICK_CHARS: usize = 32;
 /// Longest room name, in characters.
 pub const MAX_ROOM_CHARS: usize = 32;
 
-/// The key two names are compared by: `Alice` and `ALICE` are the same nick.
+/// The key two room names are compared (and rooms stored) by: `Games` and
+/// `GAMES` are the same room.
 pub fn fold(name: &str) -> String {
     name.to_lowercase()
 }
 
+/// The key two nicknames are compared by: the UTS #39 skeleton of the NFKC
+/// form after full case folding (`internalSkeleton(toCaseFold(NFKC(X)))`),
+/// so names that look alike are the same nickname.
+pub fn nick_key(nick: &str) -> String {
+    let normalized: String = nick.nfkc().collect();
+    let folded = caseless::default_case_fold_str(&normalized);
+    unicode_security::skeleton(&folded).collect()
+}
+
+/// Prefix of the names the server gives Socket.IO guests (`guest-N`).
+pub const GUEST_PREFIX: &str = "guest-";
+
+/// Whether `nick` is, or looks like, a name the server hands out
+/// (`guest-` and digits); users may not choose those.
+fn is_server_assigned(nick: &str) -> bool {
+    let key = nick_key(nick);
+    let digits = nick_key("0123456789");
+    key.strip_prefix(nick_key(GUEST_PREFIX).as_str())
+        .is_some_and(|rest| !rest.is_empty() && rest.chars().all(|c| digits.contains(c)))
+}
+
+/// A character a chosen name may hold: `_`, `-`, or a letter or digit that
+/// UTS #39 allows in identifiers (which leaves out invisible and filler
+/// characters, compatibility forms such as fullwidth letters, and
+/// obsolete scripts).
 fn name_char(c: char) -> bool {
-    c.is_alphanumeric() || c == '_' || c == '-'
+    c == '_' || c == '-' || (c.is_alphanumeric() && c.identifier_allowed())
 }
 
 /// Checks a nickname chosen by a user: 1–32 letters, digits, `_` or `-`,
-/// starting with a letter or digit. (Default names, such as a TCP client's
-/// `IP:PORT`, are assigned by the server and not subject to this.)
+/// starting with a letter or digit, not a name the server hands out
+/// (`guest-N`). (Default names, such as a TCP client's `IP:PORT`, are
+/// assigned by the server and not subject to this.)
 pub fn validate_nick(nick: &str) -> Result<(), HubError> {
     let count = nick.chars().count();
     let first = nick.chars().next();
@@ -37,6 +71,11 @@ pub fn validate_nick(nick: &str) -> Result<(), HubError> {
         return Err(HubError::InvalidNick(
             "a nickname is letters, digits, '_' and '-', starting with a letter or digit".into(),
         ));
+    }
+    if is_server_assigned(nick) {
+        return Err(HubError::InvalidNick(format!(
+            "names {GUEST_PREFIX}N are given out by the server; choose another"
+        )));
     }
     Ok(())
 }
@@ -92,6 +131,36 @@ mod tests {
         assert!(validate_nick(&"x".repeat(32)).is_ok());
         assert!(validate_nick(&"x".repeat(33)).is_err());
         assert_eq!(fold("ALICE"), fold("alice"));
+    }
+
+    #[test]
+    fn look_alike_nicks_are_one_nick() {
+        let alice = nick_key("alice");
+        assert_eq!(nick_key("ALICE"), alice);
+        assert_eq!(nick_key("\u{430}lice"), alice, "Cyrillic a");
+        assert_eq!(nick_key("ａｌｉｃｅ"), alice, "fullwidth");
+        assert_eq!(nick_key("evan"), nick_key("\u{435}van"), "Cyrillic e");
+        assert_eq!(nick_key("STRASSE"), nick_key("straße"), "full case folding");
+        assert_ne!(nick_key("alice"), nick_key("alicia"));
+    }
+
+    #[test]
+    fn invisible_filler_and_compatibility_characters_are_refused() {
+        assert!(validate_nick("ev\u{200b}an").is_err(), "zero-width space");
+        assert!(validate_nick("\u{3164}").is_err(), "Hangul filler");
+        assert!(validate_nick("ev\u{3164}an").is_err(), "Hangul filler");
+        assert!(validate_nick("ｅｖａｎ").is_err(), "fullwidth");
+        assert!(validate_nick("e\u{301}van").is_err(), "combining mark");
+    }
+
+    #[test]
+    fn server_assigned_names_cannot_be_chosen() {
+        assert!(validate_nick("guest-557").is_err());
+        assert!(validate_nick("GUEST-1").is_err());
+        assert!(validate_nick("gu\u{435}st-1").is_err(), "Cyrillic e");
+        assert!(validate_nick("guest-").is_ok());
+        assert!(validate_nick("guest-bob").is_ok());
+        assert!(validate_nick("guest").is_ok());
     }
 
     #[test]

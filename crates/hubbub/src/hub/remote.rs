@@ -166,12 +166,15 @@ impl Hub {
         let old = state.remote.sessions.remove(&rid);
         let nick = session.nick.clone();
         if let Some(old) = &old {
-            let old_key = names::fold(&old.nick);
+            let old_key = names::nick_key(&old.nick);
             if state.remote.nicks.get(&old_key) == Some(&rid) {
                 state.remote.nicks.remove(&old_key);
             }
         }
-        state.remote.nicks.insert(names::fold(&nick), rid.clone());
+        state
+            .remote
+            .nicks
+            .insert(names::nick_key(&nick), rid.clone());
         let old_rooms = old.as_ref().map(|o| o.rooms.clone()).unwrap_or_default();
         let new_keys: Vec<String> = session.rooms.iter().map(|(k, _)| k.clone()).collect();
         for key in old_rooms.iter().filter(|k| !new_keys.contains(k)) {
@@ -216,7 +219,7 @@ impl Hub {
         let Some(old) = state.remote.sessions.remove(rid) else {
             return;
         };
-        let key = names::fold(&old.nick);
+        let key = names::nick_key(&old.nick);
         if state.remote.nicks.get(&key) == Some(rid) {
             state.remote.nicks.remove(&key);
         }

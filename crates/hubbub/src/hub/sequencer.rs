@@ -204,7 +204,7 @@ fn plan(hub: &Hub, batch: impl Iterator<Item = Pending>) -> Vec<Planned> {
                         continue;
                     }
                 };
-                let key = names::fold(&pending.to);
+                let key = names::nick_key(&pending.to);
                 let local = state.nicks.get(&key).and_then(|id| {
                     Some(Recipient::Local(*id, state.sessions.get(id)?.nick.clone()))
                 });

@@ -3,6 +3,8 @@
 
 pub mod connections;
 pub mod flood;
+pub mod refusals;
 
 pub use connections::{ConnectionGuard, ConnectionLimiter, Refused};
 pub use flood::{FloodControl, FloodVerdict};
+pub use refusals::warn_refusal;

@@ -1,5 +1,8 @@
 //! The HTTP side: the chat page (embedded in the binary, so it works with no
-//! internet), `/healthz`, and the Socket.IO endpoint mounted as a layer.
+//! internet), `/healthz`, and the Socket.IO endpoint mounted as a layer
+//! behind the origin check ([`origin`]).
+
+pub mod origin;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -8,20 +11,29 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::{middleware, Json, Router};
 use socketioxide::layer::SocketIoLayer;
 
 use crate::hub::Hub;
+pub use origin::AllowedOrigins;
 
 const INDEX_HTML: &str = include_str!("../../assets/index.html");
 const APP_JS: &str = include_str!("../../assets/app.js");
 const STYLE_CSS: &str = include_str!("../../assets/style.css");
 const SOCKET_IO_JS: &str = include_str!("../../assets/socket.io.min.js");
 
-/// The HTTP application: static page, health, and Socket.IO.
-pub fn router(hub: Arc<Hub>, socket_io: SocketIoLayer) -> Router {
+/// The page's Content-Security-Policy: everything from this server only (the
+/// WebSocket too: CSP 3's `'self'` covers `ws:`/`wss:` to the same host), no
+/// inline script or style, and no framing by other sites (clickjacking).
+const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; \
+     frame-ancestors 'none'";
+
+/// The HTTP application: static page, health, and Socket.IO (for the
+/// origins `allowed`, see [`origin`]).
+pub fn router(hub: Arc<Hub>, socket_io: SocketIoLayer, allowed: AllowedOrigins) -> Router {
     Router::new()
-        .route("/", get(|| asset("text/html; charset=utf-8", INDEX_HTML)))
+        .route("/", get(page))
         .route(
             "/app.js",
             get(|| asset("text/javascript; charset=utf-8", APP_JS)),
@@ -37,6 +49,21 @@ pub fn router(hub: Arc<Hub>, socket_io: SocketIoLayer) -> Router {
         .route("/healthz", get(healthz))
         .with_state(hub)
         .layer(socket_io)
+        .layer(middleware::from_fn_with_state(
+            Arc::new(allowed),
+            origin::check,
+        ))
+}
+
+async fn page() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_SECURITY_POLICY, PAGE_CSP),
+            (header::X_FRAME_OPTIONS, "DENY"),
+            (header::REFERRER_POLICY, "no-referrer"),
+        ],
+        asset("text/html; charset=utf-8", INDEX_HTML).await,
+    )
 }
 
 async fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
@@ -44,6 +71,8 @@ async fn asset(content_type: &'static str, body: &'static str) -> impl IntoRespo
         [
             (header::CONTENT_TYPE, content_type),
             (header::CACHE_CONTROL, "no-cache"),
+            // Served as the type named, never sniffed as another.
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         ],
         body,
     )

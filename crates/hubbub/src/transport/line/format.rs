@@ -2,8 +2,15 @@
 //!
 //! Plain chat uses the seed's Go chat bytes exactly (`You are ADDR`,
 //! `NAME has joined us`, `NAME: text`, `NAME has left`). Additions keep out of
-//! that space with fixed prefixes: `* ` for server replies and `/me` actions,
-//! `! ` for errors meant for this client only, `[time] ` for history.
+//! that space with fixed prefixes: `* ` for server replies, `! ` for errors
+//! meant for this client only, `** ` for `/me` actions, `*NAME* ` for
+//! private messages, `[time] ` for history.
+//!
+//! By construction no client can make a line that passes for the server's:
+//! every line that starts with `* ` or `! ` is written by the server from
+//! its own text. A line a client caused starts with a name (which begins
+//! with a letter or digit), `**`, `*NAME*`, `->` or `[`; the client-chosen
+//! parts (names, texts, reasons) hold no line breaks.
 
 use bytes::Bytes;
 
@@ -13,6 +20,9 @@ use crate::hub::{CloseReason, EventKind};
 pub const ERROR_PREFIX: &str = "! ";
 /// Prefix of every server reply line.
 pub const NOTICE_PREFIX: &str = "* ";
+/// Prefix of a `/me` action (`** alice waves`): unlike the IRC habit of
+/// `* alice waves`, it cannot be mistaken for a server reply.
+pub const ACTION_PREFIX: &str = "** ";
 
 /// Encodes one event as one or more `\n`-terminated lines.
 pub fn encode(event: &EventKind) -> Bytes {
@@ -29,7 +39,7 @@ pub fn encode(event: &EventKind) -> Bytes {
             text,
             action: true,
             ..
-        } => format!("* {from} {text}\n"),
+        } => format!("{ACTION_PREFIX}{from} {text}\n"),
         EventKind::History {
             room,
             messages,
@@ -51,7 +61,7 @@ pub fn encode(event: &EventKind) -> Bytes {
                 {
                     let time = timestamp(*ts);
                     if *action {
-                        out.push_str(&format!("[{time}] * {from} {text}\n"));
+                        out.push_str(&format!("[{time}] {ACTION_PREFIX}{from} {text}\n"));
                     } else {
                         out.push_str(&format!("[{time}] {from}: {text}\n"));
                     }
@@ -133,6 +143,55 @@ mod tests {
             reason: None,
         };
         assert_eq!(encode(&left), "a has left\n");
+    }
+
+    /// Every line a client's input can cause, whatever the names and texts
+    /// (within what the transports accept: no line breaks), must not start
+    /// like a server line.
+    #[test]
+    fn no_client_line_passes_for_a_server_line() {
+        use proptest::prelude::*;
+        // Names as the hub accepts them (or a server-given `IP:PORT`), texts
+        // as the line reader and Socket.IO accept them: no control
+        // characters but TAB.
+        let name = "([\\p{L}\\p{N}][\\p{L}\\p{N}_-]{0,31}|[0-9.:]{1,21})";
+        let text = "([^\\p{Cc}]|\t){0,64}";
+        proptest!(|(from in name, to in name, text in text, action: bool, reason in proptest::option::of(text))| {
+            let from: std::sync::Arc<str> = from.as_str().into();
+            let events = [
+                EventKind::Message { room: "r".into(), id: 1, ts: 0, from: from.clone(), text: text.as_str().into(), action },
+                EventKind::Joined { room: "r".into(), nick: from.clone() },
+                EventKind::Left { room: "r".into(), nick: from.clone(), reason: reason.map(|r| r.as_str().into()) },
+                EventKind::Renamed { room: "r".into(), old: from.clone(), new: to.as_str().into() },
+                EventKind::Private { ts: 0, from: from.clone(), to: to.as_str().into(), text: text.as_str().into() },
+                EventKind::PrivateSent { ts: 0, from: from.clone(), to: to.as_str().into(), text: text.as_str().into() },
+            ];
+            for event in &events {
+                let bytes = encode(event);
+                let lines = std::str::from_utf8(&bytes).unwrap();
+                prop_assert_eq!(lines.matches('\n').count(), 1, "one line: {:?}", lines);
+                prop_assert!(!lines.starts_with(NOTICE_PREFIX) && !lines.starts_with(ERROR_PREFIX),
+                    "passes for a server line: {:?}", lines);
+            }
+        });
+    }
+
+    #[test]
+    fn server_lines_a_nick_once_could_forge() {
+        // `/me` by a user named `server`: once byte for byte the shutdown line.
+        let action = EventKind::Message {
+            room: "lobby".into(),
+            id: 1,
+            ts: 0,
+            from: "server".into(),
+            text: "is shutting down, bye".into(),
+            action: true,
+        };
+        let shutdown = EventKind::Closing {
+            reason: CloseReason::Shutdown,
+        };
+        assert_eq!(encode(&action), "** server is shutting down, bye\n");
+        assert_ne!(encode(&action), encode(&shutdown));
     }
 
     #[test]

@@ -253,4 +253,49 @@ mod tests {
         assert_eq!(reader.take_line(), None);
         assert_eq!(reader.buf.capacity(), 0);
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Arbitrary bytes in arbitrary chunks: no panic, no line over
+            /// the limit, and the buffer never holds more than a line and a
+            /// read beyond it.
+            #[test]
+            fn arbitrary_input_never_panics(
+                bytes in proptest::collection::vec(any::<u8>(), 0..2048),
+                cuts in proptest::collection::vec(0usize..2048, 0..8),
+                max in 1usize..64,
+            ) {
+                let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(bytes.len())).collect();
+                cuts.push(0);
+                cuts.push(bytes.len());
+                cuts.sort_unstable();
+                let chunks: Vec<&[u8]> = cuts.windows(2).map(|w| &bytes[w[0]..w[1]]).collect();
+                for line in lines(max, &chunks) {
+                    if let Line::Text(t) = line {
+                        prop_assert!(t.len() <= max);
+                        prop_assert!(!t.contains('\n'));
+                    }
+                }
+            }
+
+            /// Lines a client may send, joined with LF or CR LF and cut
+            /// anywhere, come back exactly.
+            #[test]
+            fn encode_then_read_round_trips(
+                sent in proptest::collection::vec("([^\\p{Cc}]|\t){0,40}", 0..12),
+                crlf: bool,
+                cut in 0usize..512,
+            ) {
+                let ending = if crlf { "\r\n" } else { "\n" };
+                let wire: String = sent.iter().map(|l| format!("{l}{ending}")).collect();
+                let cut = cut.min(wire.len());
+                let read = lines(1024, &[&wire.as_bytes()[..cut], &wire.as_bytes()[cut..]]);
+                let expected: Vec<Line> = sent.iter().map(|l| text(l)).collect();
+                prop_assert_eq!(read, expected);
+            }
+        }
+    }
 }
