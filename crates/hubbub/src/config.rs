@@ -95,6 +95,22 @@ pub struct Options {
         value_name = "BYTES"
     )]
     pub outbound_limit: Option<usize>,
+    /// Seconds an HTTP client has to send a request's head (request line and headers) [default: 10].
+    #[arg(
+        long,
+        global = true,
+        env = "HUBBUB_HTTP_HEADER_TIMEOUT",
+        value_name = "SECS"
+    )]
+    pub http_header_timeout: Option<u64>,
+    /// Seconds an HTTP connection (WebSocket included) may go without a byte either way; above Engine.IO's 45 s ping cycle [default: 60].
+    #[arg(
+        long,
+        global = true,
+        env = "HUBBUB_HTTP_IDLE_TIMEOUT",
+        value_name = "SECS"
+    )]
+    pub http_idle_timeout: Option<u64>,
     /// Seconds a shutdown waits for clients to receive what is queued [default: 5].
     #[arg(
         long,
@@ -191,6 +207,10 @@ pub struct Config {
     pub max_connections_per_ip: usize,
     pub idle_timeout: Option<Duration>,
     pub outbound_limit: usize,
+    /// Time to send an HTTP request head.
+    pub http_header_timeout: Duration,
+    /// Time an HTTP connection may go without a byte either way.
+    pub http_idle_timeout: Duration,
     pub shutdown_grace: Duration,
     pub store: StoreKind,
     pub database_url: Option<String>,
@@ -234,6 +254,8 @@ impl Default for Config {
             max_connections_per_ip: 256,
             idle_timeout: None,
             outbound_limit: 1024 * 1024,
+            http_header_timeout: Duration::from_secs(10),
+            http_idle_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(5),
             store: StoreKind::Sqlite,
             database_url: None,
@@ -311,6 +333,14 @@ impl Config {
                 None => d.idle_timeout,
             },
             outbound_limit: pick!(outbound_limit),
+            http_header_timeout: cli
+                .http_header_timeout
+                .or(file.http_header_timeout)
+                .map_or(d.http_header_timeout, |s| Duration::from_secs(s.max(1))),
+            http_idle_timeout: cli
+                .http_idle_timeout
+                .or(file.http_idle_timeout)
+                .map_or(d.http_idle_timeout, |s| Duration::from_secs(s.max(1))),
             shutdown_grace: cli
                 .shutdown_grace
                 .or(file.shutdown_grace)

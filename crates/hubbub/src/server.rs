@@ -12,6 +12,10 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
+
+use crate::limits::Acceptor;
+use crate::transport::line;
+use crate::web::serve::HttpTimeouts;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -33,9 +37,13 @@ pub struct Server {
     config: Config,
     store: Option<Arc<dyn HistoryStore>>,
     hub: Arc<Hub>,
+    /// Open sockets, on every listener, from accept to close.
     limiter: Arc<ConnectionLimiter>,
-    tcp: TcpListener,
-    http: TcpListener,
+    /// Socket.IO sessions (a polling session may outlive its requests'
+    /// connections), under the same caps.
+    sessions: Arc<ConnectionLimiter>,
+    tcp: Acceptor,
+    http: Acceptor,
 }
 
 impl Server {
@@ -86,11 +94,16 @@ impl Server {
             tasks.spawn(&hub);
         }
         let limiter = ConnectionLimiter::new(config.max_connections, config.max_connections_per_ip);
+        let sessions =
+            ConnectionLimiter::new(config.max_connections, config.max_connections_per_ip);
+        let tcp = Acceptor::new(tcp, line::OUT_OF_DESCRIPTORS);
+        let http = Acceptor::new(http, web::serve::OUT_OF_DESCRIPTORS);
         Ok(Server {
             config,
             store,
             hub,
             limiter,
+            sessions,
             tcp,
             http,
         })
@@ -138,7 +151,7 @@ impl Server {
 
         let socket_io = SocketIoTransport::new(
             self.hub.clone(),
-            self.limiter.clone(),
+            self.sessions.clone(),
             SocketIoSettings {
                 max_text_bytes: self.config.max_line_bytes,
                 flood_rate: self.config.flood_rate,
@@ -150,13 +163,17 @@ impl Server {
         );
         let (layer, _io) = socket_io.layer();
         let app = web::router(self.hub.clone(), layer, self.config.allowed_origins.clone());
-        let http_shutdown = token.clone();
-        let http = tokio::spawn(async move {
-            let service = app.into_make_service_with_connect_info::<SocketAddr>();
-            axum::serve(self.http, service)
-                .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
-                .await
-        });
+        let http = tokio::spawn(web::serve::serve(
+            self.http,
+            app,
+            self.limiter.clone(),
+            HttpTimeouts {
+                header: self.config.http_header_timeout,
+                idle: self.config.http_idle_timeout,
+            },
+            token.clone(),
+            tracker.clone(),
+        ));
 
         if let (Some(store), false) = (&self.store, self.config.retention.is_off()) {
             tracker.spawn(purge_loop(
@@ -177,12 +194,12 @@ impl Server {
         self.hub.begin_shutdown();
         token.cancel();
         let _ = accept.await;
+        let _ = http.await;
         tracker.close();
         let drained = tokio::time::timeout(self.config.shutdown_grace, async {
+            // Sockets were told and disconnected; HTTP connections were
+            // asked to finish their exchange and close.
             tracker.wait().await;
-            // Sockets were told and disconnected; what is left are idle
-            // HTTP connections, which hyper closes on its own.
-            let _ = http.await;
         });
         if drained.await.is_err() {
             tracing::warn!(

@@ -57,7 +57,10 @@ async fn names_the_server_hands_out_cannot_be_chosen() {
     let mut tcp = server.client().await;
     tcp.send("/nick guest-9").await;
     let line = tcp.line().await;
-    assert!(line.contains("names guest-N are given out by the server"), "{line}");
+    assert!(
+        line.contains("names guest-N are given out by the server"),
+        "{line}"
+    );
     // So the next visitor always gets a guest name.
     let next = server.socket().await;
     assert!(next.nick.starts_with("guest-"), "{}", next.nick);

@@ -3,6 +3,7 @@
 //! behind the origin check ([`origin`]).
 
 pub mod origin;
+pub mod serve;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

@@ -52,9 +52,11 @@ impl AllowedOrigins {
                 Some(a) if !a.is_empty() && !a.contains(['/', '?', '#', '@', ' ']) => {
                     allowed.origins.push(origin)
                 }
-                _ => return Err(format!(
+                _ => {
+                    return Err(format!(
                     "{entry:?} is not an origin (http://host[:port] or https://host[:port], or *)"
-                )),
+                ))
+                }
             }
         }
         Ok(allowed)

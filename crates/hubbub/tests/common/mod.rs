@@ -338,8 +338,27 @@ impl Process {
     /// Starts the binary with `args` (plus loopback port-0 listeners unless
     /// given) and waits for its `listening` log line.
     pub async fn start(args: &[String]) -> Process {
+        Process::start_command(
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_hubbub")),
+            args,
+        )
+        .await
+    }
+
+    /// Like [`Process::start`], with the open-files limit (soft and hard)
+    /// set to `limit`.
+    pub async fn start_with_open_files(limit: u32, args: &[String]) -> Process {
+        let mut command = tokio::process::Command::new("sh");
+        command.args([
+            "-c",
+            &format!("ulimit -n {limit} && exec \"$0\" \"$@\""),
+            env!("CARGO_BIN_EXE_hubbub"),
+        ]);
+        Process::start_command(command, args).await
+    }
+
+    async fn start_command(mut command: tokio::process::Command, args: &[String]) -> Process {
         use tokio::io::AsyncBufReadExt;
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_hubbub"));
         if !args.iter().any(|a| a == "--tcp-addr") {
             command.args(["--tcp-addr", "127.0.0.1:0"]);
         }

@@ -22,17 +22,20 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesOrdered, StreamExt};
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 use tokio::time::{sleep_until, timeout, Instant};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::hub::{CloseReason, Event, Hub, HubError, Outbox, Posted, Session, WireFormat};
-use crate::limits::{ConnectionLimiter, FloodControl, FloodVerdict};
+use crate::limits::{Acceptor, ConnectionLimiter, FloodControl, FloodVerdict};
 use crate::store::PageQuery;
 use command::{Input, HELP};
 use reader::{Line, LineReader};
+
+/// What a connection refused for lack of file descriptors is told.
+pub const OUT_OF_DESCRIPTORS: &[u8] = b"! server busy, retry later\n";
 
 /// What the line transport needs from the configuration.
 #[derive(Debug, Clone)]
@@ -62,27 +65,18 @@ pub struct LineTransport {
 
 impl LineTransport {
     /// Accepts connections until shutdown; each runs in its own tracked task.
-    pub async fn serve(self, listener: TcpListener) {
+    pub async fn serve(self, mut acceptor: Acceptor) {
         loop {
-            let accepted = tokio::select! {
+            let (stream, peer) = tokio::select! {
                 _ = self.shutdown.cancelled() => return,
-                accepted = listener.accept() => accepted,
+                accepted = acceptor.accept() => accepted,
             };
-            match accepted {
-                Ok((stream, peer)) => {
-                    let transport = self.clone();
-                    self.tracker.spawn(async move {
-                        if let Err(e) = transport.connection(stream, peer).await {
-                            tracing::debug!(%peer, error = %e, "line connection ended with an error");
-                        }
-                    });
+            let transport = self.clone();
+            self.tracker.spawn(async move {
+                if let Err(e) = transport.connection(stream, peer).await {
+                    tracing::debug!(%peer, error = %e, "line connection ended with an error");
                 }
-                Err(e) => {
-                    // Typically EMFILE: back off instead of spinning on accept.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            }
+            });
         }
     }
 
@@ -91,7 +85,7 @@ impl LineTransport {
         let guard = match self.limiter.acquire(peer.ip()) {
             Ok(guard) => guard,
             Err(refused) => {
-                tracing::info!(%peer, %refused, "connection refused");
+                crate::limits::warn_refusal("connection cap (line)", &peer.to_string());
                 return refuse(stream, &refused.to_string()).await;
             }
         };

@@ -56,6 +56,10 @@ pub struct SocketIoTransport {
 /// Packets socketioxide may hold per socket before `emit` reports it full.
 /// Room messages are two packets (`message` and the seed's `notice`).
 const SOCKET_BUFFER_PACKETS: usize = 256;
+/// How long an Engine.IO session may wait for its Socket.IO CONNECT before it
+/// is closed (socketioxide's default is 45 s); the official clients send it
+/// at once.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long the writer waits before retrying a full socket buffer.
 const FULL_BUFFER_RETRY: Duration = Duration::from_millis(2);
 
@@ -90,6 +94,7 @@ impl SocketIoTransport {
         let max_payload = self.settings.max_text_bytes * 2 + 4096;
         let (layer, io) = SocketIo::builder()
             .max_buffer_size(SOCKET_BUFFER_PACKETS)
+            .connect_timeout(CONNECT_TIMEOUT)
             // Allocated for every socket, idle or not (default 4 KiB; the
             // bound on a message is max_payload, not this).
             .ws_read_buffer_size(1024)
