@@ -90,6 +90,7 @@ start_nodes() {
   psql -q "${DATABASE}" -c "CREATE SCHEMA $schema" > /dev/null
   for i in $(seq 0 $((count - 1))); do
     local args=(--tcp-addr "$HOST:$((BASE_PORT + 2 * i))" --http-addr "$HOST:$((BASE_PORT + 2 * i + 1))"
+      --admin-addr "$HOST:0"
       --flood-rate 0 --max-connections 0 --max-connections-per-ip 0
       --store postgres --database-url "$DATABASE?options=-csearch_path%3D$schema")
     if [ "$with_redis" = redis ]; then

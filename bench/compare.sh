@@ -166,7 +166,7 @@ start_server() {
   case "$1" in
     hubbub)
       rm -rf "$WORK/hubbub-data"
-      "$HUBBUB" --tcp-addr "$HOST:$HUBBUB_TCP_PORT" --http-addr "$HOST:$HUBBUB_HTTP_PORT" \
+      "$HUBBUB" --tcp-addr "$HOST:$HUBBUB_TCP_PORT" --http-addr "$HOST:$HUBBUB_HTTP_PORT" --admin-addr "$HOST:0" \
         --flood-rate 0 --max-connections-per-ip 0 --max-connections 0 \
         --data-dir "$WORK/hubbub-data" "${HUBBUB_EXTRA[@]}" "${RUN_EXTRA[@]}" >> "$LOGS/hubbub.log" 2>&1 &
       ;;

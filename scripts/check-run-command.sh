@@ -36,7 +36,8 @@ http_port=$(free_port)
 
 # `exec` so that $pid is the command itself: cargo run replaces itself with
 # the server (exec on Unix), so SIGTERM reaches the server.
-HUBBUB_TCP_ADDR="127.0.0.1:$tcp_port" HUBBUB_HTTP_ADDR="127.0.0.1:$http_port" \
+admin_port=$(free_port)
+HUBBUB_TCP_ADDR="127.0.0.1:$tcp_port" HUBBUB_HTTP_ADDR="127.0.0.1:$http_port" HUBBUB_ADMIN_ADDR="127.0.0.1:$admin_port" \
   HUBBUB_DATA_DIR="$work/data" bash -c "exec $cmd" >"$work/out.log" 2>&1 &
 pid=$!
 
@@ -63,6 +64,12 @@ case "$page" in
   *"<html"*socket.io*) echo "check-run-command: GET / served the chat page (${#page} bytes)" >&2 ;;
   *) echo "check-run-command: GET / did not serve the chat page" >&2; exit 1 ;;
 esac
+
+# The admin listener answers (readiness, metrics).
+ready=$(curl -fsS --max-time 10 "http://127.0.0.1:$admin_port/readyz")
+[ "$ready" = "ready" ] || { echo "check-run-command: /readyz said '$ready'" >&2; exit 1; }
+curl -fsS --max-time 10 "http://127.0.0.1:$admin_port/metrics" | grep -q '^hubbub_connections_accepted_total' \
+  || { echo "check-run-command: /metrics lacks hubbub_connections_accepted_total" >&2; exit 1; }
 
 # The start-up log names where history lives and which listeners are up.
 grep -q "history store open.*$work/data/hubbub.db" "$work/out.log" || { echo "check-run-command: the log does not say where history lives:" >&2; cat "$work/out.log" >&2; exit 1; }

@@ -33,6 +33,7 @@ async fn start(name: &str) -> TestServer {
     let config = hubbub::Config {
         tcp_addr: "127.0.0.1:0".into(),
         http_addr: "127.0.0.1:0".into(),
+        admin_addr: "127.0.0.1:0".into(),
         flood_rate: 0.0,
         data_dir: data_dir.clone(),
         ..Default::default()

@@ -50,6 +50,14 @@ pub struct Options {
         value_name = "HOST:PORT"
     )]
     pub http_addr: Option<String>,
+    /// Admin listener for /metrics (Prometheus) and /readyz; keep it private [default: 127.0.0.1:8081].
+    #[arg(
+        long,
+        global = true,
+        env = "HUBBUB_ADMIN_ADDR",
+        value_name = "HOST:PORT"
+    )]
+    pub admin_addr: Option<String>,
     /// Directory for persistent data [default: ./data].
     #[arg(long, global = true, env = "HUBBUB_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
@@ -194,6 +202,8 @@ pub struct Options {
 pub struct Config {
     pub tcp_addr: String,
     pub http_addr: String,
+    /// Where /metrics and /readyz are served.
+    pub admin_addr: String,
     pub data_dir: PathBuf,
     pub default_room: String,
     pub max_line_bytes: usize,
@@ -244,6 +254,7 @@ impl Default for Config {
         Config {
             tcp_addr: "0.0.0.0:8888".into(),
             http_addr: "0.0.0.0:8080".into(),
+            admin_addr: "127.0.0.1:8081".into(),
             data_dir: PathBuf::from("./data"),
             default_room: "lobby".into(),
             max_line_bytes: 4096,
@@ -320,6 +331,7 @@ impl Config {
         Ok(Config {
             tcp_addr: pick!(tcp_addr),
             http_addr: pick!(http_addr),
+            admin_addr: pick!(admin_addr),
             data_dir: pick!(data_dir),
             default_room: pick!(default_room),
             max_line_bytes: pick!(max_line_bytes),

@@ -20,6 +20,7 @@ pub mod hub;
 pub mod limits;
 pub mod server;
 pub mod store;
+pub mod telemetry;
 pub mod transport;
 pub mod web;
 

@@ -9,6 +9,8 @@ use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // First, so that a SIGTERM at any point from here on stops gracefully.
+    let shutdown = server::shutdown_signal();
     let cli = Cli::parse();
     let config = Config::load(cli.options)?;
     let Command::Serve = cli.command.unwrap_or(Command::Serve);
@@ -24,5 +26,5 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let server = Server::bind(config).await?;
-    server.run(server::shutdown_signal()).await
+    server.run(shutdown).await
 }

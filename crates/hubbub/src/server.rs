@@ -44,6 +44,7 @@ pub struct Server {
     sessions: Arc<ConnectionLimiter>,
     tcp: Acceptor,
     http: Acceptor,
+    admin: Acceptor,
 }
 
 impl Server {
@@ -55,6 +56,9 @@ impl Server {
         let http = TcpListener::bind(&config.http_addr)
             .await
             .with_context(|| format!("binding the HTTP listener on {}", config.http_addr))?;
+        let admin = TcpListener::bind(&config.admin_addr)
+            .await
+            .with_context(|| format!("binding the admin listener on {}", config.admin_addr))?;
         let store = open_store(&config).await?;
         let hub_config = HubConfig {
             default_room: config.default_room.clone(),
@@ -98,6 +102,7 @@ impl Server {
             ConnectionLimiter::new(config.max_connections, config.max_connections_per_ip);
         let tcp = Acceptor::new(tcp, line::OUT_OF_DESCRIPTORS);
         let http = Acceptor::new(http, web::serve::OUT_OF_DESCRIPTORS);
+        let admin = Acceptor::new(admin, web::serve::OUT_OF_DESCRIPTORS);
         Ok(Server {
             config,
             store,
@@ -106,6 +111,7 @@ impl Server {
             sessions,
             tcp,
             http,
+            admin,
         })
     }
 
@@ -123,6 +129,13 @@ impl Server {
             .expect("a bound listener has a local address")
     }
 
+    /// Where the admin listener (/metrics, /readyz) is bound.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin
+            .local_addr()
+            .expect("a bound listener has a local address")
+    }
+
     pub fn hub(&self) -> &Arc<Hub> {
         &self.hub
     }
@@ -131,7 +144,12 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let token = CancellationToken::new();
         let tracker = TaskTracker::new();
-        tracing::info!(tcp = %self.tcp_addr(), http = %self.http_addr(), "hubbub listening");
+        tracing::info!(
+            tcp = %self.tcp_addr(),
+            http = %self.http_addr(),
+            admin = %self.admin_addr(),
+            "hubbub listening"
+        );
 
         let line = LineTransport {
             hub: self.hub.clone(),
@@ -163,14 +181,23 @@ impl Server {
         );
         let (layer, _io) = socket_io.layer();
         let app = web::router(self.hub.clone(), layer, self.config.allowed_origins.clone());
+        let timeouts = HttpTimeouts {
+            header: self.config.http_header_timeout,
+            idle: self.config.http_idle_timeout,
+        };
         let http = tokio::spawn(web::serve::serve(
             self.http,
             app,
             self.limiter.clone(),
-            HttpTimeouts {
-                header: self.config.http_header_timeout,
-                idle: self.config.http_idle_timeout,
-            },
+            timeouts,
+            token.clone(),
+            tracker.clone(),
+        ));
+        let admin = tokio::spawn(web::serve::serve(
+            self.admin,
+            web::admin::router(self.hub.clone(), self.limiter.clone()),
+            self.limiter.clone(),
+            timeouts,
             token.clone(),
             tracker.clone(),
         ));
@@ -195,6 +222,7 @@ impl Server {
         token.cancel();
         let _ = accept.await;
         let _ = http.await;
+        let _ = admin.await;
         tracker.close();
         let drained = tokio::time::timeout(self.config.shutdown_grace, async {
             // Sockets were told and disconnected; HTTP connections were
@@ -344,23 +372,39 @@ pub fn raise_fd_limit() -> std::io::Result<u64> {
 }
 
 /// Completes on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+pub fn shutdown_signal() -> impl Future<Output = ()> {
+    // The handlers are registered now, not when the future is first polled:
+    // `run` logs "listening" before it awaits this, and a SIGTERM sent by
+    // whoever read that line must not find the default action (termination
+    // without a graceful shutdown).
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
+    let signals = {
+        use tokio::signal::unix::{signal, SignalKind};
+        (
+            signal(SignalKind::terminate()).ok(),
+            signal(SignalKind::interrupt()).ok(),
+        )
     };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
+    async move {
+        #[cfg(unix)]
+        {
+            async fn received(signal: Option<tokio::signal::unix::Signal>) {
+                match signal {
+                    Some(mut signal) => {
+                        signal.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            }
+            let (terminate, interrupt) = signals;
+            tokio::select! {
+                _ = received(terminate) => {},
+                _ = received(interrupt) => {},
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

@@ -190,6 +190,6 @@ async fn running_out_of_file_descriptors_refuses_new_connections_only() {
     expect_past_presence(&mut alice, &format!("{}: back", carol.name)).await;
 
     // The log says so, rate-limited: not one line per refused attempt.
-    let warned = server.log_count("out of file descriptors");
+    let warned = server.log_count("out_of_descriptors");
     assert!((1..=3).contains(&warned), "{warned} warnings");
 }

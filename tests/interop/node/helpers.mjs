@@ -59,7 +59,7 @@ export async function startServer({ tcpAddr = '127.0.0.1:0', httpAddr = '127.0.0
   ownDataDir = ownDataDir ?? !dataDir;
   dataDir = dataDir || mkdtempSync(path.join(os.tmpdir(), 'hubbub-test-'));
   const args = [
-    '--tcp-addr', tcpAddr, '--http-addr', httpAddr, '--flood-rate', '0',
+    '--tcp-addr', tcpAddr, '--http-addr', httpAddr, '--admin-addr', '127.0.0.1:0', '--flood-rate', '0',
     '--data-dir', dataDir, '--shutdown-grace', '1',
   ];
   const proc = spawn(HUBBUB_BIN, args, {

@@ -47,6 +47,7 @@ class Server:
         self.data_dir = tempfile.mkdtemp(prefix="hubbub-pytest-")
         self.proc = subprocess.Popen(
             [str(HUBBUB_BIN), "--tcp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
+             "--admin-addr", "127.0.0.1:0",
              "--flood-rate", "0", "--data-dir", self.data_dir, "--shutdown-grace", "1"],
             cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE, env={**os.environ, "NO_COLOR": "1"},

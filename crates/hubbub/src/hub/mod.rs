@@ -334,6 +334,16 @@ impl Hub {
         &self.config
     }
 
+    /// The history store, if any.
+    pub fn store(&self) -> Option<&Arc<dyn HistoryStore>> {
+        self.store.as_ref()
+    }
+
+    /// Rooms in memory (with members, history, or both).
+    pub fn room_count(&self) -> usize {
+        self.lock().rooms.len()
+    }
+
     pub fn stats(&self) -> &HubStats {
         &self.stats
     }

@@ -377,6 +377,9 @@ mod tests {
         ) -> Result<u64, crate::store::StoreError> {
             self.inner.purge(retention, now_ms).await
         }
+        async fn ping(&self) -> Result<(), crate::store::StoreError> {
+            self.inner.ping().await
+        }
         fn kind(&self) -> &'static str {
             "racing"
         }

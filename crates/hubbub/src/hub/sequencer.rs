@@ -105,7 +105,12 @@ pub(crate) async fn run(
             continue;
         }
         let committed = match &store {
-            Some(store) => store.commit(records(&planned)).await,
+            Some(store) => {
+                let started = std::time::Instant::now();
+                let committed = store.commit(records(&planned)).await;
+                crate::telemetry::store_commit(started.elapsed().as_secs_f64());
+                committed
+            }
             // Without a store the tentative ids are final.
             None => Ok(planned
                 .iter()

@@ -57,7 +57,7 @@ impl Acceptor {
                 Ok(accepted) => return accepted,
                 Err(e) if out_of_descriptors(&e) => {
                     super::warn_refusal(
-                        "out of file descriptors",
+                        "out_of_descriptors",
                         &self
                             .local_addr()
                             .map_or_else(|_| "?".into(), |a| a.to_string()),

@@ -13,11 +13,13 @@ pub const INTERVAL: Duration = Duration::from_secs(10);
 /// Per kind: when its last line was logged, and refusals since then.
 static LAST: Mutex<Option<HashMap<&'static str, (Instant, u64)>>> = Mutex::new(None);
 
-/// Logs at `warn` that a `kind` of refusal happened to `peer` (an address,
-/// or what identifies the request), unless a line of that kind was logged
-/// less than [`INTERVAL`] ago; then it is only counted, and the next line
-/// says how many it stands for.
+/// Counts a `kind` of refusal (`connection_cap`, `origin`,
+/// `out_of_descriptors`: the `hubbub_refusals_total` label) that happened to
+/// `peer` (an address, or what identifies the request), and logs it at
+/// `warn` unless a line of that kind was logged less than [`INTERVAL`] ago;
+/// then the next line says how many it stands for.
 pub fn warn_refusal(kind: &'static str, peer: &str) {
+    crate::telemetry::refused(kind);
     let now = Instant::now();
     let suppressed = {
         let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());

@@ -120,6 +120,9 @@ pub trait HistoryStore: Send + Sync + std::fmt::Debug + 'static {
     /// Deletes what `retention` no longer keeps; returns rows deleted.
     async fn purge(&self, retention: Retention, now_ms: u64) -> Result<u64, StoreError>;
 
+    /// Whether the store answers (`SELECT 1`), for readiness checks.
+    async fn ping(&self) -> Result<(), StoreError>;
+
     /// `sqlite` or `postgres`, for logs.
     fn kind(&self) -> &'static str;
 

@@ -95,6 +95,11 @@ macro_rules! impl_history_store {
                 Ok(deleted)
             }
 
+            async fn ping(&self) -> Result<(), $crate::store::StoreError> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+
             fn kind(&self) -> &'static str {
                 $kind
             }

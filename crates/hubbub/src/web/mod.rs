@@ -2,6 +2,7 @@
 //! internet), `/healthz`, and the Socket.IO endpoint mounted as a layer
 //! behind the origin check ([`origin`]).
 
+pub mod admin;
 pub mod origin;
 pub mod serve;
 

@@ -62,6 +62,7 @@ pub async fn serve(
             _ = shutdown.cancelled() => return,
             accepted = acceptor.accept() => accepted,
         };
+        crate::telemetry::connection_accepted("http");
         match limiter.acquire(peer.ip()) {
             Ok(guard) => {
                 let stream = CountedStream::new(stream, guard, timeouts.idle);
@@ -74,7 +75,7 @@ pub async fn serve(
                 ));
             }
             Err(refused) => {
-                crate::limits::warn_refusal("connection cap (HTTP)", &peer.to_string());
+                crate::limits::warn_refusal("connection_cap", &peer.to_string());
                 tracker.spawn(refuse(stream, refused));
             }
         }

@@ -27,6 +27,7 @@ pub fn config() -> Config {
     Config {
         tcp_addr: "127.0.0.1:0".into(),
         http_addr: "127.0.0.1:0".into(),
+        admin_addr: "127.0.0.1:0".into(),
         flood_rate: 0.0,
         data_dir: data_dir(),
         ..Config::default()
@@ -135,6 +136,8 @@ pub fn data_dir() -> std::path::PathBuf {
 pub struct TestServer {
     pub addr: SocketAddr,
     pub http: SocketAddr,
+    /// The admin listener (/metrics, /readyz).
+    pub admin: SocketAddr,
     pub hub: Arc<Hub>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
@@ -150,6 +153,7 @@ impl TestServer {
         let server = Server::bind(config).await.expect("bind");
         let addr = server.tcp_addr();
         let http = server.http_addr();
+        let admin = server.admin_addr();
         let hub = server.hub().clone();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async {
@@ -158,6 +162,7 @@ impl TestServer {
         TestServer {
             addr,
             http,
+            admin,
             hub,
             stop: Some(stop),
             task: Some(task),
@@ -330,6 +335,8 @@ pub struct Process {
     pub child: tokio::process::Child,
     pub tcp: SocketAddr,
     pub http: SocketAddr,
+    /// The admin listener (/metrics, /readyz).
+    pub admin: SocketAddr,
     /// Every log line so far (stderr).
     log: Arc<std::sync::Mutex<Vec<String>>>,
 }
@@ -365,6 +372,9 @@ impl Process {
         if !args.iter().any(|a| a == "--http-addr") {
             command.args(["--http-addr", "127.0.0.1:0"]);
         }
+        if !args.iter().any(|a| a == "--admin-addr") {
+            command.args(["--admin-addr", "127.0.0.1:0"]);
+        }
         let mut child = command
             .args(args)
             .env("HUBBUB_LOG", "info")
@@ -376,7 +386,7 @@ impl Process {
         // Every line is kept, those before `listening` too: background
         // tasks (the cluster link) may log before it.
         let lines: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
-        let (tcp, http) = loop {
+        let (tcp, http, admin) = loop {
             let line = tokio::time::timeout(WAIT, log.next_line())
                 .await
                 .expect("startup log in time")
@@ -391,8 +401,10 @@ impl Process {
                     .parse()
                     .ok()
             };
-            if let (Some(tcp), Some(http)) = (field("tcp"), field("http")) {
-                break (tcp, http);
+            if let (Some(tcp), Some(http), Some(admin)) =
+                (field("tcp"), field("http"), field("admin"))
+            {
+                break (tcp, http, admin);
             }
         };
         // Keep draining the log so the child never blocks on a full pipe.
@@ -409,6 +421,7 @@ impl Process {
             child,
             tcp,
             http,
+            admin,
             log: lines,
         }
     }
@@ -477,6 +490,7 @@ pub async fn start_fails(args: &[&str]) -> String {
         Duration::from_secs(30),
         tokio::process::Command::new(env!("CARGO_BIN_EXE_hubbub"))
             .args(["--tcp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
+            .args(["--admin-addr", "127.0.0.1:0"])
             .args(args)
             .output(),
     )

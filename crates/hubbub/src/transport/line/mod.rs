@@ -31,6 +31,7 @@ use tokio_util::task::TaskTracker;
 use crate::hub::{CloseReason, Event, Hub, HubError, Outbox, Posted, Session, WireFormat};
 use crate::limits::{Acceptor, ConnectionLimiter, FloodControl, FloodVerdict};
 use crate::store::PageQuery;
+use crate::telemetry::{self, Transport};
 use command::{Input, HELP};
 use reader::{Line, LineReader};
 
@@ -71,6 +72,7 @@ impl LineTransport {
                 _ = self.shutdown.cancelled() => return,
                 accepted = acceptor.accept() => accepted,
             };
+            telemetry::connection_accepted("line");
             let transport = self.clone();
             self.tracker.spawn(async move {
                 if let Err(e) = transport.connection(stream, peer).await {
@@ -85,7 +87,7 @@ impl LineTransport {
         let guard = match self.limiter.acquire(peer.ip()) {
             Ok(guard) => guard,
             Err(refused) => {
-                crate::limits::warn_refusal("connection cap (line)", &peer.to_string());
+                crate::limits::warn_refusal("connection_cap", &peer.to_string());
                 return refuse(stream, &refused.to_string()).await;
             }
         };
@@ -94,6 +96,7 @@ impl LineTransport {
             Err(e) => return refuse(stream, &e.to_string()).await,
         };
         tracing::debug!(%peer, "line client connected");
+        telemetry::session_opened(Transport::Line);
         let (read_half, write_half) = stream.into_split();
         let outbox = session.outbox().clone();
         let mut writer = tokio::spawn(write_loop(write_half, outbox.clone()));
@@ -142,6 +145,7 @@ impl LineTransport {
                         .stats()
                         .flood_rejected_lines
                         .fetch_add(1, Ordering::Relaxed);
+                    telemetry::flood_refused(Transport::Line);
                     if first {
                         session.error(
                             "flood",
@@ -190,6 +194,10 @@ impl LineTransport {
             }
         };
         let _ = timeout(self.settings.linger, settle).await;
+        telemetry::session_closed(
+            Transport::Line,
+            close.as_ref().or(outbox.closing().as_ref()),
+        );
         if let Some(reason) = close {
             outbox.close(reason);
         }
@@ -222,9 +230,9 @@ async fn write_loop(mut socket: OwnedWriteHalf, outbox: Arc<Outbox>) -> io::Resu
     let mut batch: Vec<Arc<Event>> = Vec::new();
     while outbox.next_batch(&mut batch).await {
         if let [event] = batch.as_slice() {
-            socket
-                .write_all(event.encoded(WireFormat::Line, format::encode))
-                .await?;
+            let bytes = event.encoded(WireFormat::Line, format::encode);
+            socket.write_all(bytes).await?;
+            telemetry::delivered(Transport::Line, 1, bytes.len() as u64);
         } else {
             let encoded: Vec<_> = batch
                 .iter()
@@ -235,6 +243,7 @@ async fn write_loop(mut socket: OwnedWriteHalf, outbox: Arc<Outbox>) -> io::Resu
                 buf.extend_from_slice(bytes);
             }
             socket.write_all(&buf).await?;
+            telemetry::delivered(Transport::Line, batch.len() as u64, buf.len() as u64);
         }
         batch.clear();
         // Keep an idle connection small after a burst.
@@ -269,6 +278,7 @@ async fn send(
     action: bool,
     in_flight: &mut InFlight,
 ) -> Result<(), HubError> {
+    telemetry::message_received(Transport::Line);
     let submitted = session.submit(None, text, action).await?;
     in_flight.push_back(Box::pin(submitted.committed()));
     while in_flight.len() >= MAX_IN_FLIGHT {
@@ -320,7 +330,10 @@ async fn handle(session: &Session, line: &str, in_flight: &mut InFlight) -> Opti
                 room.members.join(", ")
             ))
         }),
-        Input::Msg { to, text } => session.private(to, text).await.map(drop),
+        Input::Msg { to, text } => {
+            telemetry::message_received(Transport::Line);
+            session.private(to, text).await.map(drop)
+        }
         Input::History(count) => history(session, count).await,
         Input::Quit(reason) => return Some(reason.map(str::to_string)),
         Input::Help => {

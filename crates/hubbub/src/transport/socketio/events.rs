@@ -108,7 +108,10 @@ async fn emit<T: Serialize + ?Sized>(
 ) -> Result<(), Gone> {
     loop {
         match socket.emit(event, data) {
-            Ok(()) => return Ok(()),
+            Ok(()) => {
+                crate::telemetry::delivered(crate::telemetry::Transport::SocketIo, 1, 0);
+                return Ok(());
+            }
             Err(SendError::Socket(SocketError::InternalChannelFull)) => {
                 // Waiting is the backpressure; but a session closed as a slow
                 // consumer meanwhile has nothing more worth waiting for.

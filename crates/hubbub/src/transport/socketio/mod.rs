@@ -31,6 +31,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::hub::{Hub, HubError, Session};
 use crate::limits::{ConnectionGuard, ConnectionLimiter, FloodControl};
+use crate::telemetry::{self, Transport};
 
 /// What the Socket.IO transport needs from the configuration.
 #[derive(Debug, Clone)]
@@ -156,7 +157,7 @@ async fn admit(
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |info| info.0.ip());
     let slot = transport.limiter.acquire(ip).map_err(|refused| {
-        tracing::info!(%ip, %refused, "socket.io connection refused");
+        crate::limits::warn_refusal("connection_cap", &ip.to_string());
         Refusal(refused.to_string())
     })?;
     let session = transport
@@ -179,6 +180,7 @@ async fn admit(
         session,
     });
     tracing::debug!(sid = %socket.id, %ip, "socket.io client connected");
+    telemetry::session_opened(Transport::SocketIo);
 
     requests::register(&socket, &conn);
     let outbox = conn.session.outbox().clone();
@@ -191,6 +193,10 @@ async fn admit(
     let on_disconnect = conn.clone();
     socket.on_disconnect(move |reason: DisconnectReason| async move {
         tracing::debug!(?reason, "socket.io client disconnected");
+        telemetry::session_closed(
+            Transport::SocketIo,
+            on_disconnect.session.outbox().closing().as_ref(),
+        );
         on_disconnect.session.end();
         on_disconnect
             .slot

@@ -212,6 +212,7 @@ fn admit(conn: &Connection) -> Result<(), RequestError> {
         FloodVerdict::Accept => return Ok(()),
         FloodVerdict::Reject { .. } => {
             stats.flood_rejected_lines.fetch_add(1, Ordering::Relaxed);
+            crate::telemetry::flood_refused(crate::telemetry::Transport::SocketIo);
         }
         FloodVerdict::Disconnect => {
             stats.flood_disconnects.fetch_add(1, Ordering::Relaxed);
@@ -332,6 +333,7 @@ async fn submit(
         .acquire_owned()
         .await
         .map_err(|_| RequestError::from(HubError::SessionEnded))?;
+    crate::telemetry::message_received(crate::telemetry::Transport::SocketIo);
     let submitted = conn.session.submit(room, text, action).await?;
     Ok(Outcome::Committing(submitted, permit))
 }
@@ -348,6 +350,7 @@ async fn private(conn: Arc<Connection>, _: SocketRef, data: Value) -> Answer {
         .and_then(Value::as_str)
         .ok_or_else(|| RequestError::bad_request("expected {to, text}"))?;
     let text = text_arg(&conn, &data, "text")?;
+    crate::telemetry::message_received(crate::telemetry::Transport::SocketIo);
     let (to, ts) = conn.session.private(to, text).await?;
     Ok(json!({ "to": to, "ts": ts }))
 }

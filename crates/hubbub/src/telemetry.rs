@@ -1,0 +1,128 @@
+//! What an operator can watch: Prometheus metrics, recorded through the
+//! `metrics` facade and rendered by `metrics-exporter-prometheus` at
+//! `GET /metrics` on the admin listener (`--admin-addr`, loopback by
+//! default; see `web::admin`).
+//!
+//! Labels say which transport, listener or reason, never which user, nick or
+//! room, so the number of series is fixed. The names:
+//!
+//! | metric | type | labels |
+//! |---|---|---|
+//! | `hubbub_connections_accepted_total` | counter | `listener` = `line`, `http` |
+//! | `hubbub_refusals_total` | counter | `kind` = `connection_cap`, `origin`, `out_of_descriptors` |
+//! | `hubbub_sessions_opened_total` | counter | `transport` = `line`, `socketio` |
+//! | `hubbub_sessions_closed_total` | counter | `transport`, `reason` = `quit`, `closed`, `slow_consumer`, `flood`, `idle_timeout`, `shutdown` |
+//! | `hubbub_messages_received_total` | counter | `transport` (room and private messages accepted from clients) |
+//! | `hubbub_deliveries_total` | counter | `transport` (events written to clients) |
+//! | `hubbub_sent_bytes_total` | counter | `transport` = `line` (bytes written to line clients) |
+//! | `hubbub_flood_refusals_total` | counter | `transport` (lines or requests dropped by flood control) |
+//! | `hubbub_store_commit_seconds` | histogram | (one observation per committed batch) |
+//! | `hubbub_store_failures_total` | counter | |
+//! | `hubbub_slow_consumers_total` | counter | |
+//! | `hubbub_cluster_gap_repairs_total`, `hubbub_cluster_skipped_ids_total` | counter | |
+//! | `hubbub_sockets_open`, `hubbub_sessions_open`, `hubbub_rooms` | gauge | |
+//!
+//! The recorder is process-wide (the `metrics` facade has one): several
+//! servers in one process, as in tests, share it.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use crate::hub::CloseReason;
+
+/// The process's Prometheus recorder, installed on first use.
+pub fn prometheus() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                metrics_exporter_prometheus::Matcher::Full("hubbub_store_commit_seconds".into()),
+                &[
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                ],
+            )
+            .expect("the bucket list is not empty")
+            .build_recorder();
+        let handle = recorder.handle();
+        // Another recorder may already be installed (a program embedding
+        // the library); then these metrics go there, and /metrics shows
+        // what this recorder sees.
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
+}
+
+/// A transport's label value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Line,
+    SocketIo,
+}
+
+impl Transport {
+    pub fn label(self) -> &'static str {
+        match self {
+            Transport::Line => "line",
+            Transport::SocketIo => "socketio",
+        }
+    }
+}
+
+/// A session of `transport` opened.
+pub fn session_opened(transport: Transport) {
+    metrics::counter!("hubbub_sessions_opened_total", "transport" => transport.label())
+        .increment(1);
+}
+
+/// A session of `transport` ended: by the server for `reason`, or by the
+/// client (`None`: it closed, or quit over Socket.IO).
+pub fn session_closed(transport: Transport, reason: Option<&CloseReason>) {
+    let reason = match reason {
+        None => "closed",
+        Some(CloseReason::Quit) => "quit",
+        Some(CloseReason::SlowConsumer { .. }) => "slow_consumer",
+        Some(CloseReason::Flooding) => "flood",
+        Some(CloseReason::IdleTimeout) => "idle_timeout",
+        Some(CloseReason::Shutdown) => "shutdown",
+    };
+    metrics::counter!("hubbub_sessions_closed_total", "transport" => transport.label(), "reason" => reason)
+        .increment(1);
+}
+
+/// A message (room or private) accepted from a client of `transport`.
+pub fn message_received(transport: Transport) {
+    metrics::counter!("hubbub_messages_received_total", "transport" => transport.label())
+        .increment(1);
+}
+
+/// `events` written to a client of `transport`, `bytes` long in all (0 if
+/// the transport does not know).
+pub fn delivered(transport: Transport, events: u64, bytes: u64) {
+    metrics::counter!("hubbub_deliveries_total", "transport" => transport.label())
+        .increment(events);
+    if bytes > 0 {
+        metrics::counter!("hubbub_sent_bytes_total", "transport" => transport.label())
+            .increment(bytes);
+    }
+}
+
+/// A line or request of `transport` dropped by flood control.
+pub fn flood_refused(transport: Transport) {
+    metrics::counter!("hubbub_flood_refusals_total", "transport" => transport.label()).increment(1);
+}
+
+/// A connection accepted on `listener` (`line` or `http`).
+pub fn connection_accepted(listener: &'static str) {
+    metrics::counter!("hubbub_connections_accepted_total", "listener" => listener).increment(1);
+}
+
+/// A refusal of `kind` (see [`crate::limits::warn_refusal`]).
+pub fn refused(kind: &'static str) {
+    metrics::counter!("hubbub_refusals_total", "kind" => kind).increment(1);
+}
+
+/// A batch committed to the history store in `seconds`.
+pub fn store_commit(seconds: f64) {
+    metrics::histogram!("hubbub_store_commit_seconds").record(seconds);
+}
