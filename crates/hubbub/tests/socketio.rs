@@ -523,3 +523,43 @@ async fn a_fast_socket_is_slowed_down_not_dropped() {
         0
     );
 }
+
+/// JSON text for `text` as python-socketio writes it: every non-ASCII
+/// character escaped (`\ud83d\ude00` for an emoji, 12 bytes for 4).
+fn ascii_json(text: &str) -> String {
+    let mut out = String::from("\"");
+    for unit in text.encode_utf16() {
+        if unit < 0x80 {
+            out.push(char::from(unit as u8));
+        } else {
+            out.push_str(&format!("\\u{unit:04x}"));
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[tokio::test]
+async fn the_text_limit_is_on_what_the_user_typed_not_on_its_escaping() {
+    let server = TestServer::default().await;
+    let mut tcp = server.client().await;
+    let mut web = server.socket().await;
+    tcp.line().await; // the socket joined
+    // 1023 emoji: 4092 bytes of text, within the 4096-byte limit, 12276
+    // bytes of escaped JSON.
+    let text = "😀".repeat(1023);
+    let answer = web
+        .request_json("message", &format!("{{\"text\":{}}}", ascii_json(&text)))
+        .await;
+    assert!(answer.get("ok").is_some(), "{answer}");
+    tcp.expect(&format!("{}: {text}", web.nick)).await;
+    // 1025 emoji: over the limit, an error for this request; the connection stays.
+    let text = "😀".repeat(1025);
+    let answer = web
+        .request_json("message", &format!("{{\"text\":{}}}", ascii_json(&text)))
+        .await;
+    assert_eq!(answer["error"]["code"], "too_large", "{answer}");
+    web.ok("message", Some(json!({"text": "still connected"})))
+        .await;
+    tcp.expect(&format!("{}: still connected", web.nick)).await;
+}

@@ -103,6 +103,22 @@ impl SioClient {
         }
     }
 
+    /// Like [`SioClient::request`], with the data as JSON text, exactly as
+    /// given (for escapes serde_json would not write).
+    pub async fn request_json(&mut self, event: &str, data_json: &str) -> Value {
+        let id = self.next_ack;
+        self.next_ack += 1;
+        self.send_raw(&format!("42{id}[{},{data_json}]", json!(event)))
+            .await;
+        loop {
+            match self.incoming().await {
+                Incoming::Ack(got, value) if got == id => return value,
+                Incoming::Event(name, value) => self.events.push_back((name, value)),
+                _ => {}
+            }
+        }
+    }
+
     /// Reads one frame; returns the argument if it is the ack with `id`.
     pub async fn take_ack(&mut self, id: u64) -> Option<Value> {
         if let Some(value) = self.acks.remove(&id) {

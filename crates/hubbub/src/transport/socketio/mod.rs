@@ -89,10 +89,14 @@ impl SocketIoTransport {
 
     /// The tower layer serving `/socket.io/`, and its handle.
     pub fn layer(self) -> (SocketIoLayer, SocketIo) {
-        // A packet carries at most one text plus its JSON framing (escapes
-        // may double the text). The same bound for polling bodies and for
-        // WebSocket messages, whose default would be 64 MiB.
-        let max_payload = self.settings.max_text_bytes * 2 + 4096;
+        // A packet carries at most one text plus its JSON framing. The text
+        // limit applies to the decoded text, so the packet must leave room
+        // for the widest escaping a client may use: `\uXXXX` surrogate
+        // pairs, 12 bytes for a 4-byte character (python-socketio writes
+        // every non-ASCII character so), three times the text. The same
+        // bound for polling bodies and for WebSocket messages, whose default
+        // would be 64 MiB.
+        let max_payload = self.settings.max_text_bytes * 3 + 4096;
         let (layer, io) = SocketIo::builder()
             .max_buffer_size(SOCKET_BUFFER_PACKETS)
             .connect_timeout(CONNECT_TIMEOUT)
