@@ -563,3 +563,22 @@ async fn the_text_limit_is_on_what_the_user_typed_not_on_its_escaping() {
         .await;
     tcp.expect(&format!("{}: still connected", web.nick)).await;
 }
+
+#[tokio::test]
+async fn unknown_events_spend_flood_budget_too() {
+    let mut config = common::config();
+    config.flood_rate = 1.0;
+    config.flood_burst = 2;
+    config.flood_kick = 3;
+    let server = TestServer::start(config).await;
+    let mut web = server.socket().await;
+    assert_eq!(web.error_code("no such event", None).await, "unknown_event");
+    assert_eq!(web.error_code("no such event", None).await, "unknown_event");
+    assert_eq!(web.error_code("no such event", None).await, "flood");
+    for _ in 0..10 {
+        web.emit("no such event", json!(null)).await;
+    }
+    let closing = web.event_skipping("closing").await;
+    assert_eq!(closing["reason"], "flooding: too many lines too fast");
+    web.expect_closed().await;
+}

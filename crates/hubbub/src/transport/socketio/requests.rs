@@ -83,16 +83,20 @@ pub(crate) fn register(socket: &SocketRef, conn: &Arc<Connection>) {
     on(socket, conn, "private", private);
     on(socket, conn, "typing", typing);
     on(socket, conn, "history", history);
+    // Unknown events spend flood budget like any request: a client
+    // spraying them gets `flood` errors, then is disconnected.
+    let fallback = conn.clone();
     socket.on_fallback(
-        |socket: SocketRef,
-         event: socketioxide::extract::Event,
-         AckWanted(wanted): AckWanted,
-         ack: AckSender| async move {
-            let error = RequestError {
+        move |socket: SocketRef,
+              event: socketioxide::extract::Event,
+              AckWanted(wanted): AckWanted,
+              ack: AckSender| {
+            let error = admit(&fallback).err().unwrap_or_else(|| RequestError {
                 code: "unknown_event",
                 message: format!("unknown event {:?}", event.0),
-            };
+            });
             respond(&socket, ack, wanted, Err(error));
+            async {}
         },
     );
 }
