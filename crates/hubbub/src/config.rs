@@ -156,6 +156,14 @@ pub struct Options {
     /// Recent messages kept in memory per room, for joins and resumes [default: 100].
     #[arg(long, global = true, env = "HUBBUB_HISTORY_CACHE", value_name = "N")]
     pub history_cache: Option<usize>,
+    /// Bytes all rooms' recent-history caches may hold together; the least recently written rooms' caches are dropped past it (their history stays in the store) [default: 67108864].
+    #[arg(
+        long,
+        global = true,
+        env = "HUBBUB_HISTORY_CACHE_BYTES",
+        value_name = "BYTES"
+    )]
+    pub history_cache_bytes: Option<usize>,
     /// Most rooms that may exist [default: 10000].
     #[arg(long, global = true, env = "HUBBUB_MAX_ROOMS", value_name = "N")]
     pub max_rooms: Option<usize>,
@@ -232,6 +240,8 @@ pub struct Config {
     pub cluster_lease: Duration,
     pub history_on_join: usize,
     pub history_cache: usize,
+    /// Bytes all recent-history caches may hold together.
+    pub history_cache_bytes: usize,
     pub max_rooms: usize,
     pub retention: Retention,
     pub purge_interval: Duration,
@@ -276,6 +286,7 @@ impl Default for Config {
             cluster_lease: Duration::from_secs(10),
             history_on_join: 20,
             history_cache: 100,
+            history_cache_bytes: 64 * 1024 * 1024,
             max_rooms: 10_000,
             retention: Retention::default(),
             purge_interval: Duration::from_secs(60),
@@ -368,6 +379,7 @@ impl Config {
                 .map_or(d.cluster_lease, |s| Duration::from_secs(s.max(1))),
             history_on_join: pick!(history_on_join),
             history_cache: pick!(history_cache),
+            history_cache_bytes: pick!(history_cache_bytes),
             max_rooms: pick!(max_rooms),
             retention: Retention {
                 max_messages_per_room: cli

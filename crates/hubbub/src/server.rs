@@ -66,11 +66,13 @@ impl Server {
             history_on_join: config.history_on_join,
             history_cache: config.history_cache,
             max_rooms: config.max_rooms,
+            history_cache_bytes: config.history_cache_bytes,
         };
         let stored = match &store {
             Some(store) => load_rooms(
                 store.as_ref(),
                 hub_config.history_cache.max(hub_config.history_on_join),
+                hub_config.history_cache_bytes,
             )
             .await
             .with_context(|| format!("reading rooms from the {} store", store.kind()))?,
@@ -297,22 +299,32 @@ async fn open_store(config: &Config) -> anyhow::Result<Option<Arc<dyn HistorySto
 }
 
 /// Every stored room with its most recent messages.
+///
+/// Stops reading messages once they would fill the caches' byte budget
+/// (`cache_bytes`, counted roughly as the hub weighs events): the rooms
+/// after that start with an empty cache, their history in the store.
 async fn load_rooms(
     store: &dyn HistoryStore,
     recent: usize,
+    cache_bytes: usize,
 ) -> Result<Vec<(StoredRoom, Vec<StoredMessage>)>, StoreError> {
     let mut rooms = Vec::new();
+    let mut loaded = 0usize;
     for room in store.rooms().await? {
         let query = PageQuery {
             before: None,
             after: None,
             limit: recent as u32,
         };
-        let messages = if recent > 0 {
+        let messages = if recent > 0 && loaded < cache_bytes {
             store.page(&room.key, query).await?
         } else {
             Vec::new()
         };
+        loaded += messages
+            .iter()
+            .map(|m| 64 + m.room.len() + m.from.len() + m.text.len())
+            .sum::<usize>();
         rooms.push((room, messages));
     }
     Ok(rooms)

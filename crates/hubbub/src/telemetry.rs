@@ -21,6 +21,7 @@
 //! | `hubbub_slow_consumers_total` | counter | |
 //! | `hubbub_cluster_gap_repairs_total`, `hubbub_cluster_skipped_ids_total` | counter | |
 //! | `hubbub_sockets_open`, `hubbub_sessions_open`, `hubbub_rooms` | gauge | |
+//! | `hubbub_history_cache_bytes` | gauge | (bytes the rooms' history caches hold) |
 //!
 //! The recorder is process-wide (the `metrics` facade has one): several
 //! servers in one process, as in tests, share it.

@@ -545,8 +545,8 @@ async fn the_text_limit_is_on_what_the_user_typed_not_on_its_escaping() {
     let mut tcp = server.client().await;
     let mut web = server.socket().await;
     tcp.line().await; // the socket joined
-    // 1023 emoji: 4092 bytes of text, within the 4096-byte limit, 12276
-    // bytes of escaped JSON.
+                      // 1023 emoji: 4092 bytes of text, within the 4096-byte limit, 12276
+                      // bytes of escaped JSON.
     let text = "😀".repeat(1023);
     let answer = web
         .request_json("message", &format!("{{\"text\":{}}}", ascii_json(&text)))

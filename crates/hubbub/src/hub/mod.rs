@@ -14,6 +14,7 @@
 //! is what keeps that order across the nodes of a cluster; the other nodes'
 //! sessions are mirrored in [`remote`].
 
+mod cache;
 pub mod event;
 pub mod names;
 mod order;
@@ -21,7 +22,7 @@ pub mod outbox;
 pub(crate) mod remote;
 mod sequencer;
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -33,6 +34,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::cluster::{self, wire::SessionState, Claim, Link};
 use crate::store::{HistoryStore, PageQuery, StoredMessage, StoredRoom};
+use cache::{CacheBudget, RoomCache};
 use remote::RemoteId;
 
 /// A session's identity inside the hub; never reused while the process lives.
@@ -52,6 +54,9 @@ pub struct HubConfig {
     pub history_cache: usize,
     /// Most rooms that may exist at once.
     pub max_rooms: usize,
+    /// Most bytes the rooms' recent-history caches hold together (see
+    /// [`cache`]).
+    pub history_cache_bytes: usize,
 }
 
 impl Default for HubConfig {
@@ -62,6 +67,7 @@ impl Default for HubConfig {
             history_on_join: 20,
             history_cache: 100,
             max_rooms: 10_000,
+            history_cache_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -190,8 +196,9 @@ struct Room {
     held: BTreeMap<u64, Arc<Event>>,
     /// A task is reading the gap from the store.
     repairing: bool,
-    /// The last `history_cache` committed messages, oldest first.
-    recent: VecDeque<Arc<Event>>,
+    /// The last `history_cache` committed messages, oldest first, within
+    /// the shared byte budget ([`cache`]).
+    recent: RoomCache,
     /// Has had a message (and so, with a store, a row): kept when empty.
     persisted: bool,
 }
@@ -206,6 +213,8 @@ struct State {
     rooms: HashMap<String, Room>,
     /// Sessions of the other nodes of a cluster.
     remote: remote::Remote,
+    /// The byte budget of every room's `recent` cache.
+    cache: CacheBudget,
 }
 
 /// The chat core shared by every transport.
@@ -248,21 +257,23 @@ impl Hub {
         cluster: Option<Link>,
     ) -> Arc<Hub> {
         config.history_cache = config.history_cache.max(config.history_on_join);
-        let mut state = State::default();
+        let mut state = State {
+            cache: CacheBudget::new(config.history_cache_bytes),
+            ..State::default()
+        };
         for (room, messages) in stored {
             let recent = messages
                 .iter()
                 .map(|m| Event::new(EventKind::from_stored(m)))
                 .collect();
-            state.rooms.insert(
-                room.key,
-                Room {
-                    persisted: true,
-                    recent,
-                    ..Room::new(room.name, room.last_id)
-                },
-            );
+            let mut entry = Room {
+                persisted: true,
+                ..Room::new(room.name, room.last_id)
+            };
+            state.cache.replace(&room.key, &mut entry.recent, recent);
+            state.rooms.insert(room.key, entry);
         }
+        state.trim_caches();
         let default_key = names::fold(&config.default_room);
         let _ = state.room_entry(&default_key, &config.default_room, usize::MAX);
         let (sequencer_tx, sequencer_rx) = mpsc::channel(sequencer::QUEUE);
@@ -337,6 +348,12 @@ impl Hub {
     /// The history store, if any.
     pub fn store(&self) -> Option<&Arc<dyn HistoryStore>> {
         self.store.as_ref()
+    }
+
+    /// Bytes the rooms' recent-history caches hold (within
+    /// `history_cache_bytes`).
+    pub fn history_cache_bytes(&self) -> usize {
+        self.lock().cache.bytes()
     }
 
     /// Rooms in memory (with members, history, or both).
@@ -748,13 +765,23 @@ impl Room {
             known_id: last_id,
             held: BTreeMap::new(),
             repairing: false,
-            recent: VecDeque::new(),
+            recent: RoomCache::default(),
             persisted: false,
         }
     }
 }
 
 impl State {
+    /// Drops the least recently written rooms' caches while the caches are
+    /// over their byte budget.
+    fn trim_caches(&mut self) {
+        while let Some(key) = self.cache.over() {
+            if let Some(room) = self.rooms.get_mut(&key) {
+                self.cache.evicted(&mut room.recent);
+            }
+        }
+    }
+
     /// The room under `key`, created with display name `name` if missing
     /// and fewer than `max_rooms` exist.
     fn room_entry(

@@ -15,6 +15,7 @@
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use super::cache::CacheBudget;
 use super::{Event, Hub, Room, State};
 use crate::store::PageQuery;
 
@@ -49,9 +50,10 @@ impl Hub {
         room.known_id = room.known_id.max(id);
         let mut backlogged = false;
         if id == room.last_id + 1 {
-            backlogged |= self.record(room, id, event);
+            backlogged |= self.record(&mut state.cache, key, room, id, event);
             while let Some(next) = room.held.remove(&(room.last_id + 1)) {
-                backlogged |= self.record(room, room.last_id + 1, next);
+                let next_id = room.last_id + 1;
+                backlogged |= self.record(&mut state.cache, key, room, next_id, next);
             }
         } else if room.held.len() < MAX_HELD {
             room.held.insert(id, event);
@@ -63,6 +65,7 @@ impl Hub {
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             tokio::spawn(repair(Arc::downgrade(self), key.to_string(), GAP_WAIT));
         }
+        state.trim_caches();
         backlogged
     }
 
@@ -80,16 +83,24 @@ impl Hub {
         tokio::spawn(learn_rooms(Arc::downgrade(self)));
     }
 
-    /// Makes `event` (message `id`) the room's latest: cache and fan out.
-    fn record(&self, room: &mut Room, id: u64, event: Arc<Event>) -> bool {
+    /// Makes `event` (message `id`) room `key`'s latest: cache and fan
+    /// out. (The caller then trims the caches to their budget.)
+    fn record(
+        &self,
+        cache: &mut CacheBudget,
+        key: &str,
+        room: &mut Room,
+        id: u64,
+        event: Arc<Event>,
+    ) -> bool {
         room.last_id = id;
         room.persisted = true;
-        if self.config.history_cache > 0 {
-            if room.recent.len() >= self.config.history_cache {
-                room.recent.pop_front();
-            }
-            room.recent.push_back(event.clone());
-        }
+        cache.push(
+            key,
+            &mut room.recent,
+            event.clone(),
+            self.config.history_cache,
+        );
         self.fan_out(room, &event)
     }
 }
@@ -133,26 +144,30 @@ async fn learn_rooms(hub: Weak<Hub>) {
         let last_id = messages
             .last()
             .map_or(stored.last_id, |m| m.id.max(stored.last_id));
-        let mut state = hub.lock();
+        let mut guard = hub.lock();
+        let state = &mut *guard;
         if !behind(state.rooms.get(&stored.key), last_id) {
             continue;
         }
+        let key = stored.key;
         let room = state
             .rooms
-            .entry(stored.key)
+            .entry(key.clone())
             .or_insert_with(|| Room::new(stored.name, 0));
         room.persisted = true;
         room.last_id = last_id;
         room.known_id = room.known_id.max(last_id);
-        room.recent = messages
+        let recent = messages
             .iter()
             .map(|m| Event::new(super::EventKind::from_stored(m)))
             .collect();
+        state.cache.replace(&key, &mut room.recent, recent);
         room.held.retain(|&id, _| id > last_id);
         while let Some(event) = room.held.remove(&(room.last_id + 1)) {
             let id = room.last_id + 1;
-            hub.record(room, id, event);
+            hub.record(&mut state.cache, &key, room, id, event);
         }
+        state.trim_caches();
     }
 }
 
@@ -191,10 +206,11 @@ async fn repair(hub: Weak<Hub>, key: String, wait: Duration) {
             None => Vec::new(),
         };
         let next = {
-            let mut state = hub.lock();
+            let mut guard = hub.lock();
+            let state = &mut *guard;
             for message in page {
                 let event = Event::new(super::EventKind::from_stored(&message));
-                hub.accept(&mut state, &key, message.id, event);
+                hub.accept(state, &key, message.id, event);
             }
             let Some(room) = state.rooms.get_mut(&key) else {
                 return;
@@ -213,7 +229,7 @@ async fn repair(hub: Weak<Hub>, key: String, wait: Duration) {
                         break;
                     }
                     let (id, event) = entry.remove_entry();
-                    hub.record(room, id, event);
+                    hub.record(&mut state.cache, &key, room, id, event);
                 }
                 if bound > room.last_id {
                     hub.stats
@@ -223,8 +239,9 @@ async fn repair(hub: Weak<Hub>, key: String, wait: Duration) {
                 }
                 while let Some(event) = room.held.remove(&(room.last_id + 1)) {
                     let id = room.last_id + 1;
-                    hub.record(room, id, event);
+                    hub.record(&mut state.cache, &key, room, id, event);
                 }
+                state.trim_caches();
                 Round::Again
             } else if room.known_id > room.last_id {
                 // A gap opened while reading: give it the usual time to fill.
