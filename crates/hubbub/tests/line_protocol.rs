@@ -277,3 +277,33 @@ async fn last_line_without_newline_is_relayed_at_eof() {
     b.expect("alice: no newline").await;
     b.expect("alice has left").await;
 }
+
+#[tokio::test]
+async fn a_room_listing_is_capped_at_the_rooms_with_most_members() {
+    let server = TestServer::default().await;
+    let mut writer = server.client().await;
+    writer.nick("w").await;
+    // 150 rooms that persist (each had a message), then back to the lobby
+    // where a second client is: the lobby has the most members.
+    for i in 0..150 {
+        writer.send(&format!("/join r{i:03}")).await;
+        writer.line().await; // * you are now in …
+        writer.send("x").await;
+        writer.expect("w: x").await;
+    }
+    writer.send("/join lobby").await;
+    let mut other = server.client().await;
+    loop {
+        if writer.line().await.ends_with("has joined us") {
+            break;
+        }
+    }
+    other.send("/rooms").await;
+    let listing = other.line().await;
+    assert!(
+        listing.starts_with("* 151 rooms, the 100 with the most members: "),
+        "{listing}"
+    );
+    assert!(listing.contains("lobby (2)"), "{listing}");
+    assert_eq!(listing.matches(" (").count(), 100, "{listing}");
+}

@@ -582,3 +582,72 @@ async fn unknown_events_spend_flood_budget_too() {
     assert_eq!(closing["reason"], "flooding: too many lines too fast");
     web.expect_closed().await;
 }
+
+#[tokio::test]
+async fn join_with_since_resumes_a_room_the_socket_is_already_in() {
+    let server = TestServer::default().await;
+    let mut tcp = server.client().await;
+    tcp.nick("writer").await;
+    for i in 1..=5 {
+        tcp.send(&format!("m{i}")).await;
+        tcp.expect(&format!("writer: m{i}")).await;
+    }
+    // A socket that had seen up to id 2, reconnecting: it starts in the
+    // default room (the welcome history is the last messages, not "since").
+    let mut web = server.socket().await;
+    tcp.line().await; // the socket joined
+    let welcome = web.event_skipping("history").await;
+    assert_eq!(welcome["messages"].as_array().unwrap().len(), 5);
+    let joined = web
+        .ok("join", Some(json!({"room": "lobby", "since": 2})))
+        .await;
+    assert_eq!(joined["last_id"], 5);
+    let history = web.event_skipping("history").await;
+    let missed: Vec<u64> = history["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(missed, [3, 4, 5]);
+    assert_eq!(history["complete"], true);
+
+    // The same for a room joined earlier on this connection.
+    web.ok("join", Some(json!({"room": "games"}))).await;
+    tcp.send("/join games").await;
+    tcp.expect(&format!(
+        "* you are now in games (2 members: {}, writer)",
+        web.nick
+    ))
+    .await;
+    for i in 1..=3 {
+        tcp.send(&format!("g{i}")).await;
+        tcp.expect(&format!("writer: g{i}")).await;
+    }
+    web.ok("join", Some(json!({"room": "games", "since": 1})))
+        .await;
+    let history = loop {
+        let history = web.event_skipping("history").await;
+        if history["room"] == "games" && history["messages"][0]["id"] == 2 {
+            break history;
+        }
+    };
+    assert_eq!(history["messages"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn one_connection_may_join_a_bounded_number_of_rooms() {
+    let server = TestServer::default().await;
+    let mut web = server.socket().await;
+    // In the default room already: 31 more reach the cap of 32.
+    for i in 1..32 {
+        web.ok("join", Some(json!({"room": format!("r{i}")}))).await;
+    }
+    assert_eq!(
+        web.error_code("join", Some(json!({"room": "one-too-many"})))
+            .await,
+        "too_many_joined"
+    );
+    web.ok("leave", Some(json!({"room": "r1"}))).await;
+    web.ok("join", Some(json!({"room": "one-more"}))).await;
+}

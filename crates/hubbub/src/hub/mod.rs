@@ -101,6 +101,8 @@ pub enum HubError {
     StoreUnavailable,
     #[error("too many rooms (at most {0})")]
     TooManyRooms(usize),
+    #[error("you are in {0} rooms already, the most one connection may join; leave one first")]
+    TooManyJoined(usize),
     #[error("{0} is on another server of this cluster, which cannot be reached right now")]
     ClusterUnavailable(String),
 }
@@ -122,6 +124,7 @@ impl HubError {
             HubError::SessionEnded => "session_ended",
             HubError::StoreUnavailable => "store_unavailable",
             HubError::TooManyRooms(_) => "too_many_rooms",
+            HubError::TooManyJoined(_) => "too_many_joined",
             HubError::ClusterUnavailable(_) => "cluster_unavailable",
         }
     }
@@ -162,6 +165,21 @@ pub struct RoomSummary {
     pub name: Arc<str>,
     pub members: usize,
 }
+
+/// A room listing: at most [`MAX_LISTED_ROOMS`] rooms (with more, the ones
+/// with the most members), sorted case-insensitively, and how many exist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomList {
+    pub total: usize,
+    pub rooms: Vec<RoomSummary>,
+}
+
+/// Most rooms one listing shows.
+pub const MAX_LISTED_ROOMS: usize = 100;
+/// With this many rooms or more, a listing may be up to [`DIRECTORY_MAX_AGE`] old.
+const DIRECTORY_LIVE_BELOW: usize = 1000;
+/// How old a listing of many rooms may be.
+const DIRECTORY_MAX_AGE: Duration = Duration::from_secs(1);
 
 /// A room and the nicknames in it, sorted case-insensitively.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -231,10 +249,16 @@ pub struct Hub {
     shutting_down: std::sync::atomic::AtomicBool,
     /// Where sessions hand messages to be numbered, committed and fanned out.
     sequencer: mpsc::Sender<sequencer::Pending>,
+    /// The last room listing taken (see [`Hub::rooms`]).
+    directory: Mutex<Option<(std::time::Instant, Arc<Vec<RoomSummary>>)>>,
     store: Option<Arc<dyn HistoryStore>>,
     /// The cluster this node is part of, if any.
     cluster: Option<Link>,
 }
+
+/// Most rooms one session may be in at once (Socket.IO sessions join
+/// several; a line session is in one).
+pub const MAX_ROOMS_PER_SESSION: usize = 32;
 
 /// The longest a sender is held back after one message (see [`Hub::pace`]).
 const MAX_PACING: Duration = Duration::from_secs(5);
@@ -285,6 +309,7 @@ impl Hub {
             relief: Arc::new(tokio::sync::Notify::new()),
             shutting_down: std::sync::atomic::AtomicBool::new(false),
             sequencer: sequencer_tx,
+            directory: Mutex::new(None),
             store: store.clone(),
             cluster,
         });
@@ -484,9 +509,32 @@ impl Hub {
     }
 
     /// Every room with its member count, sorted by name.
-    pub fn rooms(&self) -> Vec<RoomSummary> {
-        let state = self.lock();
-        let mut rooms: Vec<_> = state
+    pub fn rooms(&self) -> RoomList {
+        let all = self.directory();
+        let total = all.len();
+        let mut rooms: Vec<RoomSummary> = all.iter().cloned().collect();
+        if total > MAX_LISTED_ROOMS {
+            rooms.select_nth_unstable_by(MAX_LISTED_ROOMS - 1, |a, b| b.members.cmp(&a.members));
+            rooms.truncate(MAX_LISTED_ROOMS);
+        }
+        rooms.sort_by_cached_key(|r| names::fold(&r.name));
+        RoomList { total, rooms }
+    }
+
+    /// Every room with its member count, unsorted. The copy is taken under
+    /// the hub lock (no sorting, no allocation per room); with many rooms
+    /// it is reused for up to [`DIRECTORY_MAX_AGE`], so listings asked for
+    /// often cannot hold the lock for work proportional to the server's
+    /// size, however many clients ask.
+    fn directory(&self) -> Arc<Vec<RoomSummary>> {
+        let mut cached = self.directory.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((taken, list)) = &*cached {
+            if list.len() >= DIRECTORY_LIVE_BELOW && taken.elapsed() < DIRECTORY_MAX_AGE {
+                return list.clone();
+            }
+        }
+        let list: Vec<RoomSummary> = self
+            .lock()
             .rooms
             .values()
             .map(|r| RoomSummary {
@@ -494,8 +542,9 @@ impl Hub {
                 members: r.members.len() + r.remote.len(),
             })
             .collect();
-        rooms.sort_by_key(|r| names::fold(&r.name));
-        rooms
+        let list = Arc::new(list);
+        *cached = Some((std::time::Instant::now(), list.clone()));
+        list
     }
 
     /// The members of `room` (case-insensitive name, optional `#`).
@@ -715,7 +764,17 @@ impl Hub {
         });
         self.fan_out(room, &joined);
         room.members.insert(id, outbox.clone());
+        self.send_history(room, &outbox, since);
+        Ok(())
+    }
 
+    /// Gives a member of `room` its recent history: the last
+    /// `history_on_join` messages, or with `since`, every message after that
+    /// id that memory still holds (`complete: false` when memory no longer
+    /// reaches back to it: the client pages back from the store). Called
+    /// under the lock, so history and live messages neither overlap nor
+    /// leave a gap.
+    fn send_history(&self, room: &Room, outbox: &Outbox, since: Option<u64>) {
         let (messages, complete) = match since {
             Some(since) => {
                 let messages: Vec<_> = room
@@ -743,7 +802,7 @@ impl Hub {
         };
         if !messages.is_empty() || (since.is_some() && !complete) {
             self.deliver(
-                &outbox,
+                outbox,
                 Event::new(EventKind::History {
                     room: room.name.clone(),
                     messages,
@@ -751,7 +810,6 @@ impl Hub {
                 }),
             );
         }
-        Ok(())
     }
 }
 
@@ -1066,9 +1124,19 @@ impl Session {
         let mut state = self.hub.lock();
         let member = state.member_mut(self.id)?;
         if let Some(at) = member.rooms.iter().position(|r| *r == key) {
+            // Already here: becomes current; with `since` (a client
+            // resuming), it still gets what it missed.
             let key = member.rooms.remove(at);
             member.rooms.push(key);
+            if since.is_some() {
+                let outbox = member.outbox.clone();
+                let key = member.rooms.last().expect("just pushed").clone();
+                self.hub.send_history(&state.rooms[&key], &outbox, since);
+            }
         } else {
+            if member.rooms.len() >= MAX_ROOMS_PER_SESSION {
+                return Err(HubError::TooManyJoined(MAX_ROOMS_PER_SESSION));
+            }
             self.hub
                 .enter_room(&mut state, self.id, &key, name, since)?;
             state.member_mut(self.id)?.rooms.push(key.clone());

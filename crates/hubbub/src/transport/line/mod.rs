@@ -310,16 +310,22 @@ async fn handle(session: &Session, line: &str, in_flight: &mut InFlight) -> Opti
             ))
         }),
         Input::Rooms => {
-            let rooms = session.hub().rooms();
-            let list: Vec<_> = rooms
+            let listing = session.hub().rooms();
+            let list: Vec<_> = listing
+                .rooms
                 .iter()
                 .map(|r| format!("{} ({})", r.name, r.members))
                 .collect();
-            session.notice(format!(
-                "{}: {}",
-                plural(rooms.len(), "room"),
-                list.join(", ")
-            ));
+            let count = plural(listing.total, "room");
+            session.notice(if listing.rooms.len() < listing.total {
+                format!(
+                    "{count}, the {} with the most members: {}",
+                    listing.rooms.len(),
+                    list.join(", ")
+                )
+            } else {
+                format!("{count}: {}", list.join(", "))
+            });
             Ok(())
         }
         Input::Who => session.room().map(|room| {

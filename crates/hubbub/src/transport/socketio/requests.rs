@@ -291,6 +291,7 @@ async fn rooms(conn: Arc<Connection>, _: SocketRef, _: Value) -> Answer {
         .session
         .hub()
         .rooms()
+        .rooms
         .into_iter()
         .map(|r| json!({ "name": r.name, "members": r.members }))
         .collect();
