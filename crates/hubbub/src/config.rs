@@ -103,6 +103,14 @@ pub struct Options {
         value_name = "BYTES"
     )]
     pub outbound_limit: Option<usize>,
+    /// Bytes that may wait for all clients together; past it the largest queues are disconnected as too slow first [default: 268435456].
+    #[arg(
+        long,
+        global = true,
+        env = "HUBBUB_OUTBOUND_TOTAL_LIMIT",
+        value_name = "BYTES"
+    )]
+    pub outbound_total_limit: Option<usize>,
     /// Seconds an HTTP client has to send a request's head (request line and headers) [default: 10].
     #[arg(
         long,
@@ -225,6 +233,8 @@ pub struct Config {
     pub max_connections_per_ip: usize,
     pub idle_timeout: Option<Duration>,
     pub outbound_limit: usize,
+    /// Bytes that may wait for all clients together.
+    pub outbound_total_limit: usize,
     /// Time to send an HTTP request head.
     pub http_header_timeout: Duration,
     /// Time an HTTP connection may go without a byte either way.
@@ -275,6 +285,7 @@ impl Default for Config {
             max_connections_per_ip: 256,
             idle_timeout: None,
             outbound_limit: 1024 * 1024,
+            outbound_total_limit: 256 * 1024 * 1024,
             http_header_timeout: Duration::from_secs(10),
             http_idle_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(5),
@@ -356,6 +367,7 @@ impl Config {
                 None => d.idle_timeout,
             },
             outbound_limit: pick!(outbound_limit),
+            outbound_total_limit: pick!(outbound_total_limit),
             http_header_timeout: cli
                 .http_header_timeout
                 .or(file.http_header_timeout)

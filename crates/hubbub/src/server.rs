@@ -67,6 +67,7 @@ impl Server {
             history_cache: config.history_cache,
             max_rooms: config.max_rooms,
             history_cache_bytes: config.history_cache_bytes,
+            outbox_total_limit: config.outbound_total_limit,
         };
         let stored = match &store {
             Some(store) => load_rooms(

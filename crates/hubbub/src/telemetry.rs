@@ -9,7 +9,7 @@
 //! | metric | type | labels |
 //! |---|---|---|
 //! | `hubbub_connections_accepted_total` | counter | `listener` = `line`, `http` |
-//! | `hubbub_refusals_total` | counter | `kind` = `connection_cap`, `origin`, `out_of_descriptors` |
+//! | `hubbub_refusals_total` | counter | `kind` = `connection_cap`, `origin`, `out_of_descriptors`, `outbound_total` |
 //! | `hubbub_sessions_opened_total` | counter | `transport` = `line`, `socketio` |
 //! | `hubbub_sessions_closed_total` | counter | `transport`, `reason` = `quit`, `closed`, `slow_consumer`, `flood`, `idle_timeout`, `shutdown` |
 //! | `hubbub_messages_received_total` | counter | `transport` (room and private messages accepted from clients) |
@@ -22,6 +22,7 @@
 //! | `hubbub_cluster_gap_repairs_total`, `hubbub_cluster_skipped_ids_total` | counter | |
 //! | `hubbub_sockets_open`, `hubbub_sessions_open`, `hubbub_rooms` | gauge | |
 //! | `hubbub_history_cache_bytes` | gauge | (bytes the rooms' history caches hold) |
+//! | `hubbub_outbound_queued_bytes` | gauge | (bytes waiting for all clients together) |
 //!
 //! The recorder is process-wide (the `metrics` facade has one): several
 //! servers in one process, as in tests, share it.

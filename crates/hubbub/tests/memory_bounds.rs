@@ -78,3 +78,78 @@ async fn one_client_writing_long_lines_into_many_rooms_stays_within_the_cache_bu
     }
     assert_eq!(history, 20, "the most recent room kept its cache");
 }
+
+/// `GET /metrics` on the admin listener.
+async fn metrics(admin: std::net::SocketAddr) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(admin).await.unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = String::new();
+    stream.read_to_string(&mut out).await.unwrap();
+    out
+}
+
+fn series(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_slow_readers_together_stay_within_the_total_outbound_bound() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    // (Which sessions go first is a heuristic a slow test machine can blur:
+    // the writer's own reading may lag. What must hold is the bound.)
+    const TOTAL: usize = 2 * 1024 * 1024;
+    const LINES: usize = 300;
+    let server = common::TestServer::start(hubbub::Config {
+        outbound_limit: TOTAL / 2,
+        outbound_total_limit: TOTAL,
+        ..common::config()
+    })
+    .await;
+    // Twelve clients that never read; each may queue half the total, so
+    // together they pass it long before each meets its own bound.
+    // (A small receive buffer, so the kernel does not absorb megabytes for
+    // them before their queues grow.)
+    let mut silent = Vec::new();
+    for _ in 0..12 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        silent.push(socket.connect(server.addr).await.unwrap());
+    }
+    // A writer that reads its echoes meanwhile.
+    let stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let (read, mut write) = stream.into_split();
+    let reader = tokio::spawn(async move {
+        let mut lines = BufReader::new(read).lines();
+        while let Ok(Some(_)) = lines.next_line().await {}
+    });
+    let line = format!("{}\n", "y".repeat(4000));
+    for _ in 0..LINES {
+        if write.write_all(line.as_bytes()).await.is_err() {
+            break;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    reader.abort();
+
+    let metrics = metrics(server.admin).await;
+    let shed = series(&metrics, "hubbub_refusals_total{kind=\"outbound_total\"}");
+    assert!(shed >= 1.0, "the largest queues were shed:\n{metrics}");
+    let queued = series(&metrics, "hubbub_outbound_queued_bytes");
+    assert!(queued <= TOTAL as f64, "{queued} bytes queued");
+    drop(silent);
+    // The server goes on serving.
+    let mut fresh = Client::connect(server.addr).await;
+    fresh.send("hello").await;
+    loop {
+        if fresh.line().await == format!("{}: hello", fresh.name) {
+            break;
+        }
+    }
+}

@@ -35,6 +35,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::cluster::{self, wire::SessionState, Claim, Link};
 use crate::store::{HistoryStore, PageQuery, StoredMessage, StoredRoom};
 use cache::{CacheBudget, RoomCache};
+use outbox::QueuedTotal;
 use remote::RemoteId;
 
 /// A session's identity inside the hub; never reused while the process lives.
@@ -57,6 +58,9 @@ pub struct HubConfig {
     /// Most bytes the rooms' recent-history caches hold together (see
     /// [`cache`]).
     pub history_cache_bytes: usize,
+    /// Most bytes all outboxes together may hold; past it the largest
+    /// queues are closed as slow consumers (see [`Hub::shed_queues`]).
+    pub outbox_total_limit: usize,
 }
 
 impl Default for HubConfig {
@@ -68,6 +72,7 @@ impl Default for HubConfig {
             history_cache: 100,
             max_rooms: 10_000,
             history_cache_bytes: 64 * 1024 * 1024,
+            outbox_total_limit: 256 * 1024 * 1024,
         }
     }
 }
@@ -249,6 +254,8 @@ pub struct Hub {
     shutting_down: std::sync::atomic::AtomicBool,
     /// Where sessions hand messages to be numbered, committed and fanned out.
     sequencer: mpsc::Sender<sequencer::Pending>,
+    /// Bytes queued in every outbox together.
+    queued: Arc<QueuedTotal>,
     /// The last room listing taken (see [`Hub::rooms`]).
     directory: Mutex<Option<(std::time::Instant, Arc<Vec<RoomSummary>>)>>,
     store: Option<Arc<dyn HistoryStore>>,
@@ -301,6 +308,7 @@ impl Hub {
         let default_key = names::fold(&config.default_room);
         let _ = state.room_entry(&default_key, &config.default_room, usize::MAX);
         let (sequencer_tx, sequencer_rx) = mpsc::channel(sequencer::QUEUE);
+        let config_outbox_total = config.outbox_total_limit;
         let hub = Arc::new(Hub {
             config,
             state: Mutex::new(state),
@@ -310,10 +318,12 @@ impl Hub {
             shutting_down: std::sync::atomic::AtomicBool::new(false),
             sequencer: sequencer_tx,
             directory: Mutex::new(None),
+            queued: QueuedTotal::new(config_outbox_total),
             store: store.clone(),
             cluster,
         });
         tokio::spawn(sequencer::run(Arc::downgrade(&hub), sequencer_rx, store));
+        tokio::spawn(shed_when_over(Arc::downgrade(&hub), hub.queued.clone()));
         hub
     }
 
@@ -445,9 +455,10 @@ impl Hub {
         nick: &str,
         wants_typing: bool,
     ) -> Result<Session, HubError> {
-        let outbox = Arc::new(Outbox::with_relief(
+        let outbox = Arc::new(Outbox::shared(
             self.config.outbox_limit,
             Some(self.relief.clone()),
+            Some(self.queued.clone()),
         ));
         let nick: Arc<str> = nick.into();
         let room_key = names::fold(&self.config.default_room);
@@ -666,6 +677,51 @@ impl Hub {
             limit = outbox.limit(),
             "disconnecting a slow consumer: its outbound queue is full"
         );
+    }
+
+    /// Bytes queued for every session together.
+    pub fn queued_bytes(&self) -> usize {
+        self.queued.bytes()
+    }
+
+    /// While all outboxes together hold more than `outbox_total_limit`,
+    /// closes queues as slow consumers: first those whose writer has been
+    /// stuck in one write the longest (clients that stopped reading), the
+    /// largest first among equals, then the largest. A fast reader with a
+    /// momentary burst is the last to go; nobody else waits for them.
+    fn shed_queues(&self) {
+        if self.queued.bytes() <= self.queued.limit() {
+            return;
+        }
+        let mut queues: Vec<(Option<std::time::Instant>, usize, Arc<Outbox>)> = self
+            .lock()
+            .sessions
+            .values()
+            .map(|m| {
+                (
+                    m.outbox.writing_since(),
+                    m.outbox.queued_bytes(),
+                    m.outbox.clone(),
+                )
+            })
+            .collect();
+        // Stuck longest first (`None`, not writing, last), then largest.
+        queues.sort_unstable_by_key(|q| (q.0.is_none(), q.0, std::cmp::Reverse(q.1)));
+        for (_, _, outbox) in queues {
+            if self.queued.bytes() <= self.queued.limit() {
+                break;
+            }
+            if outbox.shed() > 0 {
+                self.stats.slow_consumers.fetch_add(1, Ordering::Relaxed);
+                crate::limits::warn_refusal(
+                    "outbound_total",
+                    &format!(
+                        "a session with the largest queue (all queues over {} bytes)",
+                        self.queued.limit()
+                    ),
+                );
+            }
+        }
     }
 
     /// Pushes to one outbox, applying the slow-consumer rule.
@@ -1291,5 +1347,24 @@ fn stored_of(event: &Event) -> Option<StoredMessage> {
             action: *action,
         }),
         _ => None,
+    }
+}
+
+/// Sheds the largest queues whenever all of them together pass their bound
+/// (see [`Hub::shed_queues`]); ends with the hub.
+async fn shed_when_over(hub: std::sync::Weak<Hub>, queued: Arc<QueuedTotal>) {
+    loop {
+        queued.over_limit.notified().await;
+        let Some(hub) = hub.upgrade() else {
+            return;
+        };
+        hub.shed_queues();
+    }
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        // Lets `shed_when_over` see the hub is gone and end.
+        self.queued.over_limit.notify_one();
     }
 }

@@ -9,8 +9,14 @@
 //! [`EventKind::Closing`] event is queued in its place, and the outbox closes.
 //! The session's writer sends that reason line and hangs up; nobody else
 //! waits for the slow reader.
+//!
+//! Every outbox also counts its bytes into one [`QueuedTotal`] shared by all
+//! sessions, so that many slow readers together cannot hold more than a
+//! global bound; past it, the hub closes the largest queues first (see
+//! `Hub::shed_queues`).
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -54,6 +60,53 @@ impl State {
     }
 }
 
+/// Bytes queued in every outbox together, against a bound in bytes.
+#[derive(Debug)]
+pub struct QueuedTotal {
+    bytes: AtomicUsize,
+    limit: usize,
+    /// Woken when a push takes the total past the limit.
+    pub over_limit: Notify,
+}
+
+impl QueuedTotal {
+    pub fn new(limit: usize) -> Arc<QueuedTotal> {
+        Arc::new(QueuedTotal {
+            bytes: AtomicUsize::new(0),
+            limit,
+            over_limit: Notify::new(),
+        })
+    }
+
+    /// Bytes queued now, in all outboxes.
+    pub fn bytes(&self) -> usize {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// The bound, in bytes.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    fn add(&self, bytes: usize) {
+        if bytes > 0
+            && self
+                .bytes
+                .fetch_add(bytes, Ordering::Relaxed)
+                .saturating_add(bytes)
+                > self.limit
+        {
+            self.over_limit.notify_one();
+        }
+    }
+
+    fn remove(&self, bytes: usize) {
+        if bytes > 0 {
+            self.bytes.fetch_sub(bytes, Ordering::Relaxed);
+        }
+    }
+}
+
 /// A writer stuck this long in one write has a client that stopped
 /// reading: its backlog no longer paces senders, it meets the bound instead.
 pub const STALLED_WRITE: Duration = Duration::from_millis(500);
@@ -68,6 +121,8 @@ pub struct Outbox {
     closed: CancellationToken,
     /// Signalled when a writer drains a backlogged queue, so paced senders re-check.
     relief: Option<Arc<Notify>>,
+    /// Where this queue's bytes are also counted, if anywhere.
+    total: Option<Arc<QueuedTotal>>,
     limit: usize,
 }
 
@@ -78,6 +133,15 @@ impl Outbox {
 
     /// An outbox that signals `relief` whenever it drains a backlogged queue.
     pub fn with_relief(limit: usize, relief: Option<Arc<Notify>>) -> Outbox {
+        Outbox::shared(limit, relief, None)
+    }
+
+    /// Like [`Outbox::with_relief`], counting its bytes into `total` too.
+    pub fn shared(
+        limit: usize,
+        relief: Option<Arc<Notify>>,
+        total: Option<Arc<QueuedTotal>>,
+    ) -> Outbox {
         Outbox {
             state: Mutex::new(State {
                 queue: VecDeque::new(),
@@ -88,7 +152,20 @@ impl Outbox {
             ready: Notify::new(),
             closed: CancellationToken::new(),
             relief,
+            total,
             limit,
+        }
+    }
+
+    fn count_in(&self, bytes: usize) {
+        if let Some(total) = &self.total {
+            total.add(bytes);
+        }
+    }
+
+    fn count_out(&self, bytes: usize) {
+        if let Some(total) = &self.total {
+            total.remove(bytes);
         }
     }
 
@@ -107,6 +184,7 @@ impl Outbox {
         if state.bytes + weight > self.limit {
             let reason = CloseReason::SlowConsumer { limit: self.limit };
             state.queue.clear();
+            self.count_out(state.bytes);
             state.bytes = 0;
             state.queue.push_back(Event::new(EventKind::Closing {
                 reason: reason.clone(),
@@ -120,6 +198,9 @@ impl Outbox {
         let was_empty = state.queue.is_empty();
         state.bytes += weight;
         state.queue.push_back(event);
+        // Counted under the queue's lock, as the writer's drain is, so the
+        // total never sees a drain before the push it drains.
+        self.count_in(weight);
         let backlogged = state.backlogged(self.limit);
         drop(state);
         if was_empty {
@@ -146,6 +227,29 @@ impl Outbox {
         drop(state);
         self.ready.notify_one();
         self.closed.cancel();
+    }
+
+    /// Closes the outbox as a slow consumer now, dropping what is queued
+    /// (the hub sheds the largest queues when all of them together pass
+    /// their global bound). Returns the bytes dropped.
+    pub fn shed(&self) -> usize {
+        let mut state = self.lock();
+        if state.closing.is_some() {
+            return 0;
+        }
+        let dropped = state.bytes;
+        let reason = CloseReason::SlowConsumer { limit: self.limit };
+        state.queue.clear();
+        self.count_out(state.bytes);
+        state.bytes = 0;
+        state.queue.push_back(Event::new(EventKind::Closing {
+            reason: reason.clone(),
+        }));
+        state.closing = Some(reason);
+        drop(state);
+        self.ready.notify_one();
+        self.closed.cancel();
+        dropped
     }
 
     /// Closes the outbox without a farewell event (the client already left).
@@ -182,6 +286,7 @@ impl Outbox {
                 if !state.queue.is_empty() {
                     let was_backlogged = state.backlogged(self.limit);
                     batch.extend(state.queue.drain(..));
+                    self.count_out(state.bytes);
                     state.bytes = 0;
                     state.writing_since = Some(Instant::now());
                     if was_backlogged {
@@ -215,6 +320,12 @@ impl Outbox {
         self.lock().backlogged(self.limit)
     }
 
+    /// Since when the writer has been inside one write (`None` while it
+    /// waits for events): a client that stopped reading keeps it there.
+    pub fn writing_since(&self) -> Option<Instant> {
+        self.lock().writing_since
+    }
+
     /// Bytes currently queued (by [`Event::weight`]).
     pub fn queued_bytes(&self) -> usize {
         self.lock().bytes
@@ -224,6 +335,13 @@ impl Outbox {
         // A panic while holding this short lock cannot leave `State` torn
         // (every update is a single push or clear), so poisoning is ignored.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Drop for Outbox {
+    fn drop(&mut self) {
+        let bytes = self.state.get_mut().map_or(0, |state| state.bytes);
+        self.count_out(bytes);
     }
 }
 

@@ -47,6 +47,7 @@ async fn metrics(State(admin): State<Admin>) -> impl IntoResponse {
     metrics::gauge!("hubbub_sessions_open").set(opened.saturating_sub(closed) as f64);
     metrics::gauge!("hubbub_rooms").set(admin.hub.room_count() as f64);
     metrics::gauge!("hubbub_history_cache_bytes").set(admin.hub.history_cache_bytes() as f64);
+    metrics::gauge!("hubbub_outbound_queued_bytes").set(admin.hub.queued_bytes() as f64);
     for (name, value) in [
         ("hubbub_slow_consumers_total", &stats.slow_consumers),
         ("hubbub_store_failures_total", &stats.store_failures),
