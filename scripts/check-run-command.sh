@@ -68,7 +68,8 @@ esac
 # The admin listener answers (readiness, metrics).
 ready=$(curl -fsS --max-time 10 "http://127.0.0.1:$admin_port/readyz")
 [ "$ready" = "ready" ] || { echo "check-run-command: /readyz said '$ready'" >&2; exit 1; }
-curl -fsS --max-time 10 "http://127.0.0.1:$admin_port/metrics" | grep -q '^hubbub_connections_accepted_total' \
+metrics=$(curl -fsS --max-time 10 "http://127.0.0.1:$admin_port/metrics")
+grep -q '^hubbub_connections_accepted_total' <<< "$metrics" \
   || { echo "check-run-command: /metrics lacks hubbub_connections_accepted_total" >&2; exit 1; }
 
 # The start-up log names where history lives and which listeners are up.

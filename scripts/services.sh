@@ -17,6 +17,9 @@ wait_for() {
 }
 
 missing=()
+for tool in psql redis-cli curl python3; do
+  command -v "$tool" >/dev/null || missing+=("the command $tool (the tests and checks call it)")
+done
 
 if ! up 6379; then
   if command -v redis-server >/dev/null; then

@@ -429,6 +429,10 @@ impl Config {
             "--outbound-limit must be at least 4096 bytes"
         );
         anyhow::ensure!(
+            self.outbound_total_limit >= self.outbound_limit,
+            "--outbound-total-limit must be at least --outbound-limit"
+        );
+        anyhow::ensure!(
             self.store != StoreKind::Postgres || self.database_url.is_some(),
             "--store postgres needs --database-url postgres://…"
         );

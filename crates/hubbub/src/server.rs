@@ -189,6 +189,7 @@ impl Server {
             idle: self.config.http_idle_timeout,
         };
         let http = tokio::spawn(web::serve::serve(
+            "http",
             self.http,
             app,
             self.limiter.clone(),
@@ -196,10 +197,13 @@ impl Server {
             token.clone(),
             tracker.clone(),
         ));
+        // The admin listener has caps of its own, so that monitoring still
+        // answers while the public ports are at theirs.
         let admin = tokio::spawn(web::serve::serve(
+            "admin",
             self.admin,
             web::admin::router(self.hub.clone(), self.limiter.clone()),
-            self.limiter.clone(),
+            ConnectionLimiter::new(ADMIN_CONNECTIONS, 0),
             timeouts,
             token.clone(),
             tracker.clone(),
@@ -254,6 +258,9 @@ impl Server {
         Ok(())
     }
 }
+
+/// Connections the admin listener takes at once.
+const ADMIN_CONNECTIONS: usize = 64;
 
 /// Opens the configured history store, migrating it; a store that cannot
 /// be opened is an error (the server does not start without its history).

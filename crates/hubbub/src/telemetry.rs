@@ -8,7 +8,7 @@
 //!
 //! | metric | type | labels |
 //! |---|---|---|
-//! | `hubbub_connections_accepted_total` | counter | `listener` = `line`, `http` |
+//! | `hubbub_connections_accepted_total` | counter | `listener` = `line`, `http`, `admin` |
 //! | `hubbub_refusals_total` | counter | `kind` = `connection_cap`, `origin`, `out_of_descriptors`, `outbound_total` |
 //! | `hubbub_sessions_opened_total` | counter | `transport` = `line`, `socketio` |
 //! | `hubbub_sessions_closed_total` | counter | `transport`, `reason` = `quit`, `closed`, `slow_consumer`, `flood`, `idle_timeout`, `shutdown` |

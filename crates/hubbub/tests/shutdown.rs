@@ -44,6 +44,8 @@ async fn the_binary_exits_zero_on_sigterm_and_logs_its_address() {
             "127.0.0.1:0",
             "--http-addr",
             "127.0.0.1:0",
+            "--admin-addr",
+            "127.0.0.1:0",
         ])
         .arg("--data-dir")
         .arg(common::data_dir())
@@ -112,6 +114,7 @@ async fn a_bad_config_file_is_a_clear_error() {
         .arg("--config")
         .arg(&file)
         .args(["--tcp-addr", "127.0.0.1:0"])
+        .args(["--http-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"])
         .arg("--data-dir")
         .arg(common::data_dir())
         .stderr(Stdio::piped())

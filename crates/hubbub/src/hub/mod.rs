@@ -685,28 +685,28 @@ impl Hub {
     }
 
     /// While all outboxes together hold more than `outbox_total_limit`,
-    /// closes queues as slow consumers: first those whose writer has been
-    /// stuck in one write the longest (clients that stopped reading), the
-    /// largest first among equals, then the largest. A fast reader with a
-    /// momentary burst is the last to go; nobody else waits for them.
+    /// closes queues as slow consumers: first those whose writer is stalled
+    /// (its client stopped reading), largest first, then the other largest
+    /// ones. A fast reader with a momentary burst is the last to go; an
+    /// empty queue is never closed; nobody else waits for them.
     fn shed_queues(&self) {
         if self.queued.bytes() <= self.queued.limit() {
             return;
         }
-        let mut queues: Vec<(Option<std::time::Instant>, usize, Arc<Outbox>)> = self
+        let mut queues: Vec<(bool, usize, Arc<Outbox>)> = self
             .lock()
             .sessions
             .values()
             .map(|m| {
                 (
-                    m.outbox.writing_since(),
+                    m.outbox.is_stalled(),
                     m.outbox.queued_bytes(),
                     m.outbox.clone(),
                 )
             })
             .collect();
-        // Stuck longest first (`None`, not writing, last), then largest.
-        queues.sort_unstable_by_key(|q| (q.0.is_none(), q.0, std::cmp::Reverse(q.1)));
+        // Stalled first, then largest.
+        queues.sort_unstable_by_key(|q| (!q.0, std::cmp::Reverse(q.1)));
         for (_, _, outbox) in queues {
             if self.queued.bytes() <= self.queued.limit() {
                 break;

@@ -25,7 +25,9 @@ pub fn fold(name: &str) -> String {
 
 /// The key two nicknames are compared by: the UTS #39 skeleton of the NFKC
 /// form after full case folding (`internalSkeleton(toCaseFold(NFKC(X)))`),
-/// so names that look alike are the same nickname.
+/// so names that look alike are the same nickname. (Folding first keeps
+/// `ALICE` equal to `alice`, but loses the upper-case confusables: `AIice`
+/// with a capital i is not `alice`.)
 pub fn nick_key(nick: &str) -> String {
     let normalized: String = nick.nfkc().collect();
     let folded = caseless::default_case_fold_str(&normalized);

@@ -234,7 +234,7 @@ impl Outbox {
     /// their global bound). Returns the bytes dropped.
     pub fn shed(&self) -> usize {
         let mut state = self.lock();
-        if state.closing.is_some() {
+        if state.closing.is_some() || state.bytes == 0 {
             return 0;
         }
         let dropped = state.bytes;
@@ -320,10 +320,12 @@ impl Outbox {
         self.lock().backlogged(self.limit)
     }
 
-    /// Since when the writer has been inside one write (`None` while it
-    /// waits for events): a client that stopped reading keeps it there.
-    pub fn writing_since(&self) -> Option<Instant> {
-        self.lock().writing_since
+    /// Whether the writer has been inside one write for [`STALLED_WRITE`]
+    /// or more: its client stopped reading.
+    pub fn is_stalled(&self) -> bool {
+        self.lock()
+            .writing_since
+            .is_some_and(|since| since.elapsed() >= STALLED_WRITE)
     }
 
     /// Bytes currently queued (by [`Event::weight`]).

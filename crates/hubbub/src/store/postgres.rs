@@ -58,12 +58,14 @@ impl PostgresStore {
             let created: Vec<i64> = batch.rooms.iter().map(|r| sql_int(r.created_at)).collect();
             let counts: Vec<i64> = batch.rooms.iter().map(|r| sql_int(r.count)).collect();
             // One upsert creates new rooms and advances every counter. Its
-            // rows are taken, and locked, in key order (UNNEST keeps the
-            // arrays' order), so nodes committing to the same rooms at once
-            // wait for each other instead of deadlocking.
+            // rows are taken, and locked, in key order (the arrays are
+            // sorted; ORDER BY their ordinality keeps it), so nodes
+            // committing to the same rooms at once wait for each other
+            // instead of deadlocking.
             let counters = sqlx::query(
                 "INSERT INTO rooms (key, name, created_at, last_id) \
-                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[]) \
+                 SELECT k, n, c, l FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[]) \
+                 WITH ORDINALITY AS u(k, n, c, l, o) ORDER BY o \
                  ON CONFLICT (key) DO UPDATE SET last_id = rooms.last_id + EXCLUDED.last_id \
                  RETURNING key, last_id",
             )

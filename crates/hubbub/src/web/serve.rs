@@ -47,9 +47,11 @@ pub struct HttpTimeouts {
 pub const OUT_OF_DESCRIPTORS: &[u8] =
     b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 25\r\n\r\nserver busy, retry later\n";
 
-/// Serves `app` on `acceptor` until `shutdown`; connections run in
-/// `tracker`'s tasks and are asked to finish gracefully at shutdown.
+/// Serves `app` on `acceptor` (named `listener` in metrics: `http`,
+/// `admin`) until `shutdown`; connections run in `tracker`'s tasks and are
+/// asked to finish gracefully at shutdown.
 pub async fn serve(
+    listener: &'static str,
     mut acceptor: Acceptor,
     app: Router,
     limiter: Arc<ConnectionLimiter>,
@@ -62,7 +64,7 @@ pub async fn serve(
             _ = shutdown.cancelled() => return,
             accepted = acceptor.accept() => accepted,
         };
-        crate::telemetry::connection_accepted("http");
+        crate::telemetry::connection_accepted(listener);
         match limiter.acquire(peer.ip()) {
             Ok(guard) => {
                 let stream = CountedStream::new(stream, guard, timeouts.idle);
