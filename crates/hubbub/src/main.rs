@@ -9,8 +9,9 @@ use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    // First, so that a SIGTERM at any point from here on stops gracefully.
-    let shutdown = server::shutdown_signal();
+    // First, so that a SIGTERM at any point from here on stops gracefully
+    // (during start-up: as soon as it is noticed, before serving).
+    let mut shutdown = std::pin::pin!(server::shutdown_signal());
     let cli = Cli::parse();
     let config = Config::load(cli.options)?;
     let Command::Serve = cli.command.unwrap_or(Command::Serve);
@@ -25,6 +26,12 @@ async fn main() -> anyhow::Result<()> {
         Err(e) => tracing::warn!(error = %e, "could not raise the open-files limit"),
     }
 
-    let server = Server::bind(config).await?;
+    let server = tokio::select! {
+        server = Server::bind(config) => server?,
+        () = &mut shutdown => {
+            tracing::info!("stopped during start-up");
+            return Ok(());
+        }
+    };
     server.run(shutdown).await
 }

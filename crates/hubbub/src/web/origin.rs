@@ -62,8 +62,10 @@ impl AllowedOrigins {
         Ok(allowed)
     }
 
-    /// Whether a request with these headers may use Socket.IO.
-    pub fn allows(&self, headers: &HeaderMap) -> bool {
+    /// Whether a request with these headers may use Socket.IO;
+    /// `uri_authority` is the request URI's (HTTP/2 requests carry the host
+    /// there rather than in `Host`).
+    pub fn allows(&self, headers: &HeaderMap, uri_authority: Option<&str>) -> bool {
         let Some(origin) = headers.get(header::ORIGIN) else {
             return true;
         };
@@ -85,6 +87,7 @@ impl AllowedOrigins {
         let host = headers
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
+            .or(uri_authority)
             .map(str::to_ascii_lowercase);
         matches!((authority, host), (Some(a), Some(h)) if a == h)
     }
@@ -96,7 +99,10 @@ pub async fn check(
     request: Request,
     next: Next,
 ) -> Response {
-    if request.uri().path().starts_with("/socket.io") && !allowed.allows(request.headers()) {
+    let authority = request.uri().authority().map(|a| a.as_str());
+    if request.uri().path().starts_with("/socket.io")
+        && !allowed.allows(request.headers(), authority)
+    {
         let origin = request
             .headers()
             .get(header::ORIGIN)
@@ -135,29 +141,40 @@ mod tests {
     #[test]
     fn same_origin_and_no_origin_pass_others_do_not() {
         let none = AllowedOrigins::default();
-        assert!(none.allows(&headers(None, "chat.example:8080")));
-        assert!(none.allows(&headers(
-            Some("http://chat.example:8080"),
-            "chat.example:8080"
-        )));
-        assert!(none.allows(&headers(Some("https://Chat.Example"), "chat.example")));
-        assert!(!none.allows(&headers(Some("http://evil.example"), "chat.example:8080")));
-        assert!(!none.allows(&headers(
-            Some("http://chat.example:8081"),
-            "chat.example:8080"
-        )));
-        assert!(!none.allows(&headers(Some("null"), "chat.example")));
+        assert!(none.allows(&headers(None, "chat.example:8080"), None));
+        assert!(none.allows(
+            &headers(Some("http://chat.example:8080"), "chat.example:8080"),
+            None
+        ));
+        assert!(none.allows(&headers(Some("https://Chat.Example"), "chat.example"), None));
+        assert!(!none.allows(
+            &headers(Some("http://evil.example"), "chat.example:8080"),
+            None
+        ));
+        assert!(!none.allows(
+            &headers(Some("http://chat.example:8081"), "chat.example:8080"),
+            None
+        ));
+        assert!(!none.allows(&headers(Some("null"), "chat.example"), None));
+        // HTTP/2: no Host header, the host is the URI's authority.
+        let mut h2 = HeaderMap::new();
+        h2.insert(header::ORIGIN, "https://chat.example".parse().unwrap());
+        assert!(none.allows(&h2, Some("chat.example")));
+        assert!(!none.allows(&h2, Some("other.example")));
     }
 
     #[test]
     fn listed_and_any() {
         let listed =
             AllowedOrigins::parse(&["https://app.example/", "http://localhost:3000"]).unwrap();
-        assert!(listed.allows(&headers(Some("https://app.example"), "chat.example")));
-        assert!(listed.allows(&headers(Some("http://localhost:3000"), "chat.example")));
-        assert!(!listed.allows(&headers(Some("http://app.example"), "chat.example")));
+        assert!(listed.allows(&headers(Some("https://app.example"), "chat.example"), None));
+        assert!(listed.allows(
+            &headers(Some("http://localhost:3000"), "chat.example"),
+            None
+        ));
+        assert!(!listed.allows(&headers(Some("http://app.example"), "chat.example"), None));
         let any = AllowedOrigins::parse(&["*"]).unwrap();
-        assert!(any.allows(&headers(Some("http://evil.example"), "chat.example")));
+        assert!(any.allows(&headers(Some("http://evil.example"), "chat.example"), None));
         assert!(AllowedOrigins::parse(&["ftp://x"]).is_err());
         assert!(AllowedOrigins::parse(&["https://x/path"]).is_err());
     }
