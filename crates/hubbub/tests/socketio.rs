@@ -651,3 +651,33 @@ async fn one_connection_may_join_a_bounded_number_of_rooms() {
     web.ok("leave", Some(json!({"room": "r1"}))).await;
     web.ok("join", Some(json!({"room": "one-more"}))).await;
 }
+
+#[tokio::test]
+async fn what_a_socket_sent_before_it_went_is_relayed_before_its_leave() {
+    let server = TestServer::default().await;
+    let mut tcp = server.client().await;
+    let mut web = server.socket().await;
+    tcp.line().await; // the socket joined
+                      // Twenty messages and the DISCONNECT packet, back to back, no acks awaited.
+    for i in 0..20 {
+        web.emit("message", json!({"text": format!("m{i}")})).await;
+    }
+    web.send_raw("41").await;
+    for i in 0..20 {
+        tcp.expect(&format!("{}: m{i}", web.nick)).await;
+    }
+    tcp.expect(&format!("{} has left", web.nick)).await;
+
+    // The same when the transport just closes.
+    let mut web = server.socket().await;
+    tcp.line().await; // the socket joined
+    for i in 0..20 {
+        web.emit("message", json!({"text": format!("n{i}")})).await;
+    }
+    let nick = web.nick.clone();
+    drop(web);
+    for i in 0..20 {
+        tcp.expect(&format!("{nick}: n{i}")).await;
+    }
+    tcp.expect(&format!("{nick} has left")).await;
+}

@@ -142,6 +142,27 @@ pub(crate) struct Connection {
     jobs: mpsc::Sender<requests::Job>,
     /// Slots for messages submitted but not yet committed.
     in_flight: Arc<tokio::sync::Semaphore>,
+    /// The session has ended (see [`Connection::finish`]).
+    finished: std::sync::atomic::AtomicBool,
+}
+
+/// How long a disconnected socket's queued requests may take before its
+/// leave is announced anyway.
+const DRAIN_ON_DISCONNECT: Duration = Duration::from_secs(5);
+
+impl Connection {
+    /// Ends the session (the room hears the leave) and frees the slot, once.
+    fn finish(&self) {
+        if self.finished.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        telemetry::session_closed(
+            Transport::SocketIo,
+            self.session.outbox().closing().as_ref(),
+        );
+        self.session.end();
+        self.slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
 }
 
 /// Why a socket was refused at connect (sent as its `connect_error`).
@@ -182,31 +203,41 @@ async fn admit(
         settings: settings.clone(),
         slot: Mutex::new(Some(slot)),
         session,
+        finished: std::sync::atomic::AtomicBool::new(false),
     });
     tracing::debug!(sid = %socket.id, %ip, "socket.io client connected");
     telemetry::session_opened(Transport::SocketIo);
 
     requests::register(&socket, &conn);
     let outbox = conn.session.outbox().clone();
+    let worker = conn.clone();
     transport.tracker.spawn(async move {
         tokio::select! {
             _ = requests::worker(queued) => {}
             _ = outbox.closed() => {}
         }
+        // Closed by the server (slow consumer, flood, shutdown), or ended
+        // by the job below: either way the session is over.
+        worker.finish();
     });
     let on_disconnect = conn.clone();
     socket.on_disconnect(move |reason: DisconnectReason| async move {
         tracing::debug!(?reason, "socket.io client disconnected");
-        telemetry::session_closed(
-            Transport::SocketIo,
-            on_disconnect.session.outbox().closing().as_ref(),
-        );
-        on_disconnect.session.end();
-        on_disconnect
-            .slot
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        // What the client sent before it went is handled before it is
+        // gone: the end is queued behind its requests, in order, and waits
+        // for their messages to be committed and relayed, so the room sees
+        // them before the leave.
+        let conn = on_disconnect.clone();
+        let end: requests::Job = Box::pin(async move {
+            let all = requests::MAX_IN_FLIGHT as u32;
+            let _ =
+                tokio::time::timeout(DRAIN_ON_DISCONNECT, conn.in_flight.acquire_many(all)).await;
+            conn.finish();
+        });
+        if let Err(refused) = on_disconnect.jobs.send(end).await {
+            // The worker is gone (the server closed the session): end now.
+            refused.0.await;
+        }
     });
     socket.extensions.insert(conn);
     Ok(())
