@@ -182,17 +182,7 @@ impl Outbox {
         }
         let weight = event.weight();
         if state.bytes + weight > self.limit {
-            let reason = CloseReason::SlowConsumer { limit: self.limit };
-            state.queue.clear();
-            self.count_out(state.bytes);
-            state.bytes = 0;
-            state.queue.push_back(Event::new(EventKind::Closing {
-                reason: reason.clone(),
-            }));
-            state.closing = Some(reason);
-            drop(state);
-            self.ready.notify_one();
-            self.closed.cancel();
+            self.close_as_slow(state);
             return Pushed::Overflowed;
         }
         let was_empty = state.queue.is_empty();
@@ -233,11 +223,18 @@ impl Outbox {
     /// (the hub sheds the largest queues when all of them together pass
     /// their global bound). Returns the bytes dropped.
     pub fn shed(&self) -> usize {
-        let mut state = self.lock();
+        let state = self.lock();
         if state.closing.is_some() || state.bytes == 0 {
             return 0;
         }
         let dropped = state.bytes;
+        self.close_as_slow(state);
+        dropped
+    }
+
+    /// The slow-consumer rule: what is queued is dropped, one reason event
+    /// takes its place, and the outbox closes.
+    fn close_as_slow(&self, mut state: std::sync::MutexGuard<'_, State>) {
         let reason = CloseReason::SlowConsumer { limit: self.limit };
         state.queue.clear();
         self.count_out(state.bytes);
@@ -249,7 +246,6 @@ impl Outbox {
         drop(state);
         self.ready.notify_one();
         self.closed.cancel();
-        dropped
     }
 
     /// Closes the outbox without a farewell event (the client already left).
