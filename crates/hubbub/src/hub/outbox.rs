@@ -206,17 +206,11 @@ impl Outbox {
     /// Closes the outbox for `reason`: what is queued is still written, then
     /// the reason, then the connection ends. A second close keeps the first reason.
     pub fn close(&self, reason: CloseReason) {
-        let mut state = self.lock();
+        let state = self.lock();
         if state.closing.is_some() {
             return;
         }
-        state.queue.push_back(Event::new(EventKind::Closing {
-            reason: reason.clone(),
-        }));
-        state.closing = Some(reason);
-        drop(state);
-        self.ready.notify_one();
-        self.closed.cancel();
+        self.close_with(state, reason);
     }
 
     /// Closes the outbox as a slow consumer now, dropping what is queued
@@ -235,10 +229,15 @@ impl Outbox {
     /// The slow-consumer rule: what is queued is dropped, one reason event
     /// takes its place, and the outbox closes.
     fn close_as_slow(&self, mut state: std::sync::MutexGuard<'_, State>) {
-        let reason = CloseReason::SlowConsumer { limit: self.limit };
         state.queue.clear();
         self.count_out(state.bytes);
         state.bytes = 0;
+        self.close_with(state, CloseReason::SlowConsumer { limit: self.limit });
+    }
+
+    /// Queues the reason event, marks the outbox closing and wakes the
+    /// writer and the session's reader.
+    fn close_with(&self, mut state: std::sync::MutexGuard<'_, State>, reason: CloseReason) {
         state.queue.push_back(Event::new(EventKind::Closing {
             reason: reason.clone(),
         }));
