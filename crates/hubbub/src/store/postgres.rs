@@ -44,6 +44,11 @@ impl PostgresStore {
 }
 
 impl PostgresStore {
+    /// PostgreSQL commits on the pool: nothing more to check than the ping.
+    fn writer_alive(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Writes `batch` in one transaction of at most three statements (rooms
     /// and their counters, messages, private messages), whatever its size:
     /// each takes its rows as arrays, one per column, unpacked by `UNNEST`,

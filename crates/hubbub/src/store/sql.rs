@@ -3,7 +3,8 @@
 //! stamps the one implementation onto each store type (whose field `pool`
 //! is that driver's pool, which imports `sqlx::Row`, and which has its own
 //! `commit_batch`: PostgreSQL passes a batch's rows as arrays, SQLite hands
-//! the batch to its writer thread).
+//! the batch to its writer thread; and `writer_alive`, for the readiness
+//! ping).
 
 /// Implements [`HistoryStore`](crate::store::HistoryStore) for `$store`.
 macro_rules! impl_history_store {
@@ -97,7 +98,7 @@ macro_rules! impl_history_store {
 
             async fn ping(&self) -> Result<(), $crate::store::StoreError> {
                 sqlx::query("SELECT 1").execute(&self.pool).await?;
-                Ok(())
+                self.writer_alive()
             }
 
             fn kind(&self) -> &'static str {

@@ -66,6 +66,15 @@ impl SqliteStore {
 }
 
 impl SqliteStore {
+    /// Whether the writer thread still takes commits.
+    fn writer_alive(&self) -> Result<(), StoreError> {
+        if self.writer.is_alive() {
+            Ok(())
+        } else {
+            Err(StoreError::WriterStopped)
+        }
+    }
+
     /// Hands `records` to the writer thread (see [`writer`]).
     async fn commit_batch(&self, records: Vec<Record>) -> Result<Vec<u64>, StoreError> {
         self.writer.commit(records).await

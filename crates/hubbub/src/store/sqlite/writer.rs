@@ -74,6 +74,11 @@ impl Writer {
         Ok(Writer { jobs })
     }
 
+    /// Whether the thread is still running (it ends only if it panicked).
+    pub fn is_alive(&self) -> bool {
+        !self.jobs.is_closed()
+    }
+
     /// Commits `records` in one transaction (see
     /// [`HistoryStore::commit`](crate::store::HistoryStore::commit)).
     pub async fn commit(&self, records: Vec<Record>) -> Result<Vec<u64>, StoreError> {
