@@ -98,14 +98,30 @@ pub fn message_received(transport: Transport) {
         .increment(1);
 }
 
-/// `events` written to a client of `transport`, `bytes` long in all (0 if
-/// the transport does not know).
-pub fn delivered(transport: Transport, events: u64, bytes: u64) {
-    metrics::counter!("hubbub_deliveries_total", "transport" => transport.label())
-        .increment(events);
-    if bytes > 0 {
-        metrics::counter!("hubbub_sent_bytes_total", "transport" => transport.label())
-            .increment(bytes);
+/// The counters a connection's writer adds to for every write: events and
+/// bytes written to clients of one transport. Looked up once per
+/// connection, not per event (the lookup hashes the labels; a write is the
+/// hot path).
+#[derive(Debug, Clone)]
+pub struct Delivered {
+    events: metrics::Counter,
+    bytes: metrics::Counter,
+}
+
+impl Delivered {
+    pub fn new(transport: Transport) -> Delivered {
+        Delivered {
+            events: metrics::counter!("hubbub_deliveries_total", "transport" => transport.label()),
+            bytes: metrics::counter!("hubbub_sent_bytes_total", "transport" => transport.label()),
+        }
+    }
+
+    /// `events` written, `bytes` long in all (0 if the transport does not know).
+    pub fn add(&self, events: u64, bytes: u64) {
+        self.events.increment(events);
+        if bytes > 0 {
+            self.bytes.increment(bytes);
+        }
     }
 }
 

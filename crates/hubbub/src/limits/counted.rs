@@ -46,6 +46,16 @@ impl CountedStream {
         }
     }
 
+    /// Counts a write that moved bytes as activity; passes `written` on.
+    fn note_written(&mut self, written: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
+        if let Poll::Ready(Ok(n)) = written {
+            if n > 0 {
+                self.last_activity = Instant::now();
+            }
+        }
+        written
+    }
+
     /// Whether the connection has been idle past its limit (re-arming the
     /// deadline when it fired early because of activity since).
     fn poll_idle(&mut self, cx: &mut Context<'_>) -> bool {
@@ -94,12 +104,7 @@ impl AsyncWrite for CountedStream {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let written = Pin::new(&mut this.inner).poll_write(cx, buf);
-        if let Poll::Ready(Ok(n)) = written {
-            if n > 0 {
-                this.last_activity = Instant::now();
-            }
-        }
-        written
+        this.note_written(written)
     }
 
     fn poll_write_vectored(
@@ -109,12 +114,7 @@ impl AsyncWrite for CountedStream {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let written = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
-        if let Poll::Ready(Ok(n)) = written {
-            if n > 0 {
-                this.last_activity = Instant::now();
-            }
-        }
-        written
+        this.note_written(written)
     }
 
     fn is_write_vectored(&self) -> bool {

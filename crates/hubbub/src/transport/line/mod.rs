@@ -228,11 +228,12 @@ async fn refuse(mut stream: TcpStream, why: &str) -> io::Result<()> {
 /// Drains the outbox onto the socket, one write per batch, until it closes.
 async fn write_loop(mut socket: OwnedWriteHalf, outbox: Arc<Outbox>) -> io::Result<()> {
     let mut batch: Vec<Arc<Event>> = Vec::new();
+    let delivered = telemetry::Delivered::new(Transport::Line);
     while outbox.next_batch(&mut batch).await {
         if let [event] = batch.as_slice() {
             let bytes = event.encoded(WireFormat::Line, format::encode);
             socket.write_all(bytes).await?;
-            telemetry::delivered(Transport::Line, 1, bytes.len() as u64);
+            delivered.add(1, bytes.len() as u64);
         } else {
             let encoded: Vec<_> = batch
                 .iter()
@@ -243,7 +244,7 @@ async fn write_loop(mut socket: OwnedWriteHalf, outbox: Arc<Outbox>) -> io::Resu
                 buf.extend_from_slice(bytes);
             }
             socket.write_all(&buf).await?;
-            telemetry::delivered(Transport::Line, batch.len() as u64, buf.len() as u64);
+            delivered.add(batch.len() as u64, buf.len() as u64);
         }
         batch.clear();
         // Keep an idle connection small after a burst.

@@ -1,5 +1,6 @@
 //! Hub events as Socket.IO events, and the per-socket writer that emits them.
 
+use crate::telemetry::{Delivered, Transport};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -103,13 +104,14 @@ struct Gone;
 async fn emit<T: Serialize + ?Sized>(
     socket: &SocketRef,
     outbox: &Outbox,
+    delivered: &Delivered,
     event: &str,
     data: &T,
 ) -> Result<(), Gone> {
     loop {
         match socket.emit(event, data) {
             Ok(()) => {
-                crate::telemetry::delivered(crate::telemetry::Transport::SocketIo, 1, 0);
+                delivered.add(1, 0);
                 return Ok(());
             }
             Err(SendError::Socket(SocketError::InternalChannelFull)) => {
@@ -133,18 +135,19 @@ async fn emit<T: Serialize + ?Sized>(
 async fn emit_event(
     socket: &SocketRef,
     outbox: &Outbox,
+    delivered: &Delivered,
     event: &Event,
 ) -> Result<Option<CloseReason>, Gone> {
     if let EventKind::Message { .. } = &event.kind {
         // Serialized once per message, shared by every socket.
         if let Some((message, notice)) = event.encoded_as(WireFormat::SocketIo, encode_message) {
-            emit(socket, outbox, "message", message.as_ref()).await?;
-            emit(socket, outbox, "notice", notice.as_ref()).await?;
+            emit(socket, outbox, delivered, "message", message.as_ref()).await?;
+            emit(socket, outbox, delivered, "notice", notice.as_ref()).await?;
         }
         return Ok(None);
     }
     if let Some((name, payload)) = payload(&event.kind) {
-        emit(socket, outbox, name, &payload).await?;
+        emit(socket, outbox, delivered, name, &payload).await?;
     }
     Ok(match &event.kind {
         EventKind::Closing { reason } => Some(reason.clone()),
@@ -209,7 +212,7 @@ pub(crate) async fn write_loop(
     write_events(&socket, &outbox, shutdown).await;
     if let Some(reason) = outbox.closing() {
         tracing::debug!(?reason, "closing socket.io client");
-        conn.session.end();
+        conn.finish();
         // Fails while the socket's buffer is still full; the client is then
         // dropped by Engine.IO's ping timeout, already out of the hub.
         let _ = socket.disconnect();
@@ -219,6 +222,7 @@ pub(crate) async fn write_loop(
 async fn write_events(socket: &SocketRef, outbox: &Outbox, shutdown: CancellationToken) {
     let mut batch: Vec<Arc<Event>> = Vec::new();
     let mut shutting_down = false;
+    let delivered = Delivered::new(Transport::SocketIo);
     loop {
         let more = tokio::select! {
             more = outbox.next_batch(&mut batch) => more,
@@ -232,7 +236,7 @@ async fn write_events(socket: &SocketRef, outbox: &Outbox, shutdown: Cancellatio
             break;
         }
         for event in batch.drain(..) {
-            match emit_event(socket, outbox, &event).await {
+            match emit_event(socket, outbox, &delivered, &event).await {
                 Ok(None) => {}
                 // The closing event is queued ahead of the disconnect packet
                 // in the same buffer, so the client reads why.
