@@ -179,11 +179,14 @@ impl Server {
                 flood_burst: self.config.flood_burst,
                 flood_kick: self.config.flood_kick,
             },
-            token.clone(),
             tracker.clone(),
         );
-        let (layer, _io) = socket_io.layer();
-        let app = web::router(self.hub.clone(), layer, self.config.allowed_origins.clone());
+        let engine = socket_io.start(token.clone(), tracker.clone());
+        let app = web::router(
+            self.hub.clone(),
+            engine,
+            self.config.allowed_origins.clone(),
+        );
         let timeouts = HttpTimeouts {
             header: self.config.http_header_timeout,
             idle: self.config.http_idle_timeout,

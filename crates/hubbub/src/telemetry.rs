@@ -87,6 +87,7 @@ pub fn session_closed(transport: Transport, reason: Option<&CloseReason>) {
         Some(CloseReason::Flooding) => "flood",
         Some(CloseReason::IdleTimeout) => "idle_timeout",
         Some(CloseReason::Shutdown) => "shutdown",
+        Some(CloseReason::ProtocolError) => "protocol_error",
     };
     metrics::counter!("hubbub_sessions_closed_total", "transport" => transport.label(), "reason" => reason)
         .increment(1);

@@ -36,6 +36,9 @@ pub enum CloseReason {
     Shutdown,
     /// The client asked to leave (`/quit`).
     Quit,
+    /// It sent a packet that cannot be parsed (Socket.IO); as in the
+    /// reference server, the connection is not trusted further.
+    ProtocolError,
 }
 
 impl CloseReason {
@@ -49,6 +52,7 @@ impl CloseReason {
             CloseReason::IdleTimeout => "idle timeout".to_string(),
             CloseReason::Shutdown => "server is shutting down".to_string(),
             CloseReason::Quit => "bye".to_string(),
+            CloseReason::ProtocolError => "sent a packet that cannot be parsed".to_string(),
         }
     }
 }
@@ -117,6 +121,11 @@ pub enum EventKind {
     Error { code: &'static str, message: String },
     /// The last event before the server closes this connection.
     Closing { reason: CloseReason },
+    /// Bytes already in this session's wire format, queued by its own
+    /// transport so they keep their place among the hub's events (a
+    /// Socket.IO acknowledgement, an Engine.IO ping). The hub never
+    /// sends these; other transports write them as they are.
+    Wire { bytes: Bytes },
 }
 
 impl EventKind {
@@ -196,6 +205,7 @@ impl Event {
                 EventKind::Notice { text } => text.len(),
                 EventKind::Error { message, .. } => message.len(),
                 EventKind::Closing { .. } => 64,
+                EventKind::Wire { bytes } => bytes.len(),
             }
     }
 }

@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 pub use event::{CloseReason, Event, EventKind, WireFormat};
-pub use outbox::{Outbox, Pushed};
+pub use outbox::{Batch, Outbox, Pushed};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -416,19 +416,8 @@ impl Hub {
         nick: &str,
         wants_typing: bool,
     ) -> Result<Session, HubError> {
-        let id = self.next_session.fetch_add(1, Ordering::Relaxed);
-        let folded = names::nick_key(nick);
-        self.lock().check_nick_free(&folded, nick, id)?;
-        if let Some(link) = &self.cluster {
-            if link.claim(folded.clone(), id).await == Claim::Taken {
-                return Err(HubError::NickInUse(nick.to_string()));
-            }
-        }
-        let opened = self.open_claimed(id, nick, wants_typing);
-        if opened.is_err() {
-            self.release_nick(folded, id);
-        }
-        opened
+        self.open_into(&self.new_outbox(), None, nick, wants_typing)
+            .await
     }
 
     /// [`Hub::open`] under the first of `names` not in use (a transport's
@@ -438,14 +427,65 @@ impl Hub {
         names: impl IntoIterator<Item = String>,
         wants_typing: bool,
     ) -> Result<Session, HubError> {
+        self.open_first_free_into(self.new_outbox(), None, names, wants_typing)
+            .await
+    }
+
+    /// An outbox with this hub's bounds, for a transport that must queue
+    /// its own packets before the session opens (see
+    /// [`Hub::open_first_free_into`]).
+    pub fn new_outbox(&self) -> Arc<Outbox> {
+        Arc::new(Outbox::shared(
+            self.config.outbox_limit,
+            Some(self.relief.clone()),
+            Some(self.queued.clone()),
+        ))
+    }
+
+    /// [`Hub::open_first_free`] writing to `outbox` (from
+    /// [`Hub::new_outbox`]); `first`, if any, is queued once the session is
+    /// admitted, ahead of its [`EventKind::Welcome`] (a protocol's
+    /// "connected" answer).
+    pub async fn open_first_free_into(
+        self: &Arc<Self>,
+        outbox: Arc<Outbox>,
+        first: Option<Arc<Event>>,
+        names: impl IntoIterator<Item = String>,
+        wants_typing: bool,
+    ) -> Result<Session, HubError> {
         let mut taken = None;
         for name in names {
-            match self.open(&name, wants_typing).await {
+            match self
+                .open_into(&outbox, first.clone(), &name, wants_typing)
+                .await
+            {
                 Err(e @ HubError::NickInUse(_)) => taken = Some(e),
                 other => return other,
             }
         }
         Err(taken.unwrap_or(HubError::SessionEnded))
+    }
+
+    async fn open_into(
+        self: &Arc<Self>,
+        outbox: &Arc<Outbox>,
+        first: Option<Arc<Event>>,
+        nick: &str,
+        wants_typing: bool,
+    ) -> Result<Session, HubError> {
+        let id = self.next_session.fetch_add(1, Ordering::Relaxed);
+        let folded = names::nick_key(nick);
+        self.lock().check_nick_free(&folded, nick, id)?;
+        if let Some(link) = &self.cluster {
+            if link.claim(folded.clone(), id).await == Claim::Taken {
+                return Err(HubError::NickInUse(nick.to_string()));
+            }
+        }
+        let opened = self.open_claimed(id, nick, wants_typing, outbox.clone(), first);
+        if opened.is_err() {
+            self.release_nick(folded, id);
+        }
+        opened
     }
 
     /// [`Hub::open`] once the nickname is claimed in the cluster (if any).
@@ -454,12 +494,9 @@ impl Hub {
         id: SessionId,
         nick: &str,
         wants_typing: bool,
+        outbox: Arc<Outbox>,
+        first: Option<Arc<Event>>,
     ) -> Result<Session, HubError> {
-        let outbox = Arc::new(Outbox::shared(
-            self.config.outbox_limit,
-            Some(self.relief.clone()),
-            Some(self.queued.clone()),
-        ));
         let nick: Arc<str> = nick.into();
         let room_key = names::fold(&self.config.default_room);
 
@@ -477,6 +514,9 @@ impl Hub {
             },
         );
         let room_name = state.rooms[&room_key].name.clone();
+        if let Some(first) = first {
+            outbox.push(first);
+        }
         outbox.push(Event::new(EventKind::Welcome {
             nick,
             room: room_name,
@@ -625,7 +665,13 @@ impl Hub {
 
     /// Renames session `id` here, the cluster claim (if any) being made:
     /// every room of the session sees `Renamed`.
-    fn rename_locally(&self, id: SessionId, new: &str, new_key: &str) -> Result<(), HubError> {
+    fn rename_locally(
+        &self,
+        id: SessionId,
+        new: &str,
+        new_key: &str,
+        first: Option<Arc<Event>>,
+    ) -> Result<(), HubError> {
         let mut state = self.lock();
         let old = state.member(id)?.nick.clone();
         state.check_nick_free(new_key, new, id)?;
@@ -636,6 +682,9 @@ impl Hub {
             return Err(HubError::SessionEnded);
         };
         member.nick = new.clone();
+        if let Some(first) = first {
+            self.push_wire(&member.outbox, first);
+        }
         let state = &*state;
         for key in &state.sessions[&id].rooms {
             if let Some(room) = state.rooms.get(key) {
@@ -655,7 +704,7 @@ impl Hub {
     /// unreachable): it becomes `new` (already claimed), and is told why.
     pub(crate) fn yield_nick(&self, id: SessionId, new: &str) -> Result<(), HubError> {
         let old = self.lock().member(id)?.nick.clone();
-        self.rename_locally(id, new, &names::nick_key(new))?;
+        self.rename_locally(id, new, &names::nick_key(new), None)?;
         self.presence_changed(id);
         if let Some(member) = self.lock().sessions.get(&id) {
             self.deliver(
@@ -721,6 +770,15 @@ impl Hub {
                     ),
                 );
             }
+        }
+    }
+
+    /// Queues a transport's own packet for one session (an
+    /// [`EventKind::Wire`]: an acknowledgement, a protocol reply), in order
+    /// with its events, under the same slow-consumer rule.
+    pub fn push_wire(&self, outbox: &Outbox, event: Arc<Event>) {
+        if outbox.push(event) == Pushed::Overflowed {
+            self.slow_consumer(outbox);
         }
     }
 
@@ -1109,6 +1167,13 @@ impl Session {
     /// only the case of one's own nickname is allowed. In a cluster the new
     /// nickname is claimed cluster-wide first.
     pub async fn rename(&self, new: &str) -> Result<(), HubError> {
+        self.rename_with(new, None).await
+    }
+
+    /// [`Session::rename`]; `first`, if any, is queued for this session once
+    /// the name is its own, ahead of the room's [`EventKind::Renamed`] (a
+    /// protocol's direct answer, such as the seed's `nickname ready`).
+    pub async fn rename_with(&self, new: &str, first: Option<Arc<Event>>) -> Result<(), HubError> {
         names::validate_nick(new)?;
         let new_key = names::nick_key(new);
         let old_key = {
@@ -1124,7 +1189,7 @@ impl Session {
                 }
             }
         }
-        match self.hub.rename_locally(self.id, new, &new_key) {
+        match self.hub.rename_locally(self.id, new, &new_key, first) {
             Ok(()) => {
                 if claimed {
                     self.hub.release_nick(old_key, self.id);

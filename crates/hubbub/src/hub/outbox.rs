@@ -25,6 +25,17 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 use super::event::{CloseReason, Event, EventKind};
 
+/// What [`Outbox::try_next_batch`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Batch {
+    /// Events were moved into the batch.
+    Taken,
+    /// Nothing queued; wait on [`Outbox::ready`].
+    Empty,
+    /// Closed and drained: the writer should hang up.
+    Finished,
+}
+
 /// What a push did, so the hub can count backlogs and slow consumers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pushed {
@@ -274,34 +285,51 @@ impl Outbox {
     ///
     /// Meant for the one writer task of the session.
     pub async fn next_batch(&self, batch: &mut Vec<Arc<Event>>) -> bool {
-        self.lock().writing_since = None;
         loop {
-            {
-                let mut state = self.lock();
-                if !state.queue.is_empty() {
-                    let was_backlogged = state.backlogged(self.limit);
-                    batch.extend(state.queue.drain(..));
-                    self.count_out(state.bytes);
-                    state.bytes = 0;
-                    state.writing_since = Some(Instant::now());
-                    if was_backlogged {
-                        if let Some(relief) = &self.relief {
-                            relief.notify_waiters();
-                        }
-                    }
-                    // A burst may have grown the ring; give that memory back
-                    // so an idle session stays small.
-                    if state.queue.capacity() > 64 {
-                        state.queue = VecDeque::new();
-                    }
-                    return true;
-                }
-                if state.closing.is_some() {
-                    return false;
-                }
+            match self.try_next_batch(batch) {
+                Batch::Taken => return true,
+                Batch::Finished => return false,
+                Batch::Empty => self.ready().await,
             }
-            self.ready.notified().await;
         }
+    }
+
+    /// [`Outbox::next_batch`] without waiting: the writer calls it when it
+    /// has written everything it took before, and waits on
+    /// [`Outbox::ready`] when it finds the queue [`Batch::Empty`].
+    pub fn try_next_batch(&self, batch: &mut Vec<Arc<Event>>) -> Batch {
+        let mut state = self.lock();
+        state.writing_since = None;
+        if state.queue.is_empty() {
+            return if state.closing.is_some() {
+                Batch::Finished
+            } else {
+                Batch::Empty
+            };
+        }
+        let was_backlogged = state.backlogged(self.limit);
+        batch.extend(state.queue.drain(..));
+        self.count_out(state.bytes);
+        state.bytes = 0;
+        state.writing_since = Some(Instant::now());
+        if was_backlogged {
+            if let Some(relief) = &self.relief {
+                relief.notify_waiters();
+            }
+        }
+        // A burst may have grown the ring; give that memory back so an
+        // idle session stays small.
+        if state.queue.capacity() > 64 {
+            state.queue = VecDeque::new();
+        }
+        Batch::Taken
+    }
+
+    /// Completes when events may have been queued (or the outbox closed)
+    /// since the writer last found it empty. One writer waits at a time; a
+    /// wake-up that finds nobody waiting is kept for the next wait.
+    pub fn ready(&self) -> tokio::sync::futures::Notified<'_> {
+        self.ready.notified()
     }
 
     /// More than a quarter of the bound is queued and the writer is making

@@ -46,6 +46,12 @@ impl CountedStream {
         }
     }
 
+    /// The socket and its slot, for a connection that leaves hyper (a
+    /// WebSocket after the upgrade, which keeps its own liveness check).
+    pub fn into_parts(self) -> (TcpStream, ConnectionGuard) {
+        (self.inner, self._guard)
+    }
+
     /// Counts a write that moved bytes as activity; passes `written` on.
     fn note_written(&mut self, written: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
         if let Poll::Ready(Ok(n)) = written {

@@ -4,5 +4,6 @@
 //! drains the session's [`crate::hub::Outbox`] back onto the wire, encoding
 //! each shared event once per wire format ([`crate::hub::WireFormat`]).
 
+pub mod engineio;
 pub mod line;
 pub mod socketio;

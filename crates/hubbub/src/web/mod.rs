@@ -1,6 +1,6 @@
 //! The HTTP side: the chat page (embedded in the binary, so it works with no
-//! internet), `/healthz`, and the Socket.IO endpoint mounted as a layer
-//! behind the origin check ([`origin`]).
+//! internet), `/healthz`, and the Socket.IO endpoint (`/socket.io/`, served
+//! by [`crate::transport::engineio`]) behind the origin check ([`origin`]).
 
 pub mod admin;
 pub mod origin;
@@ -14,9 +14,10 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{middleware, Json, Router};
-use socketioxide::layer::SocketIoLayer;
 
 use crate::hub::Hub;
+use crate::transport::engineio::{self, Engine};
+use crate::transport::socketio::SocketIoTransport;
 pub use origin::AllowedOrigins;
 
 const INDEX_HTML: &str = include_str!("../../assets/index.html");
@@ -33,7 +34,17 @@ const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self';
 
 /// The HTTP application: static page, health, and Socket.IO (for the
 /// origins `allowed`, see [`origin`]).
-pub fn router(hub: Arc<Hub>, socket_io: SocketIoLayer, allowed: AllowedOrigins) -> Router {
+pub fn router(
+    hub: Arc<Hub>,
+    socket_io: Arc<Engine<SocketIoTransport>>,
+    allowed: AllowedOrigins,
+) -> Router {
+    let socket_io = Router::new().route(
+        "/socket.io/",
+        axum::routing::any(move |request: axum::extract::Request| {
+            engineio::serve(socket_io.clone(), request)
+        }),
+    );
     Router::new()
         .route("/", get(page))
         .route(
@@ -50,7 +61,7 @@ pub fn router(hub: Arc<Hub>, socket_io: SocketIoLayer, allowed: AllowedOrigins) 
         )
         .route("/healthz", get(healthz))
         .with_state(hub)
-        .layer(socket_io)
+        .merge(socket_io)
         .layer(middleware::from_fn_with_state(
             Arc::new(allowed),
             origin::check,

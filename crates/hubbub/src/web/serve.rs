@@ -23,8 +23,7 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -91,19 +90,22 @@ async fn connection(
     timeouts: HttpTimeouts,
     shutdown: CancellationToken,
 ) {
-    // Handlers (and socketioxide) read the peer address as axum's ConnectInfo.
+    // Handlers (and the Engine.IO server) read the peer address as axum's ConnectInfo.
     let service = app.map_request(move |request: axum::http::Request<Incoming>| {
         let mut request = request.map(Body::new);
         request.extensions_mut().insert(ConnectInfo(peer));
         request
     });
-    let mut builder = Builder::new(TokioExecutor::new());
+    // HTTP/1.1 only (what browsers speak to a plain-text server), served
+    // by hyper's own HTTP/1 connection so that an upgraded WebSocket can
+    // take its socket back (see `transport::engineio`).
+    let mut builder = hyper::server::conn::http1::Builder::new();
     builder
-        .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(timeouts.header);
     let connection = builder
-        .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service));
+        .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
+        .with_upgrades();
     let mut connection = std::pin::pin!(connection);
     tokio::select! {
         result = connection.as_mut() => {

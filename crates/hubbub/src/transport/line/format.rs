@@ -27,6 +27,8 @@ pub const ACTION_PREFIX: &str = "** ";
 /// Encodes one event as one or more `\n`-terminated lines.
 pub fn encode(event: &EventKind) -> Bytes {
     let text = match event {
+        // Queued by the line transport itself, already in its format.
+        EventKind::Wire { bytes } => return bytes.clone(),
         EventKind::Welcome { nick, .. } => format!("You are {nick}\n"),
         EventKind::Message {
             from,

@@ -1,26 +1,41 @@
-//! Hub events as Socket.IO events, and the per-socket writer that emits them.
+//! Hub events as Socket.IO packets, encoded once per event for every
+//! socket that receives it.
+//!
+//! Room messages have two forms: hubbub's `message` {id, room, from, text,
+//! ts, action}, and the seed's `notice` {message: "NAME:text"}. Which a
+//! socket gets is its [`Vocabulary`], chosen in its CONNECT.
 
-use crate::telemetry::{Delivered, Transport};
-use std::sync::Arc;
-
+use bytes::Bytes;
 use serde::Serialize;
-use serde_json::value::RawValue;
-use socketioxide::extract::SocketRef;
-use socketioxide::{SendError, SocketError};
-use tokio_util::sync::CancellationToken;
+use serde_json::{json, Value};
 
-use super::{Connection, FULL_BUFFER_RETRY};
-use crate::hub::{CloseReason, Event, EventKind, Outbox, WireFormat};
+use super::packet;
+use crate::hub::{CloseReason, Event, EventKind, WireFormat};
 use crate::store::StoredMessage;
 
-#[derive(Serialize)]
-pub(crate) struct ErrorBody<'a> {
-    code: &'a str,
-    message: &'a str,
+/// Which events a client reads room messages as, from the `vocabulary`
+/// field of its CONNECT `auth` (docs/PROTOCOL.md, "Vocabularies").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Vocabulary {
+    /// No choice made (the seed's page sends no `auth`): both `message`
+    /// and `notice`, two packets per room message.
+    Both,
+    /// `"hubbub"`: `message` only.
+    Hubbub,
+    /// `"seed"`: `notice` only.
+    Seed,
 }
 
-pub(crate) fn error_body<'a>(code: &'a str, message: &'a str) -> ErrorBody<'a> {
-    ErrorBody { code, message }
+impl Vocabulary {
+    /// The vocabulary a CONNECT's `auth` asks for; an error names what is wrong.
+    pub fn from_auth(auth: &Value) -> Result<Vocabulary, String> {
+        match auth.get("vocabulary") {
+            None | Some(Value::Null) => Ok(Vocabulary::Both),
+            Some(Value::String(v)) if v == "hubbub" => Ok(Vocabulary::Hubbub),
+            Some(Value::String(v)) if v == "seed" => Ok(Vocabulary::Seed),
+            Some(_) => Err("auth.vocabulary must be \"hubbub\" or \"seed\"".into()),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -33,13 +48,20 @@ struct Message<'a> {
     action: bool,
 }
 
-/// The seed's `notice` event.
-#[derive(Serialize)]
-struct Notice {
-    message: String,
+/// A stored message as the `message` event's payload (scroll-back pages).
+pub(crate) fn stored_json(m: &StoredMessage) -> Value {
+    serde_json::to_value(Message {
+        id: m.id,
+        room: &m.room,
+        from: &m.from,
+        text: &m.text,
+        ts: m.ts,
+        action: m.action,
+    })
+    .unwrap_or_default()
 }
 
-/// The `message` payload of a room message event.
+/// A room message as the `message` event's payload.
 fn message_of(kind: &EventKind) -> Option<Message<'_>> {
     match kind {
         EventKind::Message {
@@ -61,112 +83,82 @@ fn message_of(kind: &EventKind) -> Option<Message<'_>> {
     }
 }
 
-/// A stored message as the `message` event's payload (scroll-back pages).
-pub(crate) fn stored_json(m: &StoredMessage) -> serde_json::Value {
-    serde_json::to_value(Message {
-        id: m.id,
-        room: &m.room,
-        from: &m.from,
-        text: &m.text,
-        ts: m.ts,
-        action: m.action,
-    })
-    .unwrap_or_default()
+/// An event's packets, cached in the event for every socket.
+struct Encoded {
+    /// The event in hubbub's vocabulary (`None` for what sockets are not sent).
+    main: Option<Bytes>,
+    /// The seed's `notice`, for room messages.
+    notice: Option<Bytes>,
 }
 
-/// A room message as the `message` event's payload (in history pages).
-pub(crate) fn message_json(event: &Event) -> Option<serde_json::Value> {
-    serde_json::to_value(message_of(&event.kind)?).ok()
-}
-
-/// The `message` and seed `notice` payloads of a room message, as JSON.
-type EncodedMessage = Option<(Box<RawValue>, Box<RawValue>)>;
-
-fn encode_message(kind: &EventKind) -> EncodedMessage {
-    let message = message_of(kind)?;
-    let notice = Notice {
-        message: if message.action {
-            format!("* {} {}", message.from, message.text)
-        } else {
-            format!("{}:{}", message.from, message.text)
-        },
-    };
-    Some((
-        serde_json::value::to_raw_value(&message).ok()?,
-        serde_json::value::to_raw_value(&notice).ok()?,
-    ))
-}
-
-/// The socket went away; stop writing.
-struct Gone;
-
-/// Emits, waiting while socketioxide's buffer for this socket is full.
-async fn emit<T: Serialize + ?Sized>(
-    socket: &SocketRef,
-    outbox: &Outbox,
-    delivered: &Delivered,
-    event: &str,
-    data: &T,
-) -> Result<(), Gone> {
-    loop {
-        match socket.emit(event, data) {
-            Ok(()) => {
-                delivered.add(1, 0);
-                return Ok(());
-            }
-            Err(SendError::Socket(SocketError::InternalChannelFull)) => {
-                // Waiting is the backpressure; but a session closed as a slow
-                // consumer meanwhile has nothing more worth waiting for.
-                if let Some(CloseReason::SlowConsumer { .. }) = outbox.closing() {
-                    return Err(Gone);
-                }
-                tokio::time::sleep(FULL_BUFFER_RETRY).await;
-            }
-            Err(SendError::Serialize(e)) => {
-                tracing::error!(error = %e, event, "could not encode a socket.io event");
-                return Ok(());
-            }
-            Err(_) => return Err(Gone),
+fn encode_once(kind: &EventKind) -> Encoded {
+    let notice = match kind {
+        EventKind::Message {
+            from, text, action, ..
+        } => {
+            let line = if *action {
+                format!("* {from} {text}")
+            } else {
+                format!("{from}:{text}")
+            };
+            Some(Bytes::from(packet::event_message(
+                "notice",
+                &json!({ "message": line }).to_string(),
+            )))
         }
-    }
-}
-
-/// Emits one hub event. Returns the close reason for [`EventKind::Closing`].
-async fn emit_event(
-    socket: &SocketRef,
-    outbox: &Outbox,
-    delivered: &Delivered,
-    event: &Event,
-) -> Result<Option<CloseReason>, Gone> {
-    if let EventKind::Message { .. } = &event.kind {
-        // Serialized once per message, shared by every socket.
-        if let Some((message, notice)) = event.encoded_as(WireFormat::SocketIo, encode_message) {
-            emit(socket, outbox, delivered, "message", message.as_ref()).await?;
-            emit(socket, outbox, delivered, "notice", notice.as_ref()).await?;
-        }
-        return Ok(None);
-    }
-    if let Some((name, payload)) = payload(&event.kind) {
-        emit(socket, outbox, delivered, name, &payload).await?;
-    }
-    Ok(match &event.kind {
-        EventKind::Closing { reason } => Some(reason.clone()),
         _ => None,
-    })
+    };
+    // Room messages are the hot path: written straight from the struct
+    // (fields in their documented order), not through a JSON tree.
+    let main = match message_of(kind) {
+        Some(message) => serde_json::to_string(&message)
+            .ok()
+            .map(|data| Bytes::from(packet::event_message("message", &data))),
+        None => payload(kind)
+            .map(|(name, data)| Bytes::from(packet::event_message(name, &data.to_string()))),
+    };
+    Encoded { main, notice }
 }
 
-/// The Socket.IO event name and payload of every event but room messages
-/// (which [`encode_message`] caches); `None` for what sockets are not sent.
-fn payload(kind: &EventKind) -> Option<(&'static str, serde_json::Value)> {
-    use serde_json::json;
+/// Emits the Engine.IO packets of `event` for a socket speaking `vocabulary`.
+pub(crate) fn encode(vocabulary: Vocabulary, event: &Event, emit: &mut dyn FnMut(&[u8])) {
+    let encoded = event.encoded_as(WireFormat::SocketIo, encode_once);
+    let is_message = encoded.notice.is_some();
+    if vocabulary != Vocabulary::Seed || !is_message {
+        if let Some(main) = &encoded.main {
+            emit(main);
+        }
+    }
+    if vocabulary != Vocabulary::Hubbub {
+        if let Some(notice) = &encoded.notice {
+            emit(notice);
+        }
+    }
+    if let EventKind::Closing { reason } = &event.kind {
+        // A Socket.IO DISCONNECT is final for the official clients: sent
+        // when the server means it (flooding, too slow), not at shutdown,
+        // after which they should reconnect to the server's successor.
+        if *reason != CloseReason::Shutdown {
+            emit(b"41");
+        }
+    }
+}
+
+/// The Socket.IO event name and payload of every event; `None` for what
+/// sockets are not sent.
+fn payload(kind: &EventKind) -> Option<(&'static str, Value)> {
     Some(match kind {
+        EventKind::Message { .. } => ("message", serde_json::to_value(message_of(kind)?).ok()?),
         EventKind::Welcome { nick, room } => ("welcome", json!({"nick": nick, "room": room})),
         EventKind::History {
             room,
             messages,
             complete,
         } => {
-            let messages: Vec<_> = messages.iter().filter_map(|m| message_json(m)).collect();
+            let messages: Vec<_> = messages
+                .iter()
+                .filter_map(|m| serde_json::to_value(message_of(&m.kind)?).ok())
+                .collect();
             (
                 "history",
                 json!({"room": room, "messages": messages, "complete": complete}),
@@ -195,56 +187,62 @@ fn payload(kind: &EventKind) -> Option<(&'static str, serde_json::Value)> {
             ("error", json!({ "code": code, "message": message }))
         }
         EventKind::Closing { reason } => ("closing", json!({ "reason": reason.describe() })),
-        EventKind::Message { .. } => return None,
+        // Written by the engine as they are.
+        EventKind::Wire { .. } => return None,
     })
 }
 
-/// Drains the session's outbox into the socket until either closes; on
-/// server shutdown, closes the outbox so the client is told why. When the
-/// server closes the session (slow consumer, flooding, shutdown), the
-/// session leaves the hub here, whether or not the client can still be told.
-pub(crate) async fn write_loop(
-    socket: SocketRef,
-    conn: Arc<Connection>,
-    shutdown: CancellationToken,
-) {
-    let outbox = conn.session.outbox().clone();
-    write_events(&socket, &outbox, shutdown).await;
-    if let Some(reason) = outbox.closing() {
-        tracing::debug!(?reason, "closing socket.io client");
-        conn.finish();
-        // Fails while the socket's buffer is still full; the client is then
-        // dropped by Engine.IO's ping timeout, already out of the hub.
-        let _ = socket.disconnect();
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-async fn write_events(socket: &SocketRef, outbox: &Outbox, shutdown: CancellationToken) {
-    let mut batch: Vec<Arc<Event>> = Vec::new();
-    let mut shutting_down = false;
-    let delivered = Delivered::new(Transport::SocketIo);
-    loop {
-        let more = tokio::select! {
-            more = outbox.next_batch(&mut batch) => more,
-            _ = shutdown.cancelled(), if !shutting_down => {
-                shutting_down = true;
-                outbox.close(CloseReason::Shutdown);
-                continue;
-            }
-        };
-        if !more {
-            break;
-        }
-        for event in batch.drain(..) {
-            match emit_event(socket, outbox, &delivered, &event).await {
-                Ok(None) => {}
-                // The closing event is queued ahead of the disconnect packet
-                // in the same buffer, so the client reads why.
-                Ok(Some(_)) | Err(Gone) => return,
-            }
-        }
-        if batch.capacity() > 16 {
-            batch = Vec::new();
-        }
+    fn packets(vocabulary: Vocabulary, event: &Event) -> Vec<String> {
+        let mut out = Vec::new();
+        encode(vocabulary, event, &mut |p| {
+            out.push(String::from_utf8(p.to_vec()).unwrap())
+        });
+        out
+    }
+
+    #[test]
+    fn a_room_message_is_one_packet_per_vocabulary() {
+        let event = Event::new(EventKind::Message {
+            room: "lobby".into(),
+            id: 3,
+            ts: 9,
+            from: "ann".into(),
+            text: "hi".into(),
+            action: false,
+        });
+        let message = r#"42["message",{"id":3,"room":"lobby","from":"ann","text":"hi","ts":9,"action":false}]"#;
+        let notice = r#"42["notice",{"message":"ann:hi"}]"#;
+        assert_eq!(packets(Vocabulary::Hubbub, &event), [message]);
+        assert_eq!(packets(Vocabulary::Seed, &event), [notice]);
+        assert_eq!(packets(Vocabulary::Both, &event), [message, notice]);
+    }
+
+    #[test]
+    fn only_a_final_close_is_a_socket_io_disconnect() {
+        let shutdown = Event::new(EventKind::Closing {
+            reason: CloseReason::Shutdown,
+        });
+        assert_eq!(
+            packets(Vocabulary::Hubbub, &shutdown),
+            [r#"42["closing",{"reason":"server is shutting down"}]"#]
+        );
+        let flood = Event::new(EventKind::Closing {
+            reason: CloseReason::Flooding,
+        });
+        assert_eq!(packets(Vocabulary::Hubbub, &flood).last().unwrap(), "41");
+    }
+
+    #[test]
+    fn vocabulary_comes_from_auth() {
+        assert_eq!(Vocabulary::from_auth(&Value::Null), Ok(Vocabulary::Both));
+        assert_eq!(
+            Vocabulary::from_auth(&json!({"vocabulary": "hubbub"})),
+            Ok(Vocabulary::Hubbub)
+        );
+        assert!(Vocabulary::from_auth(&json!({"vocabulary": 1})).is_err());
     }
 }

@@ -1,37 +1,35 @@
-//! Socket.IO (protocol v5, via `socketioxide`): browsers and the official
-//! clients as sessions of the same hub as line clients (docs/PROTOCOL.md).
+//! Socket.IO (protocol v5) over hubbub's own Engine.IO
+//! ([`crate::transport::engineio`]): browsers and the official clients as
+//! sessions of the same hub as line clients (docs/PROTOCOL.md).
 //!
-//! On connect a socket becomes a hub [`Session`] named `guest-N`, and gets a
-//! writer task that drains its outbox into `socket.emit` ([`events`]).
-//! Requests from the client are handled in [`requests`]. socketioxide's own
-//! per-socket packet buffer is only a transmission window: when it is full
-//! the writer waits, so the session's outbox stays the one bound, with the
-//! same slow-consumer rule as every other transport.
+//! Each Engine.IO session carries one [`Socket`] on the main namespace
+//! `/`. Its CONNECT opens a hub [`Session`] named `guest-N` whose outbox
+//! the engine drains; its events become requests ([`requests`]), run one
+//! at a time in arrival order by a worker task that exists only while
+//! requests wait; hub events are encoded once per event for every socket
+//! ([`events`]).
 
 mod events;
+pub mod packet;
 mod requests;
 
-use std::collections::HashMap;
-use std::convert::Infallible;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use axum::extract::ConnectInfo;
-use socketioxide::adapter::Adapter;
-use socketioxide::extract::{SocketRef, State};
-use socketioxide::handler::{ConnectHandler, FromMessageParts};
-use socketioxide::layer::SocketIoLayer;
-use socketioxide::socket::{DisconnectReason, Socket};
-use socketioxide::SocketIo;
-use tokio::sync::mpsc;
+use bytes::Bytes;
+use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::hub::{Hub, HubError, Session};
-use crate::limits::{ConnectionGuard, ConnectionLimiter, FloodControl};
+use crate::hub::{Event, EventKind, Hub, HubError, Outbox, Session};
+use crate::limits::{ConnectionGuard, ConnectionLimiter, FloodControl, FloodVerdict};
 use crate::telemetry::{self, Transport};
+use crate::transport::engineio::{self, Ended, Engine, EngineConfig, Flow, Handler, Input};
+pub use events::Vocabulary;
+use packet::PacketKind;
 
 /// What the Socket.IO transport needs from the configuration.
 #[derive(Debug, Clone)]
@@ -43,39 +41,45 @@ pub struct SocketIoSettings {
     pub flood_kick: u32,
 }
 
-/// Shared by every socket's handlers.
+/// The Socket.IO protocol, as the engine's [`Handler`].
 #[derive(Debug, Clone)]
 pub struct SocketIoTransport {
     pub hub: Arc<Hub>,
+    /// Caps Socket.IO sessions, total and per IP.
     pub limiter: Arc<ConnectionLimiter>,
     pub settings: Arc<SocketIoSettings>,
-    pub shutdown: CancellationToken,
-    pub tracker: TaskTracker,
+    tracker: TaskTracker,
     guests: Arc<AtomicU64>,
 }
 
-/// Packets socketioxide may hold per socket before `emit` reports it full.
-/// Room messages are two packets (`message` and the seed's `notice`).
-const SOCKET_BUFFER_PACKETS: usize = 256;
-/// How long an Engine.IO session may wait for its Socket.IO CONNECT before it
-/// is closed (socketioxide's default is 45 s); the official clients send it
-/// at once.
+/// How long an Engine.IO session may wait for its Socket.IO CONNECT before
+/// it is closed; the official clients send it at once.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
-/// How long the writer waits before retrying a full socket buffer.
-const FULL_BUFFER_RETRY: Duration = Duration::from_millis(2);
+
+/// Requests one socket may have waiting for its worker, each at most one
+/// packet (`max_payload` bytes). At the bound the transport stops reading
+/// the socket (WebSocket) or holds its `POST` until there is room: a fast
+/// sender is slowed down, and loses nothing.
+pub(crate) const MAX_QUEUED_REQUESTS: usize = 256;
+
+/// How long a disconnected socket's queued requests may take before its
+/// leave is announced anyway.
+const DRAIN_ON_DISCONNECT: Duration = Duration::from_secs(5);
+
+/// Binary attachments a client may announce at once; we support none, and
+/// skip up to this many before closing.
+const MAX_SKIPPED_ATTACHMENTS: usize = 16;
 
 impl SocketIoTransport {
     pub fn new(
         hub: Arc<Hub>,
         limiter: Arc<ConnectionLimiter>,
         settings: SocketIoSettings,
-        shutdown: CancellationToken,
         tracker: TaskTracker,
     ) -> SocketIoTransport {
         SocketIoTransport {
             limiter,
             settings: Arc::new(settings),
-            shutdown,
             tracker,
             // Nodes of a cluster number their guests from far-apart
             // starting points, so their first names rarely collide.
@@ -87,71 +91,408 @@ impl SocketIoTransport {
         }
     }
 
-    /// The tower layer serving `/socket.io/`, and its handle.
-    pub fn layer(self) -> (SocketIoLayer, SocketIo) {
+    /// The Engine.IO server carrying this protocol, running until `shutdown`.
+    pub fn start(
+        self,
+        shutdown: CancellationToken,
+        tracker: TaskTracker,
+    ) -> Arc<Engine<SocketIoTransport>> {
         // A packet carries at most one text plus its JSON framing. The text
         // limit applies to the decoded text, so the packet must leave room
         // for the widest escaping a client may use: `\uXXXX` surrogate
         // pairs, 12 bytes for a 4-byte character (python-socketio writes
-        // every non-ASCII character so), three times the text. The same
-        // bound for polling bodies and for WebSocket messages, whose default
-        // would be 64 MiB.
-        let max_payload = self.settings.max_text_bytes * 3 + 4096;
-        let (layer, io) = SocketIo::builder()
-            .max_buffer_size(SOCKET_BUFFER_PACKETS)
-            .connect_timeout(CONNECT_TIMEOUT)
-            // Allocated for every socket, idle or not (default 4 KiB; the
-            // bound on a message is max_payload, not this).
-            .ws_read_buffer_size(1024)
-            .max_payload(max_payload as u64)
-            .ws_max_message_size(max_payload)
-            .ws_max_frame_size(max_payload)
-            .with_state(self)
-            .build_layer();
-        // `admit` runs as connect middleware, which socketioxide awaits
-        // before it answers the client's CONNECT: the session and every
-        // request handler exist before the client may send its first event.
-        // (Registered in the connect handler, a request sent the moment the
-        // CONNECT was answered could arrive first and be dropped.) The
-        // handler proper starts the writer, once the socket may emit.
-        io.ns("/", start_writer.with(admit));
-        (layer, io)
+        // every non-ASCII character so), three times the text.
+        let config = EngineConfig {
+            max_payload: self.settings.max_text_bytes * 3 + 4096,
+            connect_timeout: CONNECT_TIMEOUT,
+            ..EngineConfig::default()
+        };
+        Engine::start(self, config, shutdown, tracker)
     }
 
-    /// A session named `guest-N`, skipping names already taken.
-    async fn connect_guest(&self) -> Result<Session, HubError> {
-        // Lazy: the counter advances only for names actually tried.
-        let names =
-            (0..100).map(|_| format!("guest-{}", self.guests.fetch_add(1, Ordering::Relaxed)));
-        self.hub.open_first_free(names, true).await
+    /// The names a new socket tries, `guest-N`, lazily (the counter
+    /// advances only for names actually tried).
+    fn guest_names(&self) -> impl Iterator<Item = String> + '_ {
+        (0..100).map(|_| format!("guest-{}", self.guests.fetch_add(1, Ordering::Relaxed)))
+    }
+
+    /// Queues `job` for the socket's worker, starting it if idle.
+    fn enqueue(&self, session: &Arc<engineio::Session<Socket>>, job: Job) {
+        let mut queue = session.socket.lock_queue();
+        queue.jobs.push_back(job);
+        if !queue.running {
+            queue.running = true;
+            self.tracker.spawn(worker(self.clone(), session.clone()));
+        }
+    }
+
+    /// Queues the end of the socket (after what it sent before), once.
+    fn enqueue_end(&self, session: &Arc<engineio::Session<Socket>>) {
+        if !std::mem::replace(&mut session.socket.lock_queue().ending, true) {
+            self.enqueue(session, Job::End);
+        }
+    }
+
+    /// Queues bytes for the socket, in order with everything else.
+    fn send(&self, session: &engineio::Session<Socket>, bytes: Vec<u8>) {
+        self.hub.push_wire(
+            &session.outbox,
+            Event::new(EventKind::Wire {
+                bytes: Bytes::from(bytes),
+            }),
+        );
+    }
+
+    /// Tells the client its request was refused: in the acknowledgement it
+    /// asked for, or else as an `error` event.
+    fn refuse(
+        &self,
+        session: &engineio::Session<Socket>,
+        ack: Option<u64>,
+        code: &str,
+        message: &str,
+    ) {
+        let error = json!({ "code": code, "message": message });
+        let bytes = match ack {
+            Some(id) => packet::ack_message(id, &json!({ "error": error }).to_string()),
+            None => packet::event_message("error", &error.to_string()),
+        };
+        self.send(session, bytes);
+    }
+
+    /// Flood control: one token per packet, as for lines.
+    fn admit(&self, session: &engineio::Session<Socket>) -> Result<(), ()> {
+        let verdict = session
+            .socket
+            .flood
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .check(Instant::now());
+        let stats = self.hub.stats();
+        match verdict {
+            FloodVerdict::Accept => return Ok(()),
+            FloodVerdict::Reject { .. } => {
+                stats.flood_rejected_lines.fetch_add(1, Ordering::Relaxed);
+                telemetry::flood_refused(Transport::SocketIo);
+            }
+            FloodVerdict::Disconnect => {
+                stats.flood_disconnects.fetch_add(1, Ordering::Relaxed);
+                session.outbox.close(crate::hub::CloseReason::Flooding);
+            }
+        }
+        Err(())
+    }
+
+    /// The CONNECT job: opens the hub session, or answers CONNECT_ERROR.
+    async fn connect(&self, session: &Arc<engineio::Session<Socket>>, auth: Value) {
+        let socket = &session.socket;
+        let vocabulary = match Vocabulary::from_auth(&auth) {
+            Ok(vocabulary) => vocabulary,
+            Err(message) => return self.connect_error(session, &message),
+        };
+        let connected = format!("40{}", json!({ "sid": &*session.sid }));
+        let first = Event::new(EventKind::Wire {
+            bytes: Bytes::from(connected),
+        });
+        let opened = self
+            .hub
+            .open_first_free_into(
+                session.outbox.clone(),
+                Some(first),
+                self.guest_names(),
+                true,
+            )
+            .await;
+        match opened {
+            Ok(hub_session) => {
+                telemetry::session_opened(Transport::SocketIo);
+                tracing::debug!(sid = %session.sid, ip = %session.ip, "socket.io client connected");
+                let conn = Arc::new(Connection {
+                    session: hub_session,
+                    typing_sent: Mutex::new(HashMap::new()),
+                    settings: self.settings.clone(),
+                    in_flight: Arc::new(tokio::sync::Semaphore::new(requests::MAX_IN_FLIGHT)),
+                    finished: AtomicBool::new(false),
+                    vocabulary,
+                });
+                let _ = socket.conn.set(conn);
+            }
+            Err(e) => self.connect_error(session, &e.to_string()),
+        }
+        socket.lock_queue().connecting = false;
+    }
+
+    fn connect_error(&self, session: &engineio::Session<Socket>, message: &str) {
+        session.socket.lock_queue().connecting = false;
+        self.send(
+            session,
+            format!("44{}", json!({ "message": message })).into_bytes(),
+        );
     }
 }
 
-/// One connected socket's state, shared by its handlers.
+impl Handler for SocketIoTransport {
+    type Socket = Socket;
+
+    fn open(&self, ip: IpAddr) -> Result<(Socket, Arc<Outbox>), String> {
+        let slot = self.limiter.acquire(ip).map_err(|refused| {
+            crate::limits::warn_refusal("connection_cap", &ip.to_string());
+            refused.to_string()
+        })?;
+        let settings = &self.settings;
+        let socket = Socket {
+            _slot: slot,
+            conn: OnceLock::new(),
+            queue: Mutex::new(Queue::default()),
+            flood: Mutex::new(FloodControl::new(
+                settings.flood_rate,
+                settings.flood_burst,
+                settings.flood_kick,
+            )),
+        };
+        Ok((socket, self.hub.new_outbox()))
+    }
+
+    fn message(&self, session: &Arc<engineio::Session<Socket>>, input: Input<'_>) -> Flow {
+        if session.outbox.closing().is_some() {
+            // The server is closing this socket: nothing more is taken.
+            return Flow::Continue;
+        }
+        let text = match input {
+            Input::Text(text) => text,
+            Input::Binary(_) => {
+                let mut queue = session.socket.lock_queue();
+                if queue.skip_attachments > 0 {
+                    queue.skip_attachments -= 1;
+                } else {
+                    drop(queue);
+                    self.refuse(session, None, "bad_request", "binary data is not supported");
+                }
+                return Flow::Continue;
+            }
+        };
+        let packet = match packet::decode(text) {
+            Ok(packet) => packet,
+            Err(e) => {
+                // As the reference server does: a client that sends what
+                // cannot be parsed is closed (it is told why first).
+                tracing::debug!(sid = %session.sid, error = %e, "bad socket.io packet");
+                session.outbox.close(crate::hub::CloseReason::ProtocolError);
+                return Flow::Pause;
+            }
+        };
+        if packet.namespace != "/" {
+            if packet.kind == PacketKind::Connect {
+                let mut refusal = Vec::new();
+                packet::encode_into(
+                    &packet::Packet {
+                        kind: PacketKind::ConnectError,
+                        attachments: 0,
+                        namespace: packet.namespace,
+                        id: None,
+                        data: r#"{"message":"Invalid namespace"}"#,
+                    },
+                    true,
+                    &mut refusal,
+                );
+                self.send(session, refusal);
+            }
+            return Flow::Continue;
+        }
+        match packet.kind {
+            PacketKind::Connect => {
+                let auth = serde_json::from_str(packet.data).unwrap_or(Value::Null);
+                let mut queue = session.socket.lock_queue();
+                if queue.connecting || queue.ending || session.socket.conn.get().is_some() {
+                    return Flow::Continue;
+                }
+                queue.connecting = true;
+                drop(queue);
+                self.enqueue(session, Job::Connect(auth));
+            }
+            PacketKind::Disconnect => self.enqueue_end(session),
+            PacketKind::Event => {
+                if !self.is_connected(&session.socket) {
+                    // As the reference server does: events for a namespace
+                    // the client has not connected to are dropped.
+                    return Flow::Continue;
+                }
+                if self.admit(session).is_err() {
+                    self.refuse(
+                        session,
+                        packet.id,
+                        "flood",
+                        "you are sending too fast; requests are dropped until you slow down",
+                    );
+                    return Flow::Continue;
+                }
+                match packet::event_parts(packet.data) {
+                    Ok((name, data)) => self.enqueue(
+                        session,
+                        Job::Request(requests::Request {
+                            name,
+                            data,
+                            ack: packet.id,
+                        }),
+                    ),
+                    Err(e) => {
+                        // Not JSON, or not `["name", ...]`: a malformed
+                        // packet, closed as the reference server does.
+                        tracing::debug!(sid = %session.sid, error = %e, "bad socket.io event");
+                        session.outbox.close(crate::hub::CloseReason::ProtocolError);
+                        return Flow::Pause;
+                    }
+                }
+            }
+            PacketKind::BinaryEvent | PacketKind::BinaryAck => {
+                let mut queue = session.socket.lock_queue();
+                queue.skip_attachments += packet.attachments;
+                if queue.skip_attachments > MAX_SKIPPED_ATTACHMENTS {
+                    drop(queue);
+                    session.outbox.close(crate::hub::CloseReason::Flooding);
+                    return Flow::Continue;
+                }
+                drop(queue);
+                if packet.kind == PacketKind::BinaryEvent {
+                    self.refuse(
+                        session,
+                        packet.id,
+                        "bad_request",
+                        "binary data is not supported",
+                    );
+                }
+            }
+            // The server asks for no acknowledgements; a client's
+            // CONNECT_ERROR means nothing here.
+            PacketKind::Ack | PacketKind::ConnectError => {}
+        }
+        if self.can_take(&session.socket) {
+            Flow::Continue
+        } else {
+            Flow::Pause
+        }
+    }
+
+    fn can_take(&self, socket: &Socket) -> bool {
+        socket.lock_queue().jobs.len() < MAX_QUEUED_REQUESTS
+    }
+
+    fn is_connected(&self, socket: &Socket) -> bool {
+        socket.conn.get().is_some() || socket.lock_queue().connecting
+    }
+
+    fn encode(&self, socket: &Socket, event: &Event, emit: &mut dyn FnMut(&[u8])) {
+        let vocabulary = socket.conn.get().map_or(Vocabulary::Both, |c| c.vocabulary);
+        events::encode(vocabulary, event, emit);
+    }
+
+    fn closed(&self, session: &Arc<engineio::Session<Socket>>, why: Ended) {
+        match (why, session.socket.conn.get()) {
+            // The server closed it and the client was told: end now.
+            (Ended::ServerClosed, Some(conn)) => conn.finish(),
+            // The client went: what it sent before is handled first.
+            _ => self.enqueue_end(session),
+        }
+    }
+}
+
+/// The Socket.IO state of one Engine.IO session.
+#[derive(Debug)]
+pub struct Socket {
+    /// Holds the session's place under the caps until it is gone.
+    _slot: ConnectionGuard,
+    /// Set once the CONNECT succeeded.
+    conn: OnceLock<Arc<Connection>>,
+    queue: Mutex<Queue>,
+    flood: Mutex<FloodControl>,
+}
+
+impl Socket {
+    fn lock_queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Work waiting for the socket's worker.
+#[derive(Debug, Default)]
+struct Queue {
+    jobs: VecDeque<Job>,
+    /// A worker task is running (it exits when the queue is empty).
+    running: bool,
+    /// A CONNECT is being handled.
+    connecting: bool,
+    /// The end is queued: nothing more is accepted.
+    ending: bool,
+    /// Binary attachments still to skip.
+    skip_attachments: usize,
+}
+
+#[derive(Debug)]
+enum Job {
+    Connect(Value),
+    Request(requests::Request),
+    End,
+}
+
+/// Runs a socket's jobs one at a time, in arrival order; exits when none
+/// wait, so an idle socket has no task.
+async fn worker(transport: SocketIoTransport, session: Arc<engineio::Session<Socket>>) {
+    loop {
+        let job = {
+            let mut queue = session.socket.lock_queue();
+            match queue.jobs.pop_front() {
+                Some(job) => job,
+                None => {
+                    queue.running = false;
+                    if queue.jobs.capacity() > 16 {
+                        queue.jobs = VecDeque::new();
+                    }
+                    return;
+                }
+            }
+        };
+        session.space.notify_one();
+        match job {
+            Job::Connect(auth) => transport.connect(&session, auth).await,
+            Job::Request(request) => {
+                if let Some(conn) = session.socket.conn.get() {
+                    requests::handle(&transport, &session, conn.clone(), request).await;
+                }
+            }
+            Job::End => {
+                if let Some(conn) = session.socket.conn.get() {
+                    // What the client sent before it went is handled before
+                    // it is gone: its messages are committed and relayed,
+                    // so the room sees them before the leave.
+                    let all = requests::MAX_IN_FLIGHT as u32;
+                    let _ =
+                        tokio::time::timeout(DRAIN_ON_DISCONNECT, conn.in_flight.acquire_many(all))
+                            .await;
+                    conn.finish();
+                }
+            }
+        }
+    }
+}
+
+/// One connected socket's hub session and what its requests share.
 #[derive(Debug)]
 pub(crate) struct Connection {
     session: Session,
-    flood: Mutex<FloodControl>,
     /// When each room last relayed a typing start from this socket (bounded
     /// by the rooms it is in: entries are only added for joined rooms).
     typing_sent: Mutex<HashMap<Arc<str>, Instant>>,
     settings: Arc<SocketIoSettings>,
-    /// Holds the connection's slot until it disconnects.
-    slot: Mutex<Option<ConnectionGuard>>,
-    /// Requests waiting for this socket's worker, in arrival order.
-    jobs: mpsc::Sender<requests::Job>,
     /// Slots for messages submitted but not yet committed.
     in_flight: Arc<tokio::sync::Semaphore>,
     /// The session has ended (see [`Connection::finish`]).
-    finished: std::sync::atomic::AtomicBool,
+    finished: AtomicBool,
+    /// How room messages are sent to this client.
+    vocabulary: Vocabulary,
 }
 
-/// How long a disconnected socket's queued requests may take before its
-/// leave is announced anyway.
-const DRAIN_ON_DISCONNECT: Duration = Duration::from_secs(5);
-
 impl Connection {
-    /// Ends the session (the room hears the leave) and frees the slot, once.
+    /// Ends the session (the room hears the leave), once.
     fn finish(&self) {
         if self.finished.swap(true, Ordering::SeqCst) {
             return;
@@ -161,109 +502,6 @@ impl Connection {
             self.session.outbox().closing().as_ref(),
         );
         self.session.end();
-        self.slot.lock().unwrap_or_else(|e| e.into_inner()).take();
-    }
-}
-
-/// Why a socket was refused at connect (sent as its `connect_error`).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-struct Refusal(String);
-
-/// Connect middleware: takes a connection slot, opens the hub session, and
-/// registers the request handlers (see [`SocketIoTransport::layer`]).
-async fn admit(
-    socket: SocketRef,
-    State(transport): State<SocketIoTransport>,
-) -> Result<(), Refusal> {
-    let ip = socket
-        .req_parts()
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |info| info.0.ip());
-    let slot = transport.limiter.acquire(ip).map_err(|refused| {
-        crate::limits::warn_refusal("connection_cap", &ip.to_string());
-        Refusal(refused.to_string())
-    })?;
-    let session = transport
-        .connect_guest()
-        .await
-        .map_err(|e| Refusal(e.to_string()))?;
-    let settings = &transport.settings;
-    let (jobs, queued) = mpsc::channel(requests::MAX_QUEUED_REQUESTS);
-    let conn = Arc::new(Connection {
-        jobs,
-        in_flight: Arc::new(tokio::sync::Semaphore::new(requests::MAX_IN_FLIGHT)),
-        flood: Mutex::new(FloodControl::new(
-            settings.flood_rate,
-            settings.flood_burst,
-            settings.flood_kick,
-        )),
-        typing_sent: Mutex::new(HashMap::new()),
-        settings: settings.clone(),
-        slot: Mutex::new(Some(slot)),
-        session,
-        finished: std::sync::atomic::AtomicBool::new(false),
-    });
-    tracing::debug!(sid = %socket.id, %ip, "socket.io client connected");
-    telemetry::session_opened(Transport::SocketIo);
-
-    requests::register(&socket, &conn);
-    let outbox = conn.session.outbox().clone();
-    let worker = conn.clone();
-    transport.tracker.spawn(async move {
-        tokio::select! {
-            _ = requests::worker(queued) => {}
-            _ = outbox.closed() => {}
-        }
-        // Closed by the server (slow consumer, flood, shutdown), or ended
-        // by the job below: either way the session is over.
-        worker.finish();
-    });
-    let on_disconnect = conn.clone();
-    socket.on_disconnect(move |reason: DisconnectReason| async move {
-        tracing::debug!(?reason, "socket.io client disconnected");
-        // What the client sent before it went is handled before it is
-        // gone: the end is queued behind its requests, in order, and waits
-        // for their messages to be committed and relayed, so the room sees
-        // them before the leave.
-        let conn = on_disconnect.clone();
-        let end: requests::Job = Box::pin(async move {
-            let all = requests::MAX_IN_FLIGHT as u32;
-            let _ =
-                tokio::time::timeout(DRAIN_ON_DISCONNECT, conn.in_flight.acquire_many(all)).await;
-            conn.finish();
-        });
-        if let Err(refused) = on_disconnect.jobs.send(end).await {
-            // The worker is gone (the server closed the session): end now.
-            refused.0.await;
-        }
-    });
-    socket.extensions.insert(conn);
-    Ok(())
-}
-
-/// Connect handler: the socket is connected; start draining its outbox.
-async fn start_writer(socket: SocketRef, State(transport): State<SocketIoTransport>) {
-    if let Some(conn) = socket.extensions.get::<Arc<Connection>>() {
-        transport
-            .tracker
-            .spawn(events::write_loop(socket, conn, transport.shutdown.clone()));
-    }
-}
-
-/// Whether the client asked for an acknowledgement: a failing request
-/// without one gets an `error` event instead.
-pub(crate) struct AckWanted(pub bool);
-
-impl<A: Adapter> FromMessageParts<A> for AckWanted {
-    type Error = Infallible;
-    fn from_message_parts(
-        _: &Arc<Socket<A>>,
-        _: &mut socketioxide_core::Value,
-        ack_id: &Option<i64>,
-    ) -> Result<Self, Infallible> {
-        Ok(AckWanted(ack_id.is_some()))
     }
 }
 
@@ -273,4 +511,11 @@ fn guest_base(node: &str) -> u64 {
     use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
     let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(node);
     1 + (hash % 1000) * 10_000
+}
+
+/// Used by errors that came from the hub.
+impl From<HubError> for requests::RequestError {
+    fn from(e: HubError) -> Self {
+        requests::RequestError::new(e.code(), e.to_string())
+    }
 }

@@ -1,25 +1,30 @@
-//! Client requests: payload checks, flood control, the hub call, and the
-//! `{ok}` / `{error}` answer (by acknowledgement, or an `error` event when
-//! the client did not ask for one).
+//! Client requests: payload checks, the hub call, and the `{ok}` /
+//! `{error}` answer (in the acknowledgement the client asked for, or an
+//! `error` event when it did not ask for one).
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use socketioxide::extract::{AckSender, SocketRef, TryData};
-use tokio::sync::{mpsc, OwnedSemaphorePermit};
+use tokio::sync::OwnedSemaphorePermit;
 
-use super::events::{error_body, stored_json};
-use super::{AckWanted, Connection};
-use crate::hub::{names, CloseReason, HubError, Submitted};
-use crate::limits::FloodVerdict;
+use super::events::stored_json;
+use super::{packet, Connection, Socket, SocketIoTransport};
+use crate::hub::{names, Event, EventKind, HubError, Submitted};
 use crate::store::PageQuery;
+use crate::transport::engineio;
 
 /// Typing starts relayed at most this often per socket and room.
 const TYPING_INTERVAL: Duration = Duration::from_secs(1);
+
+/// One EVENT from the client: its name, first argument, and the
+/// acknowledgement id it asked for.
+#[derive(Debug)]
+pub(crate) struct Request {
+    pub name: String,
+    pub data: Value,
+    pub ack: Option<u64>,
+}
 
 /// A refused request, as sent to the client.
 #[derive(Debug)]
@@ -29,20 +34,12 @@ pub(crate) struct RequestError {
 }
 
 impl RequestError {
-    fn bad_request(message: &str) -> RequestError {
-        RequestError {
-            code: "bad_request",
-            message: message.to_string(),
-        }
+    pub(crate) fn new(code: &'static str, message: String) -> RequestError {
+        RequestError { code, message }
     }
-}
 
-impl From<HubError> for RequestError {
-    fn from(e: HubError) -> Self {
-        RequestError {
-            code: e.code(),
-            message: e.to_string(),
-        }
+    fn bad_request(message: &str) -> RequestError {
+        RequestError::new("bad_request", message.to_string())
     }
 }
 
@@ -51,7 +48,7 @@ type Answer = Result<Value, RequestError>;
 /// What a handler produced: an answer now, or a message on its way to
 /// being committed, answered when it is (so a socket can have several in
 /// flight, and group commit can batch them).
-pub(crate) enum Outcome {
+enum Outcome {
     Done(Answer),
     Committing(Submitted, OwnedSemaphorePermit),
 }
@@ -71,162 +68,62 @@ impl From<Result<Outcome, RequestError>> for Outcome {
 /// Messages one socket may have waiting for their commit.
 pub(crate) const MAX_IN_FLIGHT: usize = 64;
 
-/// Registers every request handler on `socket`.
-pub(crate) fn register(socket: &SocketRef, conn: &Arc<Connection>) {
-    on(socket, conn, "set nickname", set_nickname);
-    on(socket, conn, "join", join);
-    on(socket, conn, "leave", leave);
-    on(socket, conn, "rooms", rooms);
-    on(socket, conn, "members", members);
-    on(socket, conn, "message", message);
-    on(socket, conn, "chat", chat);
-    on(socket, conn, "private", private);
-    on(socket, conn, "typing", typing);
-    on(socket, conn, "history", history);
-    // Unknown events spend flood budget like any request: a client
-    // spraying them gets `flood` errors, then is disconnected.
-    let fallback = conn.clone();
-    socket.on_fallback(
-        move |socket: SocketRef,
-              event: socketioxide::extract::Event,
-              AckWanted(wanted): AckWanted,
-              ack: AckSender| {
-            let error = admit(&fallback).err().unwrap_or_else(|| RequestError {
-                code: "unknown_event",
-                message: format!("unknown event {:?}", event.0),
-            });
-            respond(&socket, ack, wanted, Err(error));
-            async {}
-        },
-    );
-}
-
-/// Wires `handler` to `event`, with flood control and the answer around it.
-fn on<F, Fut>(socket: &SocketRef, conn: &Arc<Connection>, event: &'static str, handler: F)
-where
-    F: Fn(Arc<Connection>, SocketRef, Value) -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future + Send + 'static,
-    Fut::Output: Into<Outcome>,
-{
-    let conn = conn.clone();
-    socket.on(
-        event,
-        move |socket: SocketRef,
-              TryData(data): TryData<Value>,
-              AckWanted(wanted): AckWanted,
-              ack: AckSender| {
-            // socketioxide calls this synchronously in packet order, then
-            // spawns the returned future; queueing the work here, for the
-            // connection's one worker, keeps a socket's requests in order.
-            let admitted = admit(&conn).and_then(|()| {
-                reserve_slot(&conn.jobs).ok_or_else(|| RequestError {
-                    code: "flood",
-                    message: format!("more than {MAX_QUEUED_REQUESTS} requests waiting; slow down"),
-                })
-            });
-            match admitted {
-                Err(e) => respond(&socket, ack, wanted, Err(e)),
-                Ok(slot) => {
-                    let conn = conn.clone();
-                    let handler = handler.clone();
-                    slot.send(Box::pin(async move {
-                        let data = data.unwrap_or(Value::Null);
-                        match handler(conn, socket.clone(), data).await.into() {
-                            Outcome::Done(answer) => respond(&socket, ack, wanted, answer),
-                            Outcome::Committing(submitted, permit) => {
-                                tokio::spawn(async move {
-                                    let answer = submitted
-                                        .committed()
-                                        .await
-                                        .map(|p| json!({ "id": p.id, "room": p.room, "ts": p.ts }))
-                                        .map_err(RequestError::from);
-                                    respond(&socket, ack, wanted, answer);
-                                    drop(permit);
-                                });
-                            }
-                        }
-                    }));
-                }
-            }
-            async {}
-        },
-    );
-}
-
-/// A place in the socket's request queue. When the queue is full, this
-/// blocks the thread reading this socket (up to [`QUEUE_WAIT`]) instead of
-/// refusing: socketioxide offers no other way to stop reading one socket,
-/// and blocking is what makes a fast sender slow down (its WebSocket stops
-/// being read, TCP pushes back) rather than lose messages. Only on the
-/// multi-threaded runtime (the server's): tokio moves this worker's other
-/// tasks elsewhere meanwhile. On a single-threaded runtime, or past the
-/// wait, the request is refused with `flood`.
-fn reserve_slot(jobs: &mpsc::Sender<Job>) -> Option<mpsc::Permit<'_, Job>> {
-    if let Ok(slot) = jobs.try_reserve() {
-        return Some(slot);
-    }
-    let handle = tokio::runtime::Handle::try_current().ok()?;
-    if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
-        return None;
-    }
-    tokio::task::block_in_place(|| {
-        handle
-            .block_on(tokio::time::timeout(QUEUE_WAIT, jobs.reserve()))
-            .ok()?
-            .ok()
-    })
-}
-
-/// The longest a full request queue holds a socket's reading.
-const QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// A queued request: the handler call and its answer.
-pub(crate) type Job = Pin<Box<dyn Future<Output = ()> + Send>>;
-
-/// Requests one socket may have waiting for its worker; each is at most one
-/// `max_payload`. Past this, reading the socket waits for a free place (see
-/// [`reserve_slot`]), and only after [`QUEUE_WAIT`] is a request refused
-/// with a `flood` error.
-pub(crate) const MAX_QUEUED_REQUESTS: usize = 256;
-
-/// Runs a socket's requests one at a time, in arrival order.
-pub(crate) async fn worker(mut jobs: mpsc::Receiver<Job>) {
-    while let Some(job) = jobs.recv().await {
-        job.await;
-    }
-}
-
-fn respond(socket: &SocketRef, ack: AckSender, wanted: bool, answer: Answer) {
-    let _ = match answer {
-        Ok(value) => ack.send(&json!({ "ok": value })),
-        Err(e) if wanted => ack.send(&json!({ "error": error_body(e.code, &e.message) })),
-        Err(e) => socket.emit("error", &error_body(e.code, &e.message)),
+/// Runs one request and answers it.
+pub(crate) async fn handle(
+    transport: &SocketIoTransport,
+    session: &Arc<engineio::Session<Socket>>,
+    conn: Arc<Connection>,
+    request: Request,
+) {
+    let Request { name, data, ack } = request;
+    let outcome: Outcome = match name.as_str() {
+        "set nickname" => set_nickname(conn, data).await.into(),
+        "join" => join(conn, data).await.into(),
+        "leave" => leave(conn, data).await.into(),
+        "rooms" => rooms(conn, data).await.into(),
+        "members" => members(conn, data).await.into(),
+        "message" => message(conn, data).await.into(),
+        "chat" => chat(conn, data).await.into(),
+        "private" => private(conn, data).await.into(),
+        "typing" => typing(conn, data).await.into(),
+        "history" => history(conn, data).await.into(),
+        _ => Outcome::Done(Err(RequestError::new(
+            "unknown_event",
+            format!("unknown event {name:?}"),
+        ))),
     };
-}
-
-/// Flood control: one token per request, as for lines.
-fn admit(conn: &Connection) -> Result<(), RequestError> {
-    let verdict = conn
-        .flood
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .check(Instant::now());
-    let stats = conn.session.hub().stats();
-    match verdict {
-        FloodVerdict::Accept => return Ok(()),
-        FloodVerdict::Reject { .. } => {
-            stats.flood_rejected_lines.fetch_add(1, Ordering::Relaxed);
-            crate::telemetry::flood_refused(crate::telemetry::Transport::SocketIo);
-        }
-        FloodVerdict::Disconnect => {
-            stats.flood_disconnects.fetch_add(1, Ordering::Relaxed);
-            conn.session.outbox().close(CloseReason::Flooding);
+    match outcome {
+        Outcome::Done(answer) => respond(transport, session, ack, answer),
+        Outcome::Committing(submitted, permit) => {
+            let transport = transport.clone();
+            let session = session.clone();
+            tokio::spawn(async move {
+                let answer = submitted
+                    .committed()
+                    .await
+                    .map(|p| json!({ "id": p.id, "room": p.room, "ts": p.ts }))
+                    .map_err(RequestError::from);
+                respond(&transport, &session, ack, answer);
+                drop(permit);
+            });
         }
     }
-    Err(RequestError {
-        code: "flood",
-        message: "you are sending too fast; requests are dropped until you slow down".into(),
-    })
+}
+
+fn respond(
+    transport: &SocketIoTransport,
+    session: &engineio::Session<Socket>,
+    ack: Option<u64>,
+    answer: Answer,
+) {
+    match (answer, ack) {
+        (Ok(value), Some(id)) => transport.send(
+            session,
+            packet::ack_message(id, &json!({ "ok": value }).to_string()),
+        ),
+        (Ok(_), None) => {}
+        (Err(e), ack) => transport.refuse(session, ack, e.code, &e.message),
+    }
 }
 
 /// A string payload, or the string field `key` of an object payload.
@@ -256,16 +153,20 @@ fn text_arg<'a>(conn: &Connection, data: &'a Value, key: &str) -> Result<&'a str
     Ok(text)
 }
 
-async fn set_nickname(conn: Arc<Connection>, socket: SocketRef, data: Value) -> Answer {
+async fn set_nickname(conn: Arc<Connection>, data: Value) -> Answer {
     let nick = string_arg(&data, "nick")
         .ok_or_else(|| RequestError::bad_request("expected \"NAME\" or {nick}"))?;
-    conn.session.rename(nick).await?;
-    // An empty tuple: the event with no arguments, as the seed sends it.
-    let _ = socket.emit("nickname ready", &[(); 0]);
+    // The seed's answer, an event with no arguments, ahead of the room's
+    // `renamed` and of the acknowledgement.
+    let ready = packet::event_message("nickname ready", "");
+    let ready = Event::new(EventKind::Wire {
+        bytes: ready.into(),
+    });
+    conn.session.rename_with(nick, Some(ready)).await?;
     Ok(json!({ "nick": nick }))
 }
 
-async fn join(conn: Arc<Connection>, _: SocketRef, data: Value) -> Answer {
+async fn join(conn: Arc<Connection>, data: Value) -> Answer {
     let since = match data.get("since") {
         None | Some(Value::Null) => None,
         Some(since) => Some(
@@ -278,7 +179,7 @@ async fn join(conn: Arc<Connection>, _: SocketRef, data: Value) -> Answer {
     Ok(json!({ "room": room.name, "members": room.members, "last_id": last_id }))
 }
 
-async fn leave(conn: Arc<Connection>, _: SocketRef, data: Value) -> Answer {
+async fn leave(conn: Arc<Connection>, data: Value) -> Answer {
     let room = conn.session.exit(room_arg(&data)?)?;
     if let Ok(mut sent) = conn.typing_sent.lock() {
         sent.remove(names::fold(&room).as_str());
@@ -286,7 +187,7 @@ async fn leave(conn: Arc<Connection>, _: SocketRef, data: Value) -> Answer {
     Ok(json!({ "room": room }))
 }
 
-async fn rooms(conn: Arc<Connection>, _: SocketRef, _: Value) -> Answer {
+async fn rooms(conn: Arc<Connection>, _: Value) -> Answer {
     let rooms: Vec<_> = conn
         .session
         .hub()
@@ -298,7 +199,7 @@ async fn rooms(conn: Arc<Connection>, _: SocketRef, _: Value) -> Answer {
     Ok(Value::Array(rooms))
 }
 
-async fn members(conn: Arc<Connection>, _: SocketRef, data: Value) -> Answer {
+async fn members(conn: Arc<Connection>, data: Value) -> Answer {
     let room = match string_arg(&data, "room") {
         Some(room) => conn.session.hub().members(room)?,
         None if data.is_null() || data.get("room").is_none() => conn.session.room()?,
@@ -307,11 +208,7 @@ async fn members(conn: Arc<Connection>, _: SocketRef, data: Value) -> Answer {
     Ok(json!({ "room": room.name, "members": room.members }))
 }
 
-async fn message(
-    conn: Arc<Connection>,
-    _: SocketRef,
-    data: Value,
-) -> Result<Outcome, RequestError> {
+async fn message(conn: Arc<Connection>, data: Value) -> Result<Outcome, RequestError> {
     let text = text_arg(&conn, &data, "text")?;
     if text.trim().is_empty() {
         return Err(HubError::EmptyMessage.into());
@@ -344,12 +241,12 @@ async fn submit(
 }
 
 /// The seed's `chat` {message}: to the current room.
-async fn chat(conn: Arc<Connection>, _: SocketRef, data: Value) -> Result<Outcome, RequestError> {
+async fn chat(conn: Arc<Connection>, data: Value) -> Result<Outcome, RequestError> {
     let text = text_arg(&conn, &data, "message")?;
     submit(&conn, None, text, false).await
 }
 
-async fn private(conn: Arc<Connection>, _: SocketRef, data: Value) -> Answer {
+async fn private(conn: Arc<Connection>, data: Value) -> Answer {
     let to = data
         .get("to")
         .and_then(Value::as_str)
@@ -362,7 +259,7 @@ async fn private(conn: Arc<Connection>, _: SocketRef, data: Value) -> Answer {
 
 /// Scroll-back: `{room?, before?, limit?}` → the newest `limit` (default
 /// 50, at most 500) messages before id `before`, oldest first.
-async fn history(conn: Arc<Connection>, _: SocketRef, data: Value) -> Answer {
+async fn history(conn: Arc<Connection>, data: Value) -> Answer {
     let number = |key: &str| match data.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => v
@@ -386,7 +283,7 @@ async fn history(conn: Arc<Connection>, _: SocketRef, data: Value) -> Answer {
     Ok(json!({ "room": name, "messages": messages, "complete": complete }))
 }
 
-async fn typing(conn: Arc<Connection>, _: SocketRef, data: Value) -> Answer {
+async fn typing(conn: Arc<Connection>, data: Value) -> Answer {
     let Some(typing) = data.get("typing").and_then(Value::as_bool) else {
         return Err(RequestError::bad_request("expected {typing: boolean}"));
     };

@@ -1,0 +1,153 @@
+//! HTTP long-polling: the handshake `GET`, the long-poll `GET` that
+//! carries what the server sends, and the `POST` that carries what the
+//! client sends (Engine.IO v4, "HTTP long-polling").
+//!
+//! A waiting `GET` holds no timer of its own: the heartbeat's ping arrives
+//! through the outbox like everything else and answers it.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use super::packet::{self, Packet, PacketType, SEPARATOR};
+use super::session::{Carrier, Ended, PollRefusal, Session};
+use super::{text, Engine, EngineError, Flow, Handler, Input, CLOSE, NOOP};
+use crate::hub::Batch;
+use crate::telemetry::{Delivered, Transport};
+
+/// `GET` without a session id: opens a session and answers the open packet.
+pub(super) fn handshake<H: Handler>(engine: &Engine<H>, ip: std::net::IpAddr) -> Response {
+    match engine.open(ip, Carrier::Polling) {
+        Ok(session) => text(StatusCode::OK, engine.handshake(&session, &["websocket"])),
+        Err(refused) => text(StatusCode::SERVICE_UNAVAILABLE, refused),
+    }
+}
+
+/// `GET` with a session id: waits until there is something to send, then
+/// answers it all as one payload.
+pub(super) async fn poll<H: Handler>(
+    engine: &Arc<Engine<H>>,
+    session: Arc<Session<H::Socket>>,
+) -> Response {
+    let _polling = match session.begin_poll() {
+        Ok(guard) => guard,
+        Err(PollRefusal::Overlapping) => {
+            // Two long-polls at once: the protocol says the session is broken.
+            engine.end(&session, Ended::TransportLost);
+            return EngineError::BadRequest.into_response();
+        }
+        Err(PollRefusal::Ended | PollRefusal::NotPolling) => {
+            return EngineError::BadRequest.into_response();
+        }
+    };
+    let mut batch = Vec::new();
+    loop {
+        let changed = session.changed().notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        if session.is_ended() {
+            return text(StatusCode::OK, CLOSE);
+        }
+        let Some(taken) = session.take_batch(Carrier::Polling, &mut batch) else {
+            // Upgrading: this poll ends so the WebSocket can take over.
+            return text(StatusCode::OK, NOOP);
+        };
+        match taken {
+            Batch::Taken => {
+                let mut body = Vec::new();
+                let closing = engine.encode_batch(&session, &batch, &mut |p: &[u8]| {
+                    if !body.is_empty() {
+                        body.push(SEPARATOR);
+                    }
+                    body.extend_from_slice(p);
+                });
+                Delivered::new(Transport::SocketIo).add(batch.len() as u64, body.len() as u64);
+                if closing.is_some() {
+                    body.push(SEPARATOR);
+                    body.extend_from_slice(CLOSE);
+                    engine.end(&session, Ended::ServerClosed);
+                }
+                return text(StatusCode::OK, body);
+            }
+            Batch::Finished => {
+                engine.end(&session, Ended::ServerClosed);
+                return text(StatusCode::OK, CLOSE);
+            }
+            Batch::Empty => {}
+        }
+        tokio::select! {
+            _ = session.outbox.ready() => {}
+            _ = changed => {}
+        }
+    }
+}
+
+/// `POST` with a session id: the client's packets, handled in order.
+pub(super) async fn post<H: Handler>(
+    engine: &Arc<Engine<H>>,
+    session: Arc<Session<H::Socket>>,
+    body: Body,
+) -> Response {
+    let Some(_posting) = session.begin_post() else {
+        return EngineError::BadRequest.into_response();
+    };
+    let limit = engine.config.max_payload;
+    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
+        return text(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("a polling body may hold at most {limit} bytes"),
+        );
+    };
+    let Ok(payload) = std::str::from_utf8(&bytes) else {
+        return EngineError::BadRequest.into_response();
+    };
+    for record in packet::split_payload(payload) {
+        let flow = match packet::decode(record) {
+            Ok(Packet::Text(PacketType::Message, data)) => {
+                engine.handler.message(&session, Input::Text(data))
+            }
+            Ok(Packet::Binary(data)) => engine.handler.message(&session, Input::Binary(&data)),
+            Ok(Packet::Text(PacketType::Pong, _)) => {
+                session.pong();
+                Flow::Continue
+            }
+            Ok(Packet::Text(PacketType::Close, _)) => {
+                engine.end(&session, Ended::ClientClosed);
+                break;
+            }
+            Ok(Packet::Text(_, _)) => Flow::Continue,
+            Err(e) => {
+                // As the reference server does: a client that sends what
+                // cannot be parsed has lost the thread; end the session.
+                tracing::debug!(sid = %session.sid, error = %e, "bad engine.io packet");
+                engine.end(&session, Ended::TransportLost);
+                return text(StatusCode::BAD_REQUEST, e.to_string());
+            }
+        };
+        if flow == Flow::Pause {
+            wait_for_space(engine, &session).await;
+        }
+    }
+    text(StatusCode::OK, "ok")
+}
+
+/// Holds this `POST` (and so the client's next one) until the protocol
+/// above can take input again, or the session ends.
+async fn wait_for_space<H: Handler>(engine: &Engine<H>, session: &Session<H::Socket>) {
+    loop {
+        let space = session.space.notified();
+        let changed = session.changed().notified();
+        tokio::pin!(space, changed);
+        space.as_mut().enable();
+        changed.as_mut().enable();
+        if session.is_ended() || engine.handler.can_take(&session.socket) {
+            return;
+        }
+        tokio::select! {
+            _ = space => {}
+            _ = changed => {}
+        }
+    }
+}
