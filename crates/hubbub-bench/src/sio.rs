@@ -2,10 +2,12 @@
 //! the Node socket.io chat.
 //!
 //! Engine.IO: the server's open packet `0{...}`, pings `2` answered with `3`.
-//! Socket.IO: `40` to connect to `/`, `40{...}` back; events `42[...]`; acks
-//! `43N[...]`. A chat is `42["chat",{"message":TEXT}]`; a delivery is
-//! `42["notice",{"message":"NICK:TEXT"}]` (hubbub also sends a `message`
-//! event per chat, which is not counted).
+//! Socket.IO: `40{"vocabulary":"seed"}` to connect to `/`, `40{...}` back;
+//! events `42[...]`; acks `43N[...]`. A chat is
+//! `42["chat",{"message":TEXT}]`; a delivery is
+//! `42["notice",{"message":"NICK:TEXT"}]`. The `seed` vocabulary asks hubbub
+//! for the seed's `notice` only (one packet per message, as the Node chat
+//! sends); the Node chat ignores the auth.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -60,7 +62,7 @@ pub async fn connect(
     if !open.starts_with('0') {
         bail!("expected the engine.io open packet, got {open:?}");
     }
-    conn.send("40".to_string()).await?;
+    conn.send(r#"40{"vocabulary":"seed"}"#.to_string()).await?;
     step("the socket.io connect (40)", async {
         loop {
             let frame = conn.frame().await?;
@@ -74,9 +76,9 @@ pub async fn connect(
     })
     .await?;
     if let Some(room) = room {
-        // hubbub registers its event handlers in a task socketioxide spawns
-        // after sending `40`; an event sent right away can find no handler
-        // and vanish (no ack ever). Its `welcome` comes after registration.
+        // `eager_join` sends the join right behind the connect, as the
+        // official clients flush their buffered emits; otherwise it waits
+        // for hubbub's `welcome` first.
         if !eager_join {
             step("the welcome event", async {
                 loop {

@@ -77,7 +77,9 @@
     connects: 0
   };
 
-  var socket = io({ reconnectionDelay: 500, reconnectionDelayMax: 3000 });
+  // The page reads room messages as `message` only: one packet per message
+  // (docs/PROTOCOL.md, "Vocabularies").
+  var socket = io({ reconnectionDelay: 500, reconnectionDelayMax: 3000, auth: { vocabulary: 'hubbub' } });
   window.hubbub = { socket: socket, state: state };
 
   // ---------- helpers ----------
@@ -643,8 +645,9 @@
   var retryTimer = null;
   socket.on('disconnect', function (reason) {
     setStatus('disconnected', 'reconnecting…');
-    // socket.io-client does not reconnect by itself when the server closed the
-    // session (e.g. while shutting down for a restart); try again shortly.
+    // A restart closes only the transport, and socket.io-client reconnects
+    // by itself. A Socket.IO DISCONNECT (flooding, too slow) is final for
+    // it; the page still tries again shortly, as a person would.
     if (reason === 'io server disconnect') {
       clearTimeout(retryTimer);
       retryTimer = setTimeout(function () { if (!socket.connected) socket.connect(); }, 1000);

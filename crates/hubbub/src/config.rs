@@ -119,7 +119,7 @@ pub struct Options {
         value_name = "SECS"
     )]
     pub http_header_timeout: Option<u64>,
-    /// Seconds an HTTP connection (WebSocket included) may go without a byte either way; above Engine.IO's 45 s ping cycle [default: 60].
+    /// Seconds an HTTP connection may go without a byte either way (a WebSocket is watched by the Engine.IO heartbeat instead) [default: 60].
     #[arg(
         long,
         global = true,
@@ -127,6 +127,12 @@ pub struct Options {
         value_name = "SECS"
     )]
     pub http_idle_timeout: Option<u64>,
+    /// Seconds between the server's Engine.IO pings to Socket.IO clients (`pingInterval`) [default: 25].
+    #[arg(long, global = true, env = "HUBBUB_PING_INTERVAL", value_name = "SECS")]
+    pub ping_interval: Option<u64>,
+    /// Seconds a Socket.IO client has to answer a ping before it is disconnected (`pingTimeout`) [default: 20].
+    #[arg(long, global = true, env = "HUBBUB_PING_TIMEOUT", value_name = "SECS")]
+    pub ping_timeout: Option<u64>,
     /// Seconds a shutdown waits for clients to receive what is queued [default: 5].
     #[arg(
         long,
@@ -239,6 +245,10 @@ pub struct Config {
     pub http_header_timeout: Duration,
     /// Time an HTTP connection may go without a byte either way.
     pub http_idle_timeout: Duration,
+    /// Time between Engine.IO pings.
+    pub ping_interval: Duration,
+    /// Time a client has to answer a ping.
+    pub ping_timeout: Duration,
     pub shutdown_grace: Duration,
     pub store: StoreKind,
     pub database_url: Option<String>,
@@ -288,6 +298,8 @@ impl Default for Config {
             outbound_total_limit: 256 * 1024 * 1024,
             http_header_timeout: Duration::from_secs(10),
             http_idle_timeout: Duration::from_secs(60),
+            ping_interval: Duration::from_secs(25),
+            ping_timeout: Duration::from_secs(20),
             shutdown_grace: Duration::from_secs(5),
             store: StoreKind::Sqlite,
             database_url: None,
@@ -376,6 +388,14 @@ impl Config {
                 .http_idle_timeout
                 .or(file.http_idle_timeout)
                 .map_or(d.http_idle_timeout, |s| Duration::from_secs(s.max(1))),
+            ping_interval: cli
+                .ping_interval
+                .or(file.ping_interval)
+                .map_or(d.ping_interval, |s| Duration::from_secs(s.max(1))),
+            ping_timeout: cli
+                .ping_timeout
+                .or(file.ping_timeout)
+                .map_or(d.ping_timeout, |s| Duration::from_secs(s.max(1))),
             shutdown_grace: cli
                 .shutdown_grace
                 .or(file.shutdown_grace)

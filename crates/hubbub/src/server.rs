@@ -178,6 +178,8 @@ impl Server {
                 flood_rate: self.config.flood_rate,
                 flood_burst: self.config.flood_burst,
                 flood_kick: self.config.flood_kick,
+                ping_interval: self.config.ping_interval,
+                ping_timeout: self.config.ping_timeout,
             },
             tracker.clone(),
         );

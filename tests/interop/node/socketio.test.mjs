@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { io } from 'socket.io-client';
-import { EventLog, LineClient, startServer, until } from './helpers.mjs';
+import { EventLog, LineClient, restartServer, sleep, startServer, until } from './helpers.mjs';
 
 const ACK_TIMEOUT = 5000;
 
@@ -207,6 +207,54 @@ for (const mode of MODES) {
       await tcp.waitFor('* bye', { since: tsince });
       const left = await log.waitFor('left', (l) => l?.nick === 'tina', { since });
       assert.equal(left.room, 'games');
+    });
+  });
+}
+
+// A server restart is not the end: the official client takes a transport
+// close as "reconnect", but a Socket.IO DISCONNECT as final, so at shutdown
+// hubbub only closes the transport (after `closing`).
+for (const mode of MODES) {
+  describe(`socket.io-client across a server restart, ${mode.name}`, { timeout: 60000 }, () => {
+    let server, socket;
+
+    after(async () => {
+      socket?.disconnect();
+      await server?.stop();
+    });
+
+    it('reconnects by itself and gets a new `welcome`, with `vocabulary` kept', async () => {
+      server = await startServer();
+      socket = io(server.httpUrl, {
+        ...mode.opts,
+        forceNew: true,
+        auth: { vocabulary: 'hubbub' },
+        reconnectionDelay: 100,
+        reconnectionDelayMax: 500,
+      });
+      const log = new EventLog(socket);
+      await log.waitFor('welcome');
+      const reasons = [];
+      socket.on('disconnect', (reason) => reasons.push(reason));
+      const closing = log.waitFor('closing');
+      server = await restartServer(server);
+      assert.match((await closing).reason, /shutting down/);
+      const since = log.mark();
+      await log.waitFor('welcome', () => true, { since, timeout: 15000 });
+      assert.ok(socket.connected, 'connected again');
+      assert.notEqual(reasons[0], 'io server disconnect', `disconnect reason ${reasons[0]}`);
+      // Still one packet per room message after the reconnect.
+      const tcp = await LineClient.connect(server.tcp);
+      await tcp.waitFor(/^You are /);
+      const mark = log.mark();
+      tcp.send('after the restart');
+      await log.waitFor('message', (m) => m?.text === 'after the restart', { since: mark });
+      await sleep(200);
+      assert.ok(
+        !log.events.slice(mark).some((e) => e.event === 'notice'),
+        'the hubbub vocabulary gets no `notice`',
+      );
+      tcp.close();
     });
   });
 }

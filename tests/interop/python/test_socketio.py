@@ -43,10 +43,10 @@ def time_limit():
 
 
 class Server:
-    def __init__(self):
+    def __init__(self, tcp_addr="127.0.0.1:0", http_addr="127.0.0.1:0"):
         self.data_dir = tempfile.mkdtemp(prefix="hubbub-pytest-")
         self.proc = subprocess.Popen(
-            [str(HUBBUB_BIN), "--tcp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
+            [str(HUBBUB_BIN), "--tcp-addr", tcp_addr, "--http-addr", http_addr,
              "--admin-addr", "127.0.0.1:0",
              "--flood-rate", "0", "--data-dir", self.data_dir, "--shutdown-grace", "1"],
             cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -353,3 +353,36 @@ def test_join_of_a_joined_room_makes_it_current(server, mode):
         assert log.wait_for("message", lambda m: m.get("text") == "to games", since=e)["room"] == "games"
     finally:
         sio.disconnect()
+
+
+@pytest.mark.parametrize("mode", ["websocket", "polling-upgrade"])
+def test_python_socketio_reconnects_by_itself_after_a_restart(mode):
+    """At shutdown hubbub closes only the transport (after `closing`), so the
+    client reconnects; a Socket.IO DISCONNECT would be final for it."""
+    first = Server()
+    second = None
+    sio = socketio.Client(reconnection=True, reconnection_delay=0.1, reconnection_delay_max=0.5)
+    log = EventLog(sio)
+    try:
+        sio.connect(first.url, transports=MODES[mode]["transports"],
+                    auth={"vocabulary": "hubbub"}, wait_timeout=WAIT)
+        log.wait_for("welcome")
+        tcp_addr, http_addr = first.addrs
+        first.stop()
+        assert "shutting down" in log.wait_for("closing")["reason"]
+        mark = log.mark()
+        for attempt in range(20):
+            try:
+                second = Server(tcp_addr=tcp_addr, http_addr=http_addr)
+                break
+            except RuntimeError:
+                if attempt == 19:
+                    raise
+                time.sleep(0.25)
+        log.wait_for("welcome", since=mark, timeout=15)
+        assert sio.connected
+    finally:
+        sio.disconnect()
+        first.stop()
+        if second is not None:
+            second.stop()

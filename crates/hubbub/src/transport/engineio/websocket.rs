@@ -182,10 +182,15 @@ async fn drive<H: Handler>(
     };
     let delivered = Delivered::new(Transport::SocketIo);
     let mut batch: Vec<Arc<Event>> = Vec::new();
-    if !leftover.is_empty() {
-        let mut bytes = leftover.to_vec();
-        feed(&engine, &session, &mut reader, &mut link, &mut bytes);
+    // What hyper read past the request, if anything. Even empty, this
+    // shares hyper's whole read buffer (8 KiB and more): copy it out and
+    // let the buffer go now, not when the connection ends.
+    let mut early = leftover.to_vec();
+    drop(leftover);
+    if !early.is_empty() {
+        feed(&engine, &session, &mut reader, &mut link, &mut early);
     }
+    drop(early);
     loop {
         let changed = session.changed().notified();
         let space = session.space.notified();
@@ -216,6 +221,11 @@ async fn drive<H: Handler>(
                     });
                     delivered.add(batch.len() as u64, link.out.len() as u64);
                     batch.clear();
+                    // A burst (a crowd joining) grows it; an idle socket
+                    // should not keep that.
+                    if batch.capacity() > 16 {
+                        batch = Vec::new();
+                    }
                     if let Some(reason) = closing {
                         engine.end(&session, Ended::ServerClosed);
                         link.close(

@@ -39,6 +39,10 @@ pub struct SocketIoSettings {
     pub flood_rate: f64,
     pub flood_burst: u32,
     pub flood_kick: u32,
+    /// Engine.IO `pingInterval`.
+    pub ping_interval: Duration,
+    /// Engine.IO `pingTimeout`.
+    pub ping_timeout: Duration,
 }
 
 /// The Socket.IO protocol, as the engine's [`Handler`].
@@ -105,7 +109,8 @@ impl SocketIoTransport {
         let config = EngineConfig {
             max_payload: self.settings.max_text_bytes * 3 + 4096,
             connect_timeout: CONNECT_TIMEOUT,
-            ..EngineConfig::default()
+            ping_interval: self.settings.ping_interval,
+            ping_timeout: self.settings.ping_timeout,
         };
         Engine::start(self, config, shutdown, tracker)
     }
