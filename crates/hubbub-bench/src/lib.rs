@@ -18,6 +18,7 @@ pub mod run;
 pub mod shared;
 pub mod sio;
 pub mod tcp;
+pub mod ws;
 
 pub use options::{Options, Proto};
 pub use report::Report;

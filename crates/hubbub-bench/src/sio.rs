@@ -13,23 +13,17 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use futures_util::stream::SplitSink;
-use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::WebSocketStream;
 
 use crate::shared::{message_text, now_us, step, Recorder, SendPlan, Shared};
 use crate::tcp::SenderDone;
-
-type Ws = WebSocketStream<TcpStream>;
-type Sink = SplitSink<Ws, Message>;
+use crate::ws::{self, OP_CLOSE, OP_TEXT};
 
 /// A connected Socket.IO client (in its room, if it was given one).
 pub struct Conn {
-    ws: Ws,
+    reader: ws::Reader,
+    writer: ws::Writer,
 }
 
 /// Connects to the default namespace; with `room` (hubbub only), waits for
@@ -46,18 +40,13 @@ pub async fn connect(
         .await
         .context("connect")?;
     stream.set_nodelay(true).context("TCP_NODELAY")?;
-    let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
-    // tungstenite allocates its read buffer up front (128 KiB by default);
-    // 10,000 of those would dwarf the server being measured.
-    let config = WebSocketConfig::default()
-        .read_buffer_size(4096)
-        .write_buffer_size(0);
-    let (ws, _) = step("the websocket handshake", async {
-        Ok(tokio_tungstenite::client_async_with_config(url, stream, Some(config)).await?)
-    })
+    let (reader, writer) = step(
+        "the websocket handshake",
+        ws::connect(stream, addr, "/socket.io/?EIO=4&transport=websocket"),
+    )
     .await
     .context("websocket handshake")?;
-    let mut conn = Conn { ws };
+    let mut conn = Conn { reader, writer };
     let open = step("the websocket (engine.io open)", conn.frame()).await?;
     if !open.starts_with('0') {
         bail!("expected the engine.io open packet, got {open:?}");
@@ -107,21 +96,17 @@ pub async fn connect(
 
 impl Conn {
     async fn send(&mut self, frame: String) -> anyhow::Result<()> {
-        self.ws.send(Message::text(frame)).await.context("send")
+        self.writer.text(&frame).await.context("send")
     }
 
     /// The next text frame, answering pings.
     async fn frame(&mut self) -> anyhow::Result<String> {
         loop {
-            match self.ws.next().await {
-                None => bail!("connection closed by the server during the handshake"),
-                Some(Err(e)) => return Err(e).context("read"),
-                Some(Ok(Message::Text(text))) if text.as_str() == "2" => {
-                    self.send("3".to_string()).await?
-                }
-                Some(Ok(Message::Text(text))) => return Ok(text.as_str().to_string()),
-                Some(Ok(Message::Close(_))) => bail!("closed by the server during the handshake"),
-                Some(Ok(_)) => {}
+            match self.reader.frame().await? {
+                (OP_TEXT, payload) if payload == b"2" => self.send("3".to_string()).await?,
+                (OP_TEXT, payload) => return String::from_utf8(payload).context("UTF-8"),
+                (OP_CLOSE, _) => bail!("closed by the server during the handshake"),
+                _ => {}
             }
         }
     }
@@ -144,53 +129,71 @@ impl Conn {
         recorder: &mut Recorder,
         shared: &Arc<Shared>,
     ) -> anyhow::Result<()> {
-        let (sink, mut stream) = self.ws.split();
+        let Conn { mut reader, writer } = self;
         let mut pong = match plan {
             Some(plan) => {
                 let (tx, rx) = mpsc::unbounded_channel();
-                tokio::spawn(send_loop(sink, rx, plan, shared.clone()));
+                tokio::spawn(send_loop(writer, rx, plan, shared.clone()));
                 Pong::Via(tx)
             }
-            None => Pong::Direct(sink),
+            None => Pong::Direct(writer),
         };
+        // Whether the last read left room in the buffer (so it took all
+        // that was waiting): then, before the load, pause (see
+        // `LAZY_READ_PAUSE`).
+        let mut filled_part = false;
         loop {
-            let message = match stream.next().now_or_never() {
-                Some(message) => message,
-                None => {
-                    // Nothing buffered: before the load, pause (see
-                    // `LAZY_READ_PAUSE`), then wait for the next frame.
-                    shared.lazy_pause().await;
-                    tokio::select! {
-                        biased;
-                        _ = shared.cancel.cancelled() => return Ok(()),
-                        message = stream.next() => message,
+            let mut pings = 0;
+            let mut delivered = 0;
+            let mut ended = None;
+            reader.drain(|opcode, payload| match opcode {
+                OP_TEXT if payload == b"2" => pings += 1,
+                OP_TEXT if payload.starts_with(b"42[\"notice\"") => {
+                    if recorder.record(payload) {
+                        delivered += 1;
                     }
                 }
-            };
-            if shared.cancel.is_cancelled() {
-                return Ok(());
-            }
-            let text = match message {
-                None => bail!("connection closed by the server"),
-                Some(Err(e)) => return Err(e).context("read"),
-                Some(Ok(Message::Text(text))) => text,
-                Some(Ok(Message::Close(_))) => bail!("websocket closed by the server"),
-                Some(Ok(_)) => continue,
-            };
-            shared.bytes.fetch_add(text.len() as u64, Ordering::Relaxed);
-            let text = text.as_str();
-            if text == "2" {
-                pong.send().await?;
-            } else if text.starts_with("42[\"notice\"") {
-                if recorder.record(text.as_bytes()) {
-                    shared.delivered.fetch_add(1, Ordering::Relaxed);
+                OP_TEXT if payload.starts_with(b"42[\"error\"") => {
+                    // The server refused one of our requests (e.g. `flood`).
+                    shared.error(format!("server sent {}", String::from_utf8_lossy(payload)));
                 }
-            } else if text.starts_with("42[\"error\"") {
-                // The server refused one of our requests (e.g. `flood`).
-                shared.error(format!("server sent {text}"));
-            } else if text == "41" || text.starts_with('1') {
-                bail!("disconnected by the server ({text})");
+                OP_TEXT if payload == b"41" || payload.starts_with(b"1") => {
+                    ended = Some(format!(
+                        "disconnected by the server ({})",
+                        String::from_utf8_lossy(payload)
+                    ));
+                }
+                OP_CLOSE => ended = Some("websocket closed by the server".to_string()),
+                _ => {}
+            })?;
+            if delivered > 0 {
+                shared.delivered.fetch_add(delivered, Ordering::Relaxed);
             }
+            if let Some(why) = ended {
+                if shared.cancel.is_cancelled() {
+                    return Ok(());
+                }
+                bail!(why);
+            }
+            for _ in 0..pings {
+                pong.send().await?;
+            }
+            if filled_part {
+                shared.lazy_pause().await;
+            }
+            let n = tokio::select! {
+                biased;
+                _ = shared.cancel.cancelled() => return Ok(()),
+                n = reader.fill() => n.context("read")?,
+            };
+            if n == 0 {
+                if shared.cancel.is_cancelled() {
+                    return Ok(());
+                }
+                bail!("connection closed by the server");
+            }
+            filled_part = !reader.is_full();
+            shared.bytes.fetch_add(n as u64, Ordering::Relaxed);
         }
     }
 }
@@ -198,21 +201,21 @@ impl Conn {
 /// Where a receiver's pong goes: straight out, or to the sender task that
 /// owns the write half.
 enum Pong {
-    Direct(Sink),
+    Direct(ws::Writer),
     Via(mpsc::UnboundedSender<()>),
 }
 
 impl Pong {
     async fn send(&mut self) -> anyhow::Result<()> {
         match self {
-            Pong::Direct(sink) => sink.send(Message::text("3")).await.context("pong"),
+            Pong::Direct(writer) => writer.text("3").await.context("pong"),
             Pong::Via(tx) => tx.send(()).context("sender gone"),
         }
     }
 }
 
 async fn send_loop(
-    mut sink: Sink,
+    mut sink: ws::Writer,
     mut pongs: mpsc::UnboundedReceiver<()>,
     plan: SendPlan,
     shared: Arc<Shared>,
@@ -227,7 +230,7 @@ async fn send_loop(
                 biased;
                 _ = shared.cancel.cancelled() => return,
                 Some(()) = pongs.recv() => {
-                    if sink.send(Message::text("3")).await.is_err() {
+                    if sink.text("3").await.is_err() {
                         return;
                     }
                 }
@@ -236,7 +239,7 @@ async fn send_loop(
                     message_text(&mut text, shared.run_id, plan.sender, seq, stamp, plan.payload);
                     let frame = format!("42[\"chat\",{{\"message\":\"{text}\"}}]");
                     let sent_at = now_us();
-                    if let Err(e) = sink.send(Message::text(frame)).await {
+                    if let Err(e) = sink.text(&frame).await {
                         shared.error(format!("socket.io send: {e}"));
                         return;
                     }
@@ -250,7 +253,7 @@ async fn send_loop(
         tokio::select! {
             _ = shared.cancel.cancelled() => return,
             Some(()) = pongs.recv() => {
-                if sink.send(Message::text("3")).await.is_err() {
+                if sink.text("3").await.is_err() {
                     return;
                 }
             }
