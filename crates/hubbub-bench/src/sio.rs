@@ -148,10 +148,8 @@ impl Conn {
             let mut ended = None;
             reader.drain(|opcode, payload| match opcode {
                 OP_TEXT if payload == b"2" => pings += 1,
-                OP_TEXT if payload.starts_with(b"42[\"notice\"") => {
-                    if recorder.record(payload) {
-                        delivered += 1;
-                    }
+                OP_TEXT if payload.starts_with(b"42[\"notice\"") && recorder.record(payload) => {
+                    delivered += 1;
                 }
                 OP_TEXT if payload.starts_with(b"42[\"error\"") => {
                     // The server refused one of our requests (e.g. `flood`).

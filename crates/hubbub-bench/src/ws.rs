@@ -21,14 +21,21 @@ pub const OP_PING: u8 = 0x9;
 const READ_BUFFER: usize = 4096;
 
 /// Upgrades `stream` to a WebSocket at `path` on `host`.
-pub async fn connect(stream: TcpStream, host: &str, path: &str) -> anyhow::Result<(Reader, Writer)> {
+pub async fn connect(
+    stream: TcpStream,
+    host: &str,
+    path: &str,
+) -> anyhow::Result<(Reader, Writer)> {
     let (half, mut write) = stream.into_split();
     // Any 16 bytes, base64: the server only hashes it back.
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: aHViYnViLWJlbmNoLWtleQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
     );
-    write.write_all(request.as_bytes()).await.context("send the upgrade")?;
+    write
+        .write_all(request.as_bytes())
+        .await
+        .context("send the upgrade")?;
     let mut reader = Reader {
         half,
         buf: vec![0; READ_BUFFER],
@@ -48,10 +55,19 @@ pub async fn connect(stream: TcpStream, host: &str, path: &str) -> anyhow::Resul
     };
     let head = String::from_utf8_lossy(&reader.buf[..head_end]).into_owned();
     if !head.starts_with("HTTP/1.1 101") {
-        bail!("websocket upgrade refused: {}", head.lines().next().unwrap_or(""));
+        bail!(
+            "websocket upgrade refused: {}",
+            head.lines().next().unwrap_or("")
+        );
     }
     reader.start = head_end;
-    Ok((reader, Writer { half: write, frame: Vec::new() }))
+    Ok((
+        reader,
+        Writer {
+            half: write,
+            frame: Vec::new(),
+        },
+    ))
 }
 
 /// The read half: frames are parsed where they were read.

@@ -675,3 +675,43 @@ async fn a_cluster_refuses_a_store_of_its_own() {
     let stderr = common::start_fails(&["--redis-url", REDIS, "--store", "memory"]).await;
     assert!(stderr.contains("--store postgres"), "{stderr}");
 }
+
+#[tokio::test]
+async fn presence_is_ordered_with_messages_on_every_node() {
+    let cluster = Cluster::new().await;
+    let n1 = cluster.node(REDIS, "n1").await;
+    let n2 = cluster.node(REDIS, "n2").await;
+    let mut watcher = tcp(&n2, "watcher").await;
+    watcher.send("/join games").await;
+    tcp_skip_until(&mut watcher, |line| {
+        line.starts_with("* you are now in games")
+    })
+    .await;
+    for run in 0..20 {
+        // A script on the other node: join, speak and move on, at once.
+        let bot = format!("bot{run}");
+        let mut script = Client::connect(n1.tcp).await;
+        script
+            .send_bytes(format!("/nick {bot}\n/join games\nhello {run}\n/join lobby\n").as_bytes())
+            .await;
+        let left = format!("{bot} has left");
+        let mut seen = Vec::new();
+        loop {
+            let line = watcher.line().await;
+            let done = line == left;
+            seen.push(line);
+            if done {
+                break;
+            }
+        }
+        assert_eq!(
+            seen,
+            [
+                format!("{bot} has joined us"),
+                format!("{bot}: hello {run}"),
+                left.clone(),
+            ],
+            "run {run}"
+        );
+    }
+}

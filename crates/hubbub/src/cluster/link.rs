@@ -244,7 +244,6 @@ async fn process(
 ) -> redis::RedisResult<bool> {
     let me = cx.node.config.node.clone();
     let keys = cx.node.keys.clone();
-    let hub = cx.node.hub.upgrade();
     let mut pipe = redis::pipe();
     let mut events = Vec::new();
     let mut bytes = 0;
@@ -274,16 +273,14 @@ async fn process(
                     .arg(owner(&me, session))
                     .ignore();
             }
-            Op::Session(id) => {
-                if let Some(state) = hub.as_ref().and_then(|h| h.presence(id)) {
-                    pipe.cmd("HSET")
-                        .arg(keys.sessions(&me))
-                        .arg(id)
-                        .arg(serde_json::to_string(&state).unwrap_or_default())
-                        .ignore();
-                    bytes += state.rooms.len() * 40 + 64;
-                    events.push(Event::Session(state));
-                }
+            Op::Session(state) => {
+                pipe.cmd("HSET")
+                    .arg(keys.sessions(&me))
+                    .arg(state.id)
+                    .arg(serde_json::to_string(&state).unwrap_or_default())
+                    .ignore();
+                bytes += state.rooms.len() * 40 + 64;
+                events.push(Event::Session(state));
             }
             Op::Closed { session, reason } => {
                 pipe.cmd("HDEL")

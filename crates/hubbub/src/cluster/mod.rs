@@ -119,9 +119,12 @@ pub(crate) enum Op {
         key: String,
         session: SessionId,
     },
-    /// A session opened or changed: the link reads its current state from
-    /// the hub when it gets to it, so a late op never writes stale state.
-    Session(SessionId),
+    /// A session opened or changed: its state as of the change. Published
+    /// in queue order with the messages around it, so the other nodes see
+    /// a join, a message and a leave in the order they happened (a state
+    /// read when the link got to it could skip the join, and show the
+    /// message from someone not in the room).
+    Session(wire::SessionState),
     Closed {
         session: SessionId,
         reason: Option<Arc<str>>,

@@ -543,7 +543,9 @@ impl Hub {
     /// Tells the cluster (if any) that session `id` changed nick or rooms.
     fn presence_changed(&self, id: SessionId) {
         if let Some(link) = &self.cluster {
-            link.send(cluster::Op::Session(id));
+            if let Some(state) = self.presence(id) {
+                link.send(cluster::Op::Session(state));
+            }
         }
     }
 

@@ -122,10 +122,14 @@ pub(crate) async fn run(
         };
         match committed {
             Ok(ids) => {
-                let (backlogged, published) = apply(&hub, planned, ids);
+                let applied = apply(&hub, planned, ids);
                 if let Some(link) = &hub.cluster {
-                    link.publish(published).await;
+                    link.publish(applied.published).await;
                 }
+                for answer in applied.answers {
+                    answer.send();
+                }
+                let backlogged = applied.backlogged;
                 // Pace here, at the one place every message passes: while
                 // a room's writers are behind, no further batch is fanned
                 // out, the queue fills, and senders' reads wait.
@@ -267,12 +271,47 @@ fn records(planned: &[Planned]) -> Vec<Record> {
     records
 }
 
-/// The batch is committed, `ids` its message ids: deliver it in order and
-/// answer senders. Returns the rooms where fan-out found a backlog, and
-/// what the other nodes of a cluster must be told.
-fn apply(hub: &Arc<Hub>, planned: Vec<Planned>, ids: Vec<u64>) -> (Vec<String>, Vec<wire::Event>) {
+/// A sender's answer, held until the batch has been published too.
+enum Answer {
+    Message(oneshot::Sender<Result<Posted, HubError>>, Posted),
+    Private(
+        oneshot::Sender<Result<(Arc<str>, u64), HubError>>,
+        (Arc<str>, u64),
+    ),
+}
+
+impl Answer {
+    fn send(self) {
+        match self {
+            Answer::Message(done, posted) => {
+                let _ = done.send(Ok(posted));
+            }
+            Answer::Private(done, sent) => {
+                let _ = done.send(Ok(sent));
+            }
+        }
+    }
+}
+
+/// What [`apply`] leaves to do once the hub lock is released.
+struct Applied {
+    /// Rooms where fan-out found a backlog.
+    backlogged: Vec<String>,
+    /// What the other nodes of a cluster must be told.
+    published: Vec<wire::Event>,
+    /// The senders' answers, in batch order.
+    answers: Vec<Answer>,
+}
+
+/// The batch is committed, `ids` its message ids: deliver it in order. The
+/// answers are returned, not sent: a session waits for its answers before
+/// it changes presence (joins, leaves, renames), so answering only after
+/// the batch is also published keeps every node's order — messages, then
+/// the presence change — the order the sender performed them in.
+fn apply(hub: &Arc<Hub>, planned: Vec<Planned>, ids: Vec<u64>) -> Applied {
     let mut backlogged_rooms: Vec<String> = Vec::new();
     let mut published = Vec::new();
+    let mut answers = Vec::new();
     let clustered = hub.cluster.is_some();
     let mut ids = ids.into_iter();
     let mut state = hub.lock();
@@ -316,7 +355,7 @@ fn apply(hub: &Arc<Hub>, planned: Vec<Planned>, ids: Vec<u64>) -> (Vec<String>, 
                 hub.stats
                     .messages
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let _ = pending.done.send(Ok(posted));
+                answers.push(Answer::Message(pending.done, posted));
             }
             Planned::Private {
                 pending,
@@ -361,11 +400,15 @@ fn apply(hub: &Arc<Hub>, planned: Vec<Planned>, ids: Vec<u64>) -> (Vec<String>, 
                         }),
                     );
                 }
-                let _ = pending.done.send(Ok((to_nick, ts)));
+                answers.push(Answer::Private(pending.done, (to_nick, ts)));
             }
         }
     }
     // Keeps `state` borrowed mutably for the whole batch: one lock, one order.
     drop(state);
-    (backlogged_rooms, published)
+    Applied {
+        backlogged: backlogged_rooms,
+        published,
+        answers,
+    }
 }

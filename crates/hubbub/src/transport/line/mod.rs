@@ -298,6 +298,13 @@ async fn handle(session: &Session, line: &str, in_flight: &mut InFlight) -> Opti
             return None;
         }
     };
+    if matches!(input, Input::Nick(_) | Input::Join(_)) {
+        // A presence change takes its place after the messages sent before
+        // it: the room sees them before this client renames or moves.
+        while let Some(outcome) = in_flight.next().await {
+            report(session, outcome);
+        }
+    }
     let result = match input {
         Input::Say(text) => send(session, text, false, in_flight).await,
         Input::Me(action) => send(session, action, true, in_flight).await,

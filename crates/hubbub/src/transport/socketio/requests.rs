@@ -76,6 +76,14 @@ pub(crate) async fn handle(
     request: Request,
 ) {
     let Request { name, data, ack } = request;
+    if matches!(name.as_str(), "set nickname" | "join" | "leave") {
+        // A presence change takes its place after the messages sent before
+        // it: they are committed and relayed (their answers come after the
+        // cluster was told too) before the room sees this socket rename,
+        // arrive or go.
+        let all = MAX_IN_FLIGHT as u32;
+        drop(conn.in_flight.acquire_many(all).await);
+    }
     let outcome: Outcome = match name.as_str() {
         "set nickname" => set_nickname(conn, data).await.into(),
         "join" => join(conn, data).await.into(),
