@@ -74,7 +74,12 @@
     typers: {},            // room -> {nick: expiresAt}
     sync: {},              // room key -> {ids, lastId, older, cap, epoch, loading} (see roomSync)
     ignore: {},            // room key -> true: events of a room we are leaving again after a reconnect
-    connects: 0
+    connects: 0,
+    // False from a disconnect until the nickname and rooms are restored:
+    // what is typed meanwhile waits in `held` (socket.io-client would send
+    // it the moment it reconnects, before the page is back in its rooms).
+    ready: true,
+    held: []               // [{kind: 'message', payload, raw} | {kind: 'private', to, text}]
   };
 
   // The page reads room messages as `message` only: one packet per message
@@ -640,10 +645,12 @@
     state.connects += 1;
     setStatus('connected', 'connected');
     if (state.connects > 1) restore();
+    else state.ready = true;
   });
 
   var retryTimer = null;
   socket.on('disconnect', function (reason) {
+    state.ready = false;
     setStatus('disconnected', 'reconnecting…');
     // A restart closes only the transport, and socket.io-client reconnects
     // by itself. A Socket.IO DISCONNECT (flooding, too slow) is final for
@@ -714,6 +721,31 @@
       if (state.current) addEntry(state.current, { kind: 'notice', text: 'Reconnected.' });
       renderAll();
       refresh();
+      sendHeld();
+    });
+  }
+
+  // What was typed while away, in the order typed, now that the page is
+  // back in its rooms under its name.
+  function sendHeld() {
+    state.ready = true;
+    var held = state.held;
+    state.held = [];
+    held.forEach(function (h) {
+      if (h.kind === 'private') sendPrivate(h.to, h.text).catch(function () {});
+      else sendMessage(h.payload, h.raw);
+    });
+  }
+
+  function sendMessage(payload, raw) {
+    if (!state.ready) {
+      state.held.push({ kind: 'message', payload: payload, raw: raw });
+      addEntry(payload.room, { kind: 'notice', text: 'Not connected: your message will be sent when the connection is back.' });
+      return;
+    }
+    request('message', payload).catch(function (err) {
+      if (!el.input.value) el.input.value = raw;
+      showError(err, 'message');
     });
   }
 
@@ -840,6 +872,11 @@
   });
 
   function sendPrivate(to, text) {
+    if (!state.ready) {
+      state.held.push({ kind: 'private', to: to, text: text });
+      addEntry(state.current, { kind: 'notice', text: 'Not connected: your message to ' + to + ' will be sent when the connection is back.' });
+      return Promise.resolve();
+    }
     return request('private', { to: to, text: text }).then(function (res) {
       addEntry(state.current, { kind: 'private', dir: 'out', from: state.nick, to: (res && res.to) || to, text: text, ts: res && res.ts });
     }, function (err) { showError(err, 'private message to ' + to); throw err; });
@@ -871,10 +908,7 @@
       return;
     }
     el.input.value = '';
-    request('message', payload).catch(function (err) {
-      if (!el.input.value) el.input.value = raw;
-      showError(err, 'message');
-    });
+    sendMessage(payload, raw);
   });
 
   el.input.addEventListener('input', noteTyping);

@@ -96,7 +96,8 @@ impl Server {
             None => None,
         };
         let (link, tasks) = cluster.unzip();
-        let hub = Hub::start(hub_config, store.clone(), stored, link);
+        let broker = link.map(|link| Arc::new(link) as Arc<dyn crate::hub::broker::Broker>);
+        let hub = Hub::start(hub_config, store.clone(), stored, broker);
         if let Some(tasks) = tasks {
             tasks.spawn(&hub);
         }
@@ -247,7 +248,7 @@ impl Server {
                 "some connections did not finish flushing in time"
             );
         }
-        if let Some(link) = self.hub.cluster() {
+        if let Some(link) = self.hub.broker() {
             link.stop().await;
         }
         let stats = self.hub.stats();

@@ -306,6 +306,9 @@ describe('web chat in Chromium', { timeout: 120000 }, () => {
       assert.equal(await page.locator('#conn-status').getAttribute('data-state'), 'disconnected', 'the page is still away');
       assert.equal(await page.evaluate(() => window.hubbub.state.connects), 1, 'the page has not reconnected yet');
     }
+    // Typed while away, in a room that is not the default one: held until
+    // the page is back in it, then sent once.
+    await send(alice, 'typed while away');
     for (const page of [alice, bob]) await page.context().unroute(SOCKET_IO_URL);
     for (const page of [alice, bob]) {
       await page.locator('#conn-status[data-state="connected"]').waitFor({ timeout: 20000 });
@@ -321,12 +324,18 @@ describe('web chat in Chromium', { timeout: 120000 }, () => {
     // Everything posted while they were away is there, once, in order.
     for (const page of [alice, bob]) {
       await waitForText(page, 'while down 120', 15000);
-      await until(async () => (await shownMessages(page)).length >= initial.length + before.length + down.length,
+      await waitForText(page, 'typed while away', 15000);
+      await until(async () => (await shownMessages(page)).length >= initial.length + before.length + down.length + 1,
         { what: 'the missed messages' });
-      await assertShownOnce(page, [...initial, ...before, ...down], 'web after the restart');
+      await assertShownOnce(page, [...initial, ...before, ...down, 'typed while away'], 'web after the restart');
     }
 
     await until(async () => (await members(alice)).join() === 'alice,bob,carol', { timeout: 15000, what: 'alice to list alice, bob, carol again' });
+
+    // What alice typed while away arrived once, in web, under her name.
+    await tcp.waitFor('alice: typed while away');
+    await waitForMessage(bob, 'alice', 'typed while away');
+    assert.equal(tcp.lines.filter((l) => l === 'alice: typed while away').length, 1, 'sent once');
 
     // The server really has them back in the room under their names.
     await send(alice, 'back again');
@@ -335,7 +344,7 @@ describe('web chat in Chromium', { timeout: 120000 }, () => {
     await send(bob, 'me too');
     await tcp.waitFor('bob: me too');
     await waitForMessage(alice, 'bob', 'me too');
-    const all = [...initial, ...before, ...down, 'back again', 'me too'];
+    const all = [...initial, ...before, ...down, 'typed while away', 'back again', 'me too'];
     await waitForMessage(bob, 'bob', 'me too');
     for (const page of [alice, bob]) await assertShownOnce(page, all, 'web, live again');
 

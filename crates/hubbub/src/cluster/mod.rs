@@ -31,6 +31,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::hub::broker::{Broker, Outgoing};
 use crate::hub::{Hub, SessionId};
 
 /// Operations the link task accepts before callers wait (or, for presence
@@ -97,15 +98,7 @@ impl Keys {
     }
 }
 
-/// The answer to a nickname claim.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Claim {
-    Granted,
-    /// Held by a session of a live node.
-    Taken,
-    /// Redis did not answer: the node decides from what it knows.
-    Unknown,
-}
+pub use crate::hub::broker::Claim;
 
 /// What the hub hands the link task.
 #[derive(Debug)]
@@ -238,6 +231,47 @@ impl Link {
         if self.ops.send(Op::Stop(done)).await.is_ok() {
             let _ = tokio::time::timeout(IO_TIMEOUT, stopped).await;
         }
+    }
+}
+
+/// The hub's view of the cluster: every call becomes an op for the link
+/// task, in order.
+#[async_trait::async_trait]
+impl Broker for Link {
+    fn node(&self) -> &Arc<str> {
+        Link::node(self)
+    }
+
+    fn is_connected(&self) -> bool {
+        Link::is_connected(self)
+    }
+
+    async fn claim(&self, key: String, session: SessionId) -> Claim {
+        Link::claim(self, key, session).await
+    }
+
+    fn release(&self, key: String, session: SessionId) {
+        self.send(Op::Release { key, session });
+    }
+
+    fn session_changed(&self, state: wire::SessionState) {
+        self.send(Op::Session(state));
+    }
+
+    fn session_closed(&self, session: SessionId, reason: Option<Arc<str>>) {
+        self.send(Op::Closed { session, reason });
+    }
+
+    async fn publish(&self, events: Vec<Outgoing>) {
+        Link::publish(self, events.into_iter().map(wire::Event::from).collect()).await;
+    }
+
+    fn publish_now(&self, event: Outgoing) {
+        self.send(Op::Publish(event.into()));
+    }
+
+    async fn stop(&self) {
+        Link::stop(self).await;
     }
 }
 

@@ -7,15 +7,11 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::hub::broker::Outgoing;
+
 /// A session as the cluster sees it: also the value stored in Redis under
 /// its node's session hash, so a node starting late reads the same shape.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SessionState {
-    pub id: u64,
-    pub nick: Arc<str>,
-    /// `(folded key, display name)` of each room the session is in.
-    pub rooms: Vec<(String, Arc<str>)>,
-}
+pub use crate::hub::broker::SessionState;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "t", rename_all = "snake_case")]
@@ -53,6 +49,56 @@ pub enum Event {
         nick: Arc<str>,
         typing: bool,
     },
+}
+
+impl From<Outgoing> for Event {
+    fn from(event: Outgoing) -> Event {
+        match event {
+            Outgoing::Message {
+                key,
+                room,
+                id,
+                ts,
+                from,
+                text,
+                action,
+            } => Event::Message {
+                key,
+                room,
+                id,
+                ts,
+                from,
+                text,
+                action,
+            },
+            Outgoing::Private {
+                to_node,
+                to_session,
+                ts,
+                from,
+                to,
+                text,
+            } => Event::Private {
+                to_node,
+                to_session,
+                ts,
+                from,
+                to,
+                text,
+            },
+            Outgoing::Typing {
+                key,
+                room,
+                nick,
+                typing,
+            } => Event::Typing {
+                key,
+                room,
+                nick,
+                typing,
+            },
+        }
+    }
 }
 
 impl Event {

@@ -451,7 +451,7 @@ mod tests {
         store.commit(records).await.unwrap();
         hub.remote_session(
             &"n2".into(),
-            crate::cluster::wire::SessionState {
+            crate::hub::broker::SessionState {
                 id: 1,
                 nick: "ava".into(),
                 rooms: vec![("lobby2".into(), "lobby2".into())],

@@ -11,8 +11,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::broker::SessionState;
 use super::{names, Event, EventKind, Hub, SessionId, State};
-use crate::cluster::wire::SessionState;
 use crate::store::StoredMessage;
 
 /// A session on another node: `(node, session id there)`.

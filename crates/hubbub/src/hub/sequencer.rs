@@ -19,9 +19,9 @@ use std::sync::{Arc, Weak};
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::broker::Outgoing;
 use super::remote::RemoteId;
 use super::{event, names, Event, EventKind, Hub, HubError, Posted, SessionId};
-use crate::cluster::wire;
 use crate::store::{HistoryStore, Record, StoredMessage};
 
 /// Most messages committed in one transaction.
@@ -123,7 +123,7 @@ pub(crate) async fn run(
         match committed {
             Ok(ids) => {
                 let applied = apply(&hub, planned, ids);
-                if let Some(link) = &hub.cluster {
+                if let Some(link) = &hub.broker {
                     link.publish(applied.published).await;
                 }
                 for answer in applied.answers {
@@ -227,7 +227,7 @@ fn plan(hub: &Hub, batch: impl Iterator<Item = Pending>) -> Vec<Planned> {
                     continue;
                 };
                 if let Recipient::Remote(_, nick) = &to {
-                    if !hub.cluster.as_ref().is_some_and(|l| l.is_connected()) {
+                    if !hub.broker.as_ref().is_some_and(|l| l.is_connected()) {
                         let error = HubError::ClusterUnavailable(nick.to_string());
                         let _ = pending.done.send(Err(error));
                         continue;
@@ -298,7 +298,7 @@ struct Applied {
     /// Rooms where fan-out found a backlog.
     backlogged: Vec<String>,
     /// What the other nodes of a cluster must be told.
-    published: Vec<wire::Event>,
+    published: Vec<Outgoing>,
     /// The senders' answers, in batch order.
     answers: Vec<Answer>,
 }
@@ -312,7 +312,7 @@ fn apply(hub: &Arc<Hub>, planned: Vec<Planned>, ids: Vec<u64>) -> Applied {
     let mut backlogged_rooms: Vec<String> = Vec::new();
     let mut published = Vec::new();
     let mut answers = Vec::new();
-    let clustered = hub.cluster.is_some();
+    let clustered = hub.broker.is_some();
     let mut ids = ids.into_iter();
     let mut state = hub.lock();
     for item in planned {
@@ -342,7 +342,7 @@ fn apply(hub: &Arc<Hub>, planned: Vec<Planned>, ids: Vec<u64>) -> Applied {
                     backlogged_rooms.push(pending.room_key.clone());
                 }
                 if clustered {
-                    published.push(wire::Event::Message {
+                    published.push(Outgoing::Message {
                         key: pending.room_key,
                         room: message.room,
                         id,
@@ -379,7 +379,7 @@ fn apply(hub: &Arc<Hub>, planned: Vec<Planned>, ids: Vec<u64>) -> Applied {
                         }
                     }
                     Recipient::Remote((node, session), _) => {
-                        published.push(wire::Event::Private {
+                        published.push(Outgoing::Private {
                             to_node: node,
                             to_session: session,
                             ts,

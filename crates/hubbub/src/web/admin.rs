@@ -83,7 +83,7 @@ async fn readyz(State(admin): State<Admin>) -> impl IntoResponse {
             }
         }
     }
-    if let Some(link) = admin.hub.cluster() {
+    if let Some(link) = admin.hub.broker() {
         if !link.is_connected() {
             return (
                 StatusCode::SERVICE_UNAVAILABLE,

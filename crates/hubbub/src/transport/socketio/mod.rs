@@ -87,7 +87,7 @@ impl SocketIoTransport {
             tracker,
             // Nodes of a cluster number their guests from far-apart
             // starting points, so their first names rarely collide.
-            guests: Arc::new(AtomicU64::new(match hub.cluster() {
+            guests: Arc::new(AtomicU64::new(match hub.broker() {
                 Some(link) => guest_base(link.node()),
                 None => 1,
             })),

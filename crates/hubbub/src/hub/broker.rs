@@ -1,0 +1,100 @@
+//! What the hub needs from a broker that joins several nodes into one chat
+//! (`crate::cluster` implements it over Redis). The hub owns this
+//! interface, so the hub depends on no broker and the broker on the hub.
+//!
+//! Order: everything the hub hands a broker — presence changes and
+//! committed messages — must reach the other nodes in the order it was
+//! handed over. The hub hands a session's presence change over only after
+//! that session's earlier messages were handed over (docs/ARCHITECTURE.md,
+//! "Order guarantees"), so other nodes see a join, a message and a leave in
+//! the order the sender performed them.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::SessionId;
+
+/// The answer to a nickname claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    Granted,
+    /// Held by a session of a live node.
+    Taken,
+    /// The broker did not answer: the node decides from what it knows.
+    Unknown,
+}
+
+/// A session as the other nodes see it (and as a broker stores it, so a
+/// node starting late reads the same shape).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionState {
+    pub id: u64,
+    pub nick: Arc<str>,
+    /// `(folded key, display name)` of each room the session is in.
+    pub rooms: Vec<(String, Arc<str>)>,
+}
+
+/// What happened here that the other nodes must show too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outgoing {
+    /// A committed room message (its id is final: assigned by the store).
+    Message {
+        key: String,
+        room: Arc<str>,
+        id: u64,
+        ts: u64,
+        from: Arc<str>,
+        text: Arc<str>,
+        action: bool,
+    },
+    /// A committed private message for session `to_session` of `to_node`.
+    Private {
+        to_node: Arc<str>,
+        to_session: u64,
+        ts: u64,
+        from: Arc<str>,
+        to: Arc<str>,
+        text: Arc<str>,
+    },
+    /// Someone here started or stopped typing in a room with members elsewhere.
+    Typing {
+        key: String,
+        room: Arc<str>,
+        nick: Arc<str>,
+        typing: bool,
+    },
+}
+
+/// A broker between this node and the others.
+#[async_trait::async_trait]
+pub trait Broker: Send + Sync + std::fmt::Debug + 'static {
+    /// This node's id, unique in the cluster.
+    fn node(&self) -> &Arc<str>;
+
+    /// Whether the others can be reached right now.
+    fn is_connected(&self) -> bool;
+
+    /// Claims folded nickname `key` for `session`, cluster-wide.
+    async fn claim(&self, key: String, session: SessionId) -> Claim;
+
+    /// Gives a claim back.
+    fn release(&self, key: String, session: SessionId);
+
+    /// A session opened or changed nickname or rooms: its state as of the
+    /// change. Never waits; if it cannot be queued, the broker resyncs.
+    fn session_changed(&self, state: SessionState);
+
+    /// A session ended (with its `/quit` reason, if any).
+    fn session_closed(&self, session: SessionId, reason: Option<Arc<str>>);
+
+    /// Committed messages, in order; waits for room rather than drop them
+    /// (backpressure on the sequencer).
+    async fn publish(&self, events: Vec<Outgoing>);
+
+    /// A passing event (typing) that may be dropped rather than wait.
+    fn publish_now(&self, event: Outgoing);
+
+    /// Leaves the cluster: the others see this node's users leave.
+    async fn stop(&self);
+}

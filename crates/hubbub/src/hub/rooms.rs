@@ -1,0 +1,183 @@
+//! Rooms: entering and leaving (with their announcements and the history
+//! a joiner gets), the room listing, and member lists.
+
+use super::*;
+
+impl Hub {
+    /// Every room with its member count, sorted by name.
+    pub fn rooms(&self) -> RoomList {
+        let all = self.directory();
+        let total = all.len();
+        let mut rooms: Vec<RoomSummary> = all.iter().cloned().collect();
+        if total > MAX_LISTED_ROOMS {
+            rooms.select_nth_unstable_by(MAX_LISTED_ROOMS - 1, |a, b| b.members.cmp(&a.members));
+            rooms.truncate(MAX_LISTED_ROOMS);
+        }
+        rooms.sort_by_cached_key(|r| names::fold(&r.name));
+        RoomList { total, rooms }
+    }
+
+    /// Every room with its member count, unsorted. The copy is taken under
+    /// the hub lock (no sorting, no allocation per room); with many rooms
+    /// it is reused for up to [`DIRECTORY_MAX_AGE`], so listings asked for
+    /// often cannot hold the lock for work proportional to the server's
+    /// size, however many clients ask.
+    pub(super) fn directory(&self) -> Arc<Vec<RoomSummary>> {
+        let mut cached = self.directory.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((taken, list)) = &*cached {
+            if list.len() >= DIRECTORY_LIVE_BELOW && taken.elapsed() < DIRECTORY_MAX_AGE {
+                return list.clone();
+            }
+        }
+        let list: Vec<RoomSummary> = self
+            .lock()
+            .rooms
+            .values()
+            .map(|r| RoomSummary {
+                name: r.name.clone(),
+                members: r.members.len() + r.remote.len(),
+            })
+            .collect();
+        let list = Arc::new(list);
+        *cached = Some((std::time::Instant::now(), list.clone()));
+        list
+    }
+
+    /// The members of `room` (case-insensitive name, optional `#`).
+    pub fn members(&self, room: &str) -> Result<RoomMembers, HubError> {
+        let key = names::fold(names::validate_room(room)?);
+        let state = self.lock();
+        let room = state
+            .rooms
+            .get(&key)
+            .ok_or_else(|| HubError::NoSuchRoom(room.to_string()))?;
+        Ok(state.room_members(room))
+    }
+
+    pub(super) fn leave(&self, id: SessionId, reason: Option<Arc<str>>) {
+        let mut state = self.lock();
+        let Some(member) = state.sessions.remove(&id) else {
+            return;
+        };
+        let folded = names::nick_key(&member.nick);
+        state.nicks.remove(&folded);
+        let announce = !self.shutting_down.load(Ordering::Relaxed);
+        for key in &member.rooms {
+            self.exit_room(&mut state, id, key, &member.nick, reason.clone(), announce);
+        }
+        drop(state);
+        // When the server stops, the cluster hears it once, as the node
+        // leaving (`Broker::stop`), which announces every session.
+        if announce {
+            if let Some(broker) = &self.broker {
+                broker.session_closed(id, reason);
+            }
+            self.release_nick(folded, id);
+        }
+        self.stats.sessions_closed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Takes session `id` out of room `key`, tells the others, and drops the
+    /// room if that emptied it. (The caller updates the member's room list.)
+    pub(super) fn exit_room(
+        &self,
+        state: &mut State,
+        id: SessionId,
+        key: &str,
+        nick: &Arc<str>,
+        reason: Option<Arc<str>>,
+        announce: bool,
+    ) {
+        let Some(room) = state.rooms.get_mut(key) else {
+            return;
+        };
+        room.members.remove(&id);
+        if announce {
+            self.announce_left(room, nick, reason);
+        }
+        state.drop_room_if_empty(key, &self.config.default_room);
+    }
+
+    /// Tells `room`'s members here that `nick` left.
+    pub(super) fn announce_left(&self, room: &Room, nick: &Arc<str>, reason: Option<Arc<str>>) {
+        let left = Event::new(EventKind::Left {
+            room: room.name.clone(),
+            nick: nick.clone(),
+            reason,
+        });
+        self.fan_out(room, &left);
+    }
+
+    /// Puts session `id` into room `key` (display name `name`, created if
+    /// new), telling the others first, then gives the joiner the room's
+    /// recent history: the last `history_on_join` messages, or with
+    /// `since`, every message after that id that memory still holds. Both
+    /// happen under the lock, so history and live messages neither overlap
+    /// nor leave a gap. (The caller updates the member's room list.)
+    pub(super) fn enter_room(
+        &self,
+        state: &mut State,
+        id: SessionId,
+        key: &str,
+        name: &str,
+        since: Option<u64>,
+    ) -> Result<(), HubError> {
+        let (nick, outbox) = {
+            let member = state.member(id)?;
+            (member.nick.clone(), member.outbox.clone())
+        };
+        let room = state.room_entry(key, name, self.config.max_rooms)?;
+        let joined = Event::new(EventKind::Joined {
+            room: room.name.clone(),
+            nick,
+        });
+        self.fan_out(room, &joined);
+        room.members.insert(id, outbox.clone());
+        self.send_history(room, &outbox, since);
+        Ok(())
+    }
+
+    /// Gives a member of `room` its recent history: the last
+    /// `history_on_join` messages, or with `since`, every message after that
+    /// id that memory still holds (`complete: false` when memory no longer
+    /// reaches back to it: the client pages back from the store). Called
+    /// under the lock, so history and live messages neither overlap nor
+    /// leave a gap.
+    pub(super) fn send_history(&self, room: &Room, outbox: &Outbox, since: Option<u64>) {
+        let (messages, complete) = match since {
+            Some(since) => {
+                let messages: Vec<_> = room
+                    .recent
+                    .iter()
+                    .filter(|e| stored_of(e).is_some_and(|m| m.id > since))
+                    .cloned()
+                    .collect();
+                let oldest_held =
+                    room.last_id + 1 - (room.recent.len() as u64).min(room.last_id + 1);
+                (
+                    messages,
+                    since >= oldest_held.saturating_sub(1) || room.last_id <= since,
+                )
+            }
+            None => {
+                let skip = room
+                    .recent
+                    .len()
+                    .saturating_sub(self.config.history_on_join);
+                let messages: Vec<_> = room.recent.iter().skip(skip).cloned().collect();
+                let complete = room.last_id as usize <= messages.len();
+                (messages, complete)
+            }
+        };
+        if !messages.is_empty() || (since.is_some() && !complete) {
+            self.deliver(
+                outbox,
+                Event::new(EventKind::History {
+                    room: room.name.clone(),
+                    messages,
+                    complete,
+                }),
+            );
+        }
+    }
+}

@@ -1,0 +1,341 @@
+//! A client's handle on the hub: what a transport calls for each request
+//! (messages, renames, joins and leaves, private messages, typing), and
+//! the end of the session when it is dropped.
+
+use super::*;
+
+/// A message handed to the sequencer: await [`Submitted::committed`] for
+/// the outcome.
+#[derive(Debug)]
+pub struct Submitted {
+    pub(super) answer: oneshot::Receiver<Result<Posted, HubError>>,
+}
+
+impl Submitted {
+    /// Waits until the message is committed and fanned out (or failed).
+    pub async fn committed(self) -> Result<Posted, HubError> {
+        self.answer.await.map_err(|_| HubError::SessionEnded)?
+    }
+}
+
+/// One client's presence in the hub. Dropping it leaves: the room is told
+/// and the nickname is freed, however the connection ended.
+#[derive(Debug)]
+pub struct Session {
+    pub(super) hub: Arc<Hub>,
+    pub(super) id: SessionId,
+    pub(super) outbox: Arc<Outbox>,
+    /// Shown to the room in the leave announcement (`/quit REASON`).
+    pub(super) leave_reason: Mutex<Option<Arc<str>>>,
+}
+
+impl Session {
+    pub fn id(&self) -> SessionId {
+        self.id
+    }
+
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
+    /// Where the hub queues this session's events.
+    pub fn outbox(&self) -> &Arc<Outbox> {
+        &self.outbox
+    }
+
+    /// The session's current nickname.
+    pub fn nick(&self) -> Result<Arc<str>, HubError> {
+        Ok(self.hub.lock().member(self.id)?.nick.clone())
+    }
+
+    /// The session's current room (the one it joined last), with its members.
+    pub fn room(&self) -> Result<RoomMembers, HubError> {
+        let state = self.hub.lock();
+        let key = state.current_room(self.id)?;
+        Ok(state.room_members(&state.rooms[&key]))
+    }
+
+    /// Sends `text` to everyone in `room` (default: the current room), the
+    /// sender included. `action` marks a `/me` action. The session must be
+    /// in the room.
+    ///
+    /// Returns once the message is committed to history and queued for
+    /// every member (see `hub::sequencer`, which also paces senders while
+    /// fan-out is behind: see [`Hub::pace`]).
+    pub async fn post(
+        &self,
+        room: Option<&str>,
+        text: &str,
+        action: bool,
+    ) -> Result<Posted, HubError> {
+        self.submit(room, text, action).await?.committed().await
+    }
+
+    /// The first half of [`Session::post`]: checks the message and hands it
+    /// to the sequencer (waiting only if the sequencer's queue is full), so
+    /// a transport can keep reading and have several messages in flight —
+    /// which is what lets group commit put many in one transaction. The
+    /// messages of one session are committed and fanned out in the order
+    /// they were submitted.
+    pub async fn submit(
+        &self,
+        room: Option<&str>,
+        text: &str,
+        action: bool,
+    ) -> Result<Submitted, HubError> {
+        if action && text.trim().is_empty() {
+            return Err(HubError::EmptyMessage);
+        }
+        let (key, from) = {
+            let state = self.hub.lock();
+            let key = match room {
+                None => state.current_room(self.id)?,
+                Some(room) => state.joined_room(self.id, room)?,
+            };
+            (key, state.member(self.id)?.nick.clone())
+        };
+        let (done, answer) = oneshot::channel();
+        let pending = sequencer::Pending::Message(sequencer::PendingMessage {
+            room_key: key,
+            from,
+            text: text.into(),
+            action,
+            done,
+        });
+        self.hub
+            .sequencer
+            .send(pending)
+            .await
+            .map_err(|_| HubError::SessionEnded)?;
+        Ok(Submitted { answer })
+    }
+
+    /// Changes nickname; every room of the session sees `Renamed`. Changing
+    /// only the case of one's own nickname is allowed. In a cluster the new
+    /// nickname is claimed cluster-wide first.
+    pub async fn rename(&self, new: &str) -> Result<(), HubError> {
+        self.rename_with(new, None).await
+    }
+
+    /// [`Session::rename`]; `first`, if any, is queued for this session once
+    /// the name is its own, ahead of the room's [`EventKind::Renamed`] (a
+    /// protocol's direct answer, such as the seed's `nickname ready`).
+    pub async fn rename_with(&self, new: &str, first: Option<Arc<Event>>) -> Result<(), HubError> {
+        names::validate_nick(new)?;
+        let new_key = names::nick_key(new);
+        let old_key = {
+            let state = self.hub.lock();
+            state.check_nick_free(&new_key, new, self.id)?;
+            names::nick_key(&state.member(self.id)?.nick)
+        };
+        let claimed = new_key != old_key && self.hub.broker.is_some();
+        if claimed {
+            if let Some(link) = &self.hub.broker {
+                if link.claim(new_key.clone(), self.id).await == Claim::Taken {
+                    return Err(HubError::NickInUse(new.to_string()));
+                }
+            }
+        }
+        match self.hub.rename_locally(self.id, new, &new_key, first) {
+            Ok(()) => {
+                if claimed {
+                    self.hub.release_nick(old_key, self.id);
+                }
+                self.hub.presence_changed(self.id);
+                Ok(())
+            }
+            Err(e) => {
+                if claimed {
+                    self.hub.release_nick(new_key, self.id);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Moves the session to `room` alone (created on demand), leaving every
+    /// room it was in: the line protocol's `/join`. The old room sees
+    /// `Left`, the new one `Joined`.
+    pub fn switch_to(&self, room: &str) -> Result<RoomMembers, HubError> {
+        let name = names::validate_room(room)?;
+        let key = names::fold(name);
+        let mut state = self.hub.lock();
+        let member = state.member(self.id)?;
+        if member.rooms == [key.clone()] {
+            return Err(HubError::AlreadyInRoom(state.rooms[&key].name.to_string()));
+        }
+        let nick = member.nick.clone();
+        // Create the room first: if that is refused, nothing has changed.
+        state.room_entry(&key, name, self.hub.config.max_rooms)?;
+        let old_rooms = std::mem::take(&mut state.member_mut(self.id)?.rooms);
+        for old in old_rooms.iter().filter(|&old| *old != key) {
+            self.hub
+                .exit_room(&mut state, self.id, old, &nick, None, true);
+        }
+        if !old_rooms.contains(&key) {
+            self.hub.enter_room(&mut state, self.id, &key, name, None)?;
+        }
+        state.member_mut(self.id)?.rooms = vec![key.clone()];
+        let members = state.room_members(&state.rooms[&key]);
+        drop(state);
+        self.hub.presence_changed(self.id);
+        Ok(members)
+    }
+
+    /// Adds `room` (created on demand) to the session's rooms and makes it
+    /// current; the room sees `Joined` and the session gets its history
+    /// (after id `since`, when resuming). Joining a room one is already in
+    /// only makes it current. Returns the members and the room's last id.
+    pub fn enter(&self, room: &str, since: Option<u64>) -> Result<(RoomMembers, u64), HubError> {
+        let name = names::validate_room(room)?;
+        let key = names::fold(name);
+        let mut state = self.hub.lock();
+        let member = state.member_mut(self.id)?;
+        if let Some(at) = member.rooms.iter().position(|r| *r == key) {
+            // Already here: becomes current; with `since` (a client
+            // resuming), it still gets what it missed.
+            let key = member.rooms.remove(at);
+            member.rooms.push(key);
+            if since.is_some() {
+                let outbox = member.outbox.clone();
+                let key = member.rooms.last().expect("just pushed").clone();
+                self.hub.send_history(&state.rooms[&key], &outbox, since);
+            }
+        } else {
+            if member.rooms.len() >= MAX_ROOMS_PER_SESSION {
+                return Err(HubError::TooManyJoined(MAX_ROOMS_PER_SESSION));
+            }
+            self.hub
+                .enter_room(&mut state, self.id, &key, name, since)?;
+            state.member_mut(self.id)?.rooms.push(key.clone());
+        }
+        let room = &state.rooms[&key];
+        let entered = (state.room_members(room), room.last_id);
+        drop(state);
+        self.hub.presence_changed(self.id);
+        Ok(entered)
+    }
+
+    /// Leaves `room`; the others there see `Left`. If it was the current
+    /// room, the previously joined one becomes current.
+    pub fn exit(&self, room: &str) -> Result<Arc<str>, HubError> {
+        let mut state = self.hub.lock();
+        let key = state.joined_room(self.id, room)?;
+        let name = state.rooms[&key].name.clone();
+        let member = state.member_mut(self.id)?;
+        member.rooms.retain(|r| *r != key);
+        let nick = member.nick.clone();
+        self.hub
+            .exit_room(&mut state, self.id, &key, &nick, None, true);
+        drop(state);
+        self.hub.presence_changed(self.id);
+        Ok(name)
+    }
+
+    /// Sends `text` privately to the session named `to`, wherever it is;
+    /// the sender gets its own copy as `PrivateSent`. Returns the
+    /// recipient's nickname as spelled by them, and the timestamp.
+    pub async fn private(&self, to: &str, text: &str) -> Result<(Arc<str>, u64), HubError> {
+        if text.trim().is_empty() {
+            return Err(HubError::EmptyMessage);
+        }
+        let (done, answer) = oneshot::channel();
+        let pending = sequencer::Pending::Private(sequencer::PendingPrivate {
+            from: self.id,
+            to: to.to_string(),
+            text: text.into(),
+            done,
+        });
+        self.hub.submit(pending, answer).await
+    }
+
+    /// Tells the others in `room` (default: the current room) who want
+    /// typing events that this session started or stopped typing.
+    pub fn typing(&self, room: Option<&str>, typing: bool) -> Result<Arc<str>, HubError> {
+        let state = self.hub.lock();
+        let key = match room {
+            None => state.current_room(self.id)?,
+            Some(room) => state.joined_room(self.id, room)?,
+        };
+        let nick = state.member(self.id)?.nick.clone();
+        let room = &state.rooms[&key];
+        let event = Event::new(EventKind::Typing {
+            room: room.name.clone(),
+            nick,
+            typing,
+        });
+        for (&id, outbox) in &room.members {
+            if id != self.id && state.sessions.get(&id).is_some_and(|m| m.wants_typing) {
+                self.hub.deliver(outbox, event.clone());
+            }
+        }
+        if let (Some(broker), false) = (&self.hub.broker, room.remote.is_empty()) {
+            if let EventKind::Typing { room, nick, typing } = &event.kind {
+                broker.publish_now(Outgoing::Typing {
+                    key,
+                    room: room.clone(),
+                    nick: nick.clone(),
+                    typing: *typing,
+                });
+            }
+        }
+        Ok(room.name.clone())
+    }
+
+    /// Leaves the hub now rather than when dropped (idempotent).
+    pub fn end(&self) {
+        let reason = self
+            .leave_reason
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        self.hub.leave(self.id, reason);
+        self.outbox.close_silently(CloseReason::Quit);
+    }
+
+    /// Queues a page of history for this session only.
+    pub fn deliver_history(&self, room: Arc<str>, messages: Vec<StoredMessage>, complete: bool) {
+        let messages = messages
+            .iter()
+            .map(|m| Event::new(EventKind::from_stored(m)))
+            .collect();
+        self.hub.deliver(
+            &self.outbox,
+            Event::new(EventKind::History {
+                room,
+                messages,
+                complete,
+            }),
+        );
+    }
+
+    /// Queues a reply for this session only.
+    pub fn notice(&self, text: impl Into<String>) {
+        self.hub.deliver(
+            &self.outbox,
+            Event::new(EventKind::Notice { text: text.into() }),
+        );
+    }
+
+    /// Queues an error for this session only.
+    pub fn error(&self, code: &'static str, message: impl Into<String>) {
+        self.hub.deliver(
+            &self.outbox,
+            Event::new(EventKind::Error {
+                code,
+                message: message.into(),
+            }),
+        );
+    }
+
+    /// Sets what the room is told when this session leaves.
+    pub fn set_leave_reason(&self, reason: Option<&str>) {
+        *self.leave_reason.lock().unwrap_or_else(|e| e.into_inner()) = reason.map(Into::into);
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.end();
+    }
+}

@@ -1,0 +1,186 @@
+//! The hub's state under its one lock: sessions (`Member`), rooms, and
+//! the lookups every operation starts with.
+
+use super::*;
+
+#[derive(Debug)]
+pub(super) struct Member {
+    pub(super) nick: Arc<str>,
+    /// Folded keys of the rooms the session is in, in joining order; the
+    /// last is its current room (where room-less requests go). A line
+    /// client is always in exactly one; a Socket.IO client may be in several.
+    pub(super) rooms: Vec<String>,
+    pub(super) outbox: Arc<Outbox>,
+    /// Whether the transport shows typing indicators.
+    pub(super) wants_typing: bool,
+}
+
+#[derive(Debug)]
+pub(super) struct Room {
+    pub(super) name: Arc<str>,
+    pub(super) members: HashMap<SessionId, Arc<Outbox>>,
+    /// Members on other nodes of the cluster.
+    pub(super) remote: HashSet<RemoteId>,
+    /// Id of the last message delivered here.
+    pub(super) last_id: u64,
+    /// Highest id known to be committed (above `last_id` while a gap is open).
+    pub(super) known_id: u64,
+    /// Messages that arrived ahead of a gap (see [`order`]).
+    pub(super) held: BTreeMap<u64, Arc<Event>>,
+    /// A task is reading the gap from the store.
+    pub(super) repairing: bool,
+    /// The last `history_cache` committed messages, oldest first, within
+    /// the shared byte budget ([`cache`]).
+    pub(super) recent: RoomCache,
+    /// Has had a message (and so, with a store, a row): kept when empty.
+    pub(super) persisted: bool,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct State {
+    pub(super) sessions: HashMap<SessionId, Member>,
+    /// Folded nickname → session; makes nicknames unique case-insensitively.
+    pub(super) nicks: HashMap<String, SessionId>,
+    /// Folded room name → room. A room exists while someone is in it, or
+    /// for good once it has had a message; the default room always.
+    pub(super) rooms: HashMap<String, Room>,
+    /// Sessions of the other nodes of a cluster.
+    pub(super) remote: remote::Remote,
+    /// The byte budget of every room's `recent` cache.
+    pub(super) cache: CacheBudget,
+}
+
+impl Room {
+    pub(super) fn new(name: Arc<str>, last_id: u64) -> Room {
+        Room {
+            name,
+            members: HashMap::new(),
+            remote: HashSet::new(),
+            last_id,
+            known_id: last_id,
+            held: BTreeMap::new(),
+            repairing: false,
+            recent: RoomCache::default(),
+            persisted: false,
+        }
+    }
+}
+
+impl State {
+    /// Drops the least recently written rooms' caches while the caches are
+    /// over their byte budget.
+    pub(super) fn trim_caches(&mut self) {
+        while let Some(key) = self.cache.over() {
+            if let Some(room) = self.rooms.get_mut(&key) {
+                self.cache.evicted(&mut room.recent);
+            }
+        }
+    }
+
+    /// The room under `key`, created with display name `name` if missing
+    /// and fewer than `max_rooms` exist.
+    pub(super) fn room_entry(
+        &mut self,
+        key: &str,
+        name: &str,
+        max_rooms: usize,
+    ) -> Result<&mut Room, HubError> {
+        let count = self.rooms.len();
+        match self.rooms.entry(key.to_string()) {
+            std::collections::hash_map::Entry::Occupied(room) => Ok(room.into_mut()),
+            std::collections::hash_map::Entry::Vacant(_) if count >= max_rooms => {
+                Err(HubError::TooManyRooms(max_rooms))
+            }
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                Ok(slot.insert(Room::new(name.into(), 0)))
+            }
+        }
+    }
+
+    /// Drops a room nobody is in and that never had a message (rooms with
+    /// history stay, so do their ids).
+    pub(super) fn drop_room_if_empty(&mut self, key: &str, default_room: &str) {
+        if key != names::fold(default_room)
+            && self
+                .rooms
+                .get(key)
+                .is_some_and(|r| r.members.is_empty() && r.remote.is_empty() && !r.persisted)
+        {
+            self.rooms.remove(key);
+        }
+    }
+
+    pub(super) fn room_members(&self, room: &Room) -> RoomMembers {
+        let mut members: Vec<Arc<str>> = room
+            .members
+            .keys()
+            .filter_map(|id| self.sessions.get(id).map(|m| m.nick.clone()))
+            .chain(
+                room.remote
+                    .iter()
+                    .filter_map(|id| self.remote.nick(id).cloned()),
+            )
+            .collect();
+        members.sort_by_key(|n| names::fold(n));
+        RoomMembers {
+            name: room.name.clone(),
+            members,
+        }
+    }
+
+    /// Refuses folded nickname `key` if anyone but session `id` holds it,
+    /// here or (as far as this node knows) on another node.
+    pub(super) fn check_nick_free(
+        &self,
+        key: &str,
+        nick: &str,
+        id: SessionId,
+    ) -> Result<(), HubError> {
+        let local_owner = self.nicks.get(key).is_some_and(|&owner| owner != id);
+        if local_owner || self.remote.has_nick(key) {
+            return Err(HubError::NickInUse(nick.to_string()));
+        }
+        Ok(())
+    }
+
+    /// Session `id` as the cluster should know it.
+    pub(super) fn presence_of(&self, id: SessionId) -> Option<SessionState> {
+        let member = self.sessions.get(&id)?;
+        Some(SessionState {
+            id,
+            nick: member.nick.clone(),
+            rooms: member
+                .rooms
+                .iter()
+                .filter_map(|k| Some((k.clone(), self.rooms.get(k)?.name.clone())))
+                .collect(),
+        })
+    }
+
+    pub(super) fn member(&self, id: SessionId) -> Result<&Member, HubError> {
+        self.sessions.get(&id).ok_or(HubError::SessionEnded)
+    }
+
+    pub(super) fn member_mut(&mut self, id: SessionId) -> Result<&mut Member, HubError> {
+        self.sessions.get_mut(&id).ok_or(HubError::SessionEnded)
+    }
+
+    /// Key of the session's current room.
+    pub(super) fn current_room(&self, id: SessionId) -> Result<String, HubError> {
+        self.member(id)?
+            .rooms
+            .last()
+            .cloned()
+            .ok_or_else(|| HubError::NotInRoom("any room".into()))
+    }
+
+    /// Key of `room`, which the session must be in.
+    pub(super) fn joined_room(&self, id: SessionId, room: &str) -> Result<String, HubError> {
+        let key = names::fold(names::validate_room(room)?);
+        if self.member(id)?.rooms.contains(&key) {
+            Ok(key)
+        } else {
+            Err(HubError::NotInRoom(room.to_string()))
+        }
+    }
+}
