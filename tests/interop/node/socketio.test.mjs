@@ -234,15 +234,36 @@ for (const mode of MODES) {
       });
       const log = new EventLog(socket);
       await log.waitFor('welcome');
+      const first = await LineClient.connect(server.tcp);
+      await first.waitFor(/^You are /);
+      first.send('before the restart');
+      const seen = await log.waitFor('message', (m) => m?.text === 'before the restart');
+      first.close();
       const reasons = [];
       socket.on('disconnect', (reason) => reasons.push(reason));
       const closing = log.waitFor('closing');
+      // Slow to come back, so that the new server has a message first.
+      socket.io.reconnectionDelay(1500);
+      socket.io.reconnectionDelayMax(1500);
       server = await restartServer(server);
       assert.match((await closing).reason, /shutting down/);
+      const writer = await LineClient.connect(server.tcp);
+      await writer.waitFor(/^You are /);
+      writer.send('while you were away');
+      await writer.waitFor(/: while you were away$/);
       const since = log.mark();
       await log.waitFor('welcome', () => true, { since, timeout: 15000 });
       assert.ok(socket.connected, 'connected again');
       assert.notEqual(reasons[0], 'io server disconnect', `disconnect reason ${reasons[0]}`);
+      // The lobby's recent messages come with the welcome, as on any connect.
+      await log.waitFor('history', (h) => h?.room === 'lobby', { since });
+      // Resuming from the last id seen brings exactly what was missed.
+      const resumed = log.mark();
+      const joined = await socket.timeout(5000).emitWithAck('join', { room: 'lobby', since: seen.id });
+      assert.equal(joined.ok?.last_id, seen.id + 1, JSON.stringify(joined));
+      const history = await log.waitFor('history', (h) => h?.room === 'lobby', { since: resumed });
+      assert.deepEqual(history.messages.map((m) => [m.id, m.text]), [[seen.id + 1, 'while you were away']]);
+      writer.close();
       // Still one packet per room message after the reconnect.
       const tcp = await LineClient.connect(server.tcp);
       await tcp.waitFor(/^You are /);

@@ -43,8 +43,8 @@ def time_limit():
 
 
 class Server:
-    def __init__(self, tcp_addr="127.0.0.1:0", http_addr="127.0.0.1:0"):
-        self.data_dir = tempfile.mkdtemp(prefix="hubbub-pytest-")
+    def __init__(self, tcp_addr="127.0.0.1:0", http_addr="127.0.0.1:0", data_dir=None):
+        self.data_dir = data_dir or tempfile.mkdtemp(prefix="hubbub-pytest-")
         self.proc = subprocess.Popen(
             [str(HUBBUB_BIN), "--tcp-addr", tcp_addr, "--http-addr", http_addr,
              "--admin-addr", "127.0.0.1:0",
@@ -74,7 +74,7 @@ class Server:
         self.tcp = (host, int(port))
         self.url = "http://" + self.addrs[1]
 
-    def stop(self):
+    def stop(self, keep_data=False):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -82,7 +82,8 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
-        shutil.rmtree(self.data_dir, ignore_errors=True)
+        if not keep_data:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
 class LineClient:
@@ -361,28 +362,49 @@ def test_python_socketio_reconnects_by_itself_after_a_restart(mode):
     client reconnects; a Socket.IO DISCONNECT would be final for it."""
     first = Server()
     second = None
-    sio = socketio.Client(reconnection=True, reconnection_delay=0.1, reconnection_delay_max=0.5)
+    # Slow to come back, so that the new server has a message first.
+    sio = socketio.Client(reconnection=True, reconnection_delay=1.5, reconnection_delay_max=1.5,
+                          randomization_factor=0)
     log = EventLog(sio)
     try:
         sio.connect(first.url, transports=MODES[mode]["transports"],
                     auth={"vocabulary": "hubbub"}, wait_timeout=WAIT)
         log.wait_for("welcome")
+        before = LineClient(first.tcp)
+        before.wait_for(re.compile(r"^You are "))
+        before.send("before the restart")
+        seen = log.wait_for("message", lambda m: m and m["text"] == "before the restart")
+        before.close()
         tcp_addr, http_addr = first.addrs
-        first.stop()
+        first.stop(keep_data=True)
         assert "shutting down" in log.wait_for("closing")["reason"]
         mark = log.mark()
         for attempt in range(20):
             try:
-                second = Server(tcp_addr=tcp_addr, http_addr=http_addr)
+                second = Server(tcp_addr=tcp_addr, http_addr=http_addr, data_dir=first.data_dir)
                 break
             except RuntimeError:
                 if attempt == 19:
                     raise
                 time.sleep(0.25)
+        writer = LineClient(second.tcp)
+        writer.wait_for(re.compile(r"^You are "))
+        writer.send("while you were away")
+        writer.wait_for(re.compile(r": while you were away$"))
         log.wait_for("welcome", since=mark, timeout=15)
         assert sio.connected
+        # The lobby's recent messages come with the welcome; then resuming
+        # from the last id seen brings exactly what was missed.
+        log.wait_for("history", lambda h: h and h["room"] == "lobby", since=mark)
+        resumed = log.mark()
+        joined = sio.call("join", {"room": "lobby", "since": seen["id"]}, timeout=WAIT)
+        assert joined["ok"]["last_id"] == seen["id"] + 1, joined
+        history = log.wait_for("history", lambda h: h and h["room"] == "lobby", since=resumed)
+        assert [(m["id"], m["text"]) for m in history["messages"]] == [
+            (seen["id"] + 1, "while you were away")]
+        writer.close()
     finally:
         sio.disconnect()
-        first.stop()
         if second is not None:
-            second.stop()
+            second.stop(keep_data=True)
+        first.stop()  # removes the data directory both used
