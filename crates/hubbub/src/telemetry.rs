@@ -20,6 +20,7 @@
 //! | `hubbub_store_failures_total` | counter | |
 //! | `hubbub_slow_consumers_total` | counter | |
 //! | `hubbub_cluster_gap_repairs_total`, `hubbub_cluster_skipped_ids_total` | counter | |
+//! | `hubbub_cluster_lag_seconds` | histogram | (from a message's timestamp on the node that committed it to its arrival here over pub/sub) |
 //! | `hubbub_sockets_open`, `hubbub_sessions_open`, `hubbub_rooms` | gauge | |
 //! | `hubbub_history_cache_bytes` | gauge | (bytes the rooms' history caches hold) |
 //! | `hubbub_outbound_queued_bytes` | gauge | (bytes waiting for all clients together) |
@@ -139,6 +140,12 @@ pub fn connection_accepted(listener: &'static str) {
 /// A refusal of `kind` (see [`crate::limits::warn_refusal`]).
 pub fn refused(kind: &'static str) {
     metrics::counter!("hubbub_refusals_total", "kind" => kind).increment(1);
+}
+
+/// A message from another node arrived `seconds` after its timestamp
+/// (set when its node took it in; the nodes' clocks are assumed in step).
+pub fn cluster_lag(seconds: f64) {
+    metrics::histogram!("hubbub_cluster_lag_seconds").record(seconds.max(0.0));
 }
 
 /// A batch committed to the history store in `seconds`.

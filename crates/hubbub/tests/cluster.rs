@@ -269,7 +269,7 @@ async fn three_nodes_act_as_one_chat() {
     }
     let mut back = socket(&n2, "cat").await;
     back.event_skipping("history").await; // the lobby's, on connect
-    // Already in the lobby (the default room): `since` still resumes it.
+                                          // Already in the lobby (the default room): `since` still resumes it.
     back.ok("join", Some(json!({"room": "lobby", "since": last_seen})))
         .await;
     // What n2 had when the socket came back is in the history; anything
@@ -714,4 +714,19 @@ async fn presence_is_ordered_with_messages_on_every_node() {
             "run {run}"
         );
     }
+    // An operator sees how late other nodes' messages arrive.
+    let mut admin = tokio::net::TcpStream::connect(n2.admin).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    admin
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut metrics = String::new();
+    admin.read_to_string(&mut metrics).await.unwrap();
+    let lagged: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("hubbub_cluster_lag_seconds_count "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    assert!(lagged >= 20.0, "{metrics}");
 }

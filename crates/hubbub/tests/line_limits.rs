@@ -119,3 +119,44 @@ async fn idle_clients_are_disconnected_when_configured() {
     );
     chatty.expect(&format!("{} has left", idle.name)).await;
 }
+
+#[tokio::test]
+async fn a_request_that_returns_much_costs_what_it_returns() {
+    let mut config = common::config();
+    config.flood_rate = 20.0;
+    config.flood_burst = 40;
+    config.flood_kick = 1000;
+    let server = TestServer::start(config).await;
+    let mut writer = server.client().await;
+    // 30 long lines: within the writer's burst.
+    let long = "w".repeat(3000);
+    for i in 0..30 {
+        writer.send(&format!("{i} {long}")).await;
+    }
+    for i in 0..30 {
+        writer.expect(&format!("{}: {i} {long}", writer.name)).await;
+    }
+    // Another client asks for that history twice (about 90 KB each): the
+    // first costs it ~23 tokens, the second ~23 more, and a cheap request
+    // right after is refused.
+    let mut reader = server.client().await;
+    // The room's recent messages come on arrival, free.
+    while reader.line().await != "* end of history" {}
+    reader.send("/history 30").await;
+    reader.send("/history 30").await;
+    reader.send("/history 30").await;
+    let mut ends = 0;
+    let refused = loop {
+        let line = reader.line().await;
+        if line.starts_with("! you are sending too fast") {
+            break true;
+        }
+        if line == "* end of history" {
+            ends += 1;
+            if ends == 3 {
+                break false;
+            }
+        }
+    };
+    assert!(refused, "the third history request was not refused");
+}

@@ -226,6 +226,8 @@ async fn handle(
                 text,
                 action,
             } => {
+                let lag_ms = crate::hub::event::now_millis().saturating_sub(ts);
+                crate::telemetry::cluster_lag(lag_ms as f64 / 1000.0);
                 messages.push((
                     key,
                     StoredMessage {

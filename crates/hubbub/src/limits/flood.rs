@@ -2,12 +2,17 @@
 //! clients that keep flooding after being told.
 //!
 //! Each line costs one token; tokens refill at `rate` per second up to
-//! `burst`. A line that finds no token is rejected (the client gets an error,
+//! `burst`. A request that returns much (history, room lists) also costs
+//! what it returned: one more token per [`COST_UNIT_BYTES`], taken as debt
+//! (at most one burst's worth) that later requests wait for. A line that finds no token is rejected (the client gets an error,
 //! nobody else sees the line). A client whose lines are rejected more than
 //! `kick_after` times within [`STRIKE_WINDOW`] is disconnected: it is not
 //! listening to the errors.
 
 use std::time::{Duration, Instant};
+
+/// Bytes returned to a client that cost it one more token.
+pub const COST_UNIT_BYTES: usize = 4096;
 
 /// The window in which rejected lines are counted towards a disconnect.
 pub const STRIKE_WINDOW: Duration = Duration::from_secs(10);
@@ -52,6 +57,16 @@ impl FloodControl {
             window_start: now,
             rejecting: false,
         }
+    }
+
+    /// Charges what a request returned: `bytes` / [`COST_UNIT_BYTES`]
+    /// tokens, going into debt down to minus one burst.
+    pub fn charge(&mut self, bytes: usize) {
+        if self.rate <= 0.0 {
+            return;
+        }
+        let cost = bytes as f64 / COST_UNIT_BYTES as f64;
+        self.tokens = (self.tokens - cost).max(-self.burst);
     }
 
     /// Charges one line arriving at `now`.
@@ -123,6 +138,27 @@ mod tests {
         flood.check(t0);
         let later = t0 + STRIKE_WINDOW + Duration::from_secs(1);
         assert!(matches!(flood.check(later), FloodVerdict::Reject { .. }));
+    }
+
+    #[test]
+    fn what_a_request_returns_is_charged_as_debt() {
+        let t0 = Instant::now();
+        let mut flood = FloodControl::new(10.0, 5, 100);
+        assert_eq!(flood.check(t0), FloodVerdict::Accept);
+        // 40 KiB returned: 10 more tokens, 4 were left; at most one burst of debt.
+        flood.charge(10 * COST_UNIT_BYTES);
+        assert_eq!(flood.check(t0), FloodVerdict::Reject { first: true });
+        // Paying back 5 tokens takes 0.5 s at 10/s, then one more for the line.
+        assert!(matches!(
+            flood.check(t0 + Duration::from_millis(500)),
+            FloodVerdict::Reject { .. }
+        ));
+        assert_eq!(
+            flood.check(t0 + Duration::from_millis(650)),
+            FloodVerdict::Accept
+        );
+        flood.charge(usize::MAX);
+        assert!(flood.tokens >= -5.0);
     }
 
     #[test]

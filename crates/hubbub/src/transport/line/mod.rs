@@ -165,7 +165,7 @@ impl LineTransport {
             }
             match line {
                 Line::Text(text) => {
-                    if let Some(quit) = handle(&session, &text, &mut in_flight).await {
+                    if let Some(quit) = handle(&session, &text, &mut in_flight, &mut flood).await {
                         session.set_leave_reason(quit.as_deref());
                         break Some(CloseReason::Quit);
                     }
@@ -290,7 +290,12 @@ async fn send(
     Ok(())
 }
 
-async fn handle(session: &Session, line: &str, in_flight: &mut InFlight) -> Option<Option<String>> {
+async fn handle(
+    session: &Session,
+    line: &str,
+    in_flight: &mut InFlight,
+    flood: &mut FloodControl,
+) -> Option<Option<String>> {
     let input = match command::parse(line) {
         Ok(input) => input,
         Err(e) => {
@@ -319,6 +324,7 @@ async fn handle(session: &Session, line: &str, in_flight: &mut InFlight) -> Opti
         }),
         Input::Rooms => {
             let listing = session.hub().rooms();
+            flood.charge(listing.rooms.iter().map(|r| r.name.len() + 8).sum());
             let list: Vec<_> = listing
                 .rooms
                 .iter()
@@ -337,6 +343,7 @@ async fn handle(session: &Session, line: &str, in_flight: &mut InFlight) -> Opti
             Ok(())
         }
         Input::Who => session.room().map(|room| {
+            flood.charge(room.members.iter().map(|m| m.len() + 2).sum());
             session.notice(format!(
                 "{} ({}): {}",
                 room.name,
@@ -348,7 +355,9 @@ async fn handle(session: &Session, line: &str, in_flight: &mut InFlight) -> Opti
             telemetry::message_received(Transport::Line);
             session.private(to, text).await.map(drop)
         }
-        Input::History(count) => history(session, count).await,
+        Input::History(count) => history(session, count)
+            .await
+            .map(|bytes| flood.charge(bytes)),
         Input::Quit(reason) => return Some(reason.map(str::to_string)),
         Input::Help => {
             session.notice(HELP);
@@ -362,7 +371,8 @@ async fn handle(session: &Session, line: &str, in_flight: &mut InFlight) -> Opti
 }
 
 /// `/history [N]`: the last N messages of the current room, from the store.
-async fn history(session: &Session, count: u32) -> Result<(), HubError> {
+/// Returns about how many bytes that sends (what the request costs).
+async fn history(session: &Session, count: u32) -> Result<usize, HubError> {
     let room = session.room()?.name;
     let query = PageQuery {
         before: None,
@@ -370,8 +380,12 @@ async fn history(session: &Session, count: u32) -> Result<(), HubError> {
         limit: count,
     };
     let (name, messages, complete) = session.hub().history(&room, query).await?;
+    let bytes = messages
+        .iter()
+        .map(|m| m.text.len() + m.from.len() + 24)
+        .sum();
     session.deliver_history(name, messages, complete);
-    Ok(())
+    Ok(bytes)
 }
 
 fn plural(n: usize, noun: &str) -> String {

@@ -165,6 +165,16 @@ impl SocketIoTransport {
         self.send(session, bytes);
     }
 
+    /// Charges flood budget for `bytes` a request returned.
+    fn charge(&self, session: &engineio::Session<Socket>, bytes: usize) {
+        session
+            .socket
+            .flood
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .charge(bytes);
+    }
+
     /// Flood control: one token per packet, as for lines.
     fn admit(&self, session: &engineio::Session<Socket>) -> Result<(), ()> {
         let verdict = session

@@ -125,10 +125,13 @@ fn respond(
     answer: Answer,
 ) {
     match (answer, ack) {
-        (Ok(value), Some(id)) => transport.send(
-            session,
-            packet::ack_message(id, &json!({ "ok": value }).to_string()),
-        ),
+        (Ok(value), Some(id)) => {
+            let ack = packet::ack_message(id, &json!({ "ok": value }).to_string());
+            // What a request returns costs flood budget too (a history
+            // page, a long room list), not only the request itself.
+            transport.charge(session, ack.len());
+            transport.send(session, ack);
+        }
         (Ok(_), None) => {}
         (Err(e), ack) => transport.refuse(session, ack, e.code, &e.message),
     }
