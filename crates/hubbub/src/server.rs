@@ -70,13 +70,13 @@ impl Server {
             outbox_total_limit: config.outbound_total_limit,
         };
         let stored = match &store {
-            Some(store) => load_rooms(
+            Some(store) => load_default_room(
                 store.as_ref(),
+                &hub_config.default_room,
                 hub_config.history_cache.max(hub_config.history_on_join),
-                hub_config.history_cache_bytes,
             )
             .await
-            .with_context(|| format!("reading rooms from the {} store", store.kind()))?,
+            .with_context(|| format!("reading the default room from the {} store", store.kind()))?,
             None => Vec::new(),
         };
         let cluster = match &config.redis_url {
@@ -312,36 +312,28 @@ async fn open_store(config: &Config) -> anyhow::Result<Option<Arc<dyn HistorySto
     Ok(Some(store))
 }
 
-/// Every stored room with its most recent messages.
-///
-/// Stops reading messages once they would fill the caches' byte budget
-/// (`cache_bytes`, counted roughly as the hub weighs events): the rooms
-/// after that start with an empty cache, their history in the store.
-async fn load_rooms(
+/// The default room as stored, with its most recent messages (at most
+/// `recent`). Other rooms stay in the store until someone joins them.
+async fn load_default_room(
     store: &dyn HistoryStore,
+    default_room: &str,
     recent: usize,
-    cache_bytes: usize,
 ) -> Result<Vec<(StoredRoom, Vec<StoredMessage>)>, StoreError> {
-    let mut rooms = Vec::new();
-    let mut loaded = 0usize;
-    for room in store.rooms().await? {
-        let query = PageQuery {
-            before: None,
-            after: None,
-            limit: recent as u32,
-        };
-        let messages = if recent > 0 && loaded < cache_bytes {
-            store.page(&room.key, query).await?
-        } else {
-            Vec::new()
-        };
-        loaded += messages
-            .iter()
-            .map(|m| 64 + m.room.len() + m.from.len() + m.text.len())
-            .sum::<usize>();
-        rooms.push((room, messages));
-    }
-    Ok(rooms)
+    let key = crate::hub::names::fold(default_room);
+    let Some(room) = store.room(&key).await? else {
+        return Ok(Vec::new());
+    };
+    let query = PageQuery {
+        before: None,
+        after: None,
+        limit: u32::try_from(recent).unwrap_or(u32::MAX),
+    };
+    let messages = if recent > 0 {
+        store.page(&key, query).await?
+    } else {
+        Vec::new()
+    };
+    Ok(vec![(room, messages)])
 }
 
 /// Applies the retention policy every `interval` until shutdown.

@@ -151,8 +151,10 @@ async fn history_and_rooms_survive_a_restart(config: Config) {
 
     let server = TestServer::start(config).await;
     let mut b = server.client().await;
+    // Only rooms with someone in them are live (listed, counted); Attic
+    // waits in the store and comes back, history and name, when joined.
     b.send("/rooms").await;
-    b.expect("* 2 rooms: Attic (0), lobby (1)").await;
+    b.expect("* 1 room: lobby (1)").await;
     b.send("/join attic").await;
     b.expect("* history of Attic (1):").await;
     assert!(b.line().await.ends_with("] alice: before the restart"));
@@ -323,4 +325,48 @@ async fn an_old_postgres_database_is_upgraded() {
         ..common::config()
     })
     .await;
+}
+
+#[tokio::test]
+async fn empty_rooms_leave_memory_and_come_back_with_their_history() {
+    // Room limits count what is live: with at most 3 rooms in memory, one
+    // client can still talk in 10 rooms one after the other, and each
+    // comes back from the store, history included, when someone returns.
+    let config = hubbub::Config {
+        max_rooms: 3,
+        ..common::config()
+    };
+    let server = TestServer::start(config).await;
+    let mut ann = server.client().await;
+    ann.nick("ann").await;
+    for i in 0..10 {
+        ann.send(&format!("/join room{i}")).await;
+        ann.expect(&format!("* you are now in room{i} (1 member: ann)"))
+            .await;
+        ann.send(&format!("said in room{i}")).await;
+        ann.expect(&format!("ann: said in room{i}")).await;
+    }
+    ann.send("/join lobby").await;
+    ann.expect("* you are now in lobby (1 member: ann)").await;
+    assert!(
+        server.hub.room_count() <= 2,
+        "{} rooms in memory",
+        server.hub.room_count()
+    );
+    // Coming back to one brings its history with it.
+    ann.send("/join room3").await;
+    let header = ann.line().await;
+    assert!(header.starts_with("* history of room3 (1"), "{header}");
+    let line = ann.line().await;
+    assert!(line.ends_with("ann: said in room3"), "{line}");
+    ann.expect("* end of history").await;
+    ann.expect("* you are now in room3 (1 member: ann)").await;
+    // And its ids go on from the store.
+    let mut web = server.socket().await;
+    web.ok("join", Some(json!({"room": "room3"}))).await;
+    ann.line().await; // the socket joined
+    ann.send("again").await;
+    let message = web.event_skipping("message").await;
+    assert_eq!(message["text"], "again");
+    assert_eq!(message["id"], 2);
 }

@@ -47,6 +47,18 @@ impl Hub {
         if id <= room.last_id {
             return false;
         }
+        if room.members.is_empty() {
+            // Nobody here to deliver to, so no order to keep (a room only
+            // other nodes' members are in): note how far it got. A session
+            // joining it here reloads it from the store first
+            // (`Hub::load_room`), so nothing is read for a gap meanwhile.
+            room.last_id = id;
+            room.known_id = room.known_id.max(id);
+            room.persisted = true;
+            room.held.clear();
+            state.cache.clear(&mut room.recent);
+            return false;
+        }
         room.known_id = room.known_id.max(id);
         let mut backlogged = false;
         if id == room.last_id + 1 {
@@ -119,12 +131,13 @@ async fn learn_rooms(hub: Weak<Hub>) {
             return;
         }
     };
-    // A room is learnt if this node has none under its key, or has one
-    // with nobody here that is behind the store: one it only heard of
-    // through presence (a remote member), without its history. (Rooms with
-    // members here are caught up message by message instead.)
+    // A room is learnt if this node has one with nobody here that is
+    // behind the store: one it only heard of through presence (a remote
+    // member), without its history. (Rooms with members here are caught
+    // up message by message instead; rooms nobody is in stay in the store
+    // until someone joins them, `Hub::load_room`.)
     let behind = |room: Option<&Room>, last_id: u64| {
-        room.is_none_or(|r| r.members.is_empty() && r.last_id < last_id)
+        room.is_some_and(|r| r.members.is_empty() && r.last_id < last_id)
     };
     for stored in rooms {
         let Some(hub) = hub.upgrade() else {
@@ -459,7 +472,7 @@ mod tests {
         );
         hub.catch_up();
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let (_, last_id) = session.enter("lobby2", None).unwrap();
+        let (_, last_id) = session.enter("lobby2", None).await.unwrap();
         assert_eq!(last_id, 2);
         let mut batch = Vec::new();
         session.outbox().next_batch(&mut batch).await;

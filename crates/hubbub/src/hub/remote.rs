@@ -250,6 +250,6 @@ impl Hub {
             return;
         }
         self.announce_left(room, nick, reason);
-        state.drop_room_if_empty(key, &self.config.default_room);
+        state.drop_room_if_empty(key, &self.config.default_room, self.store.is_some());
     }
 }

@@ -95,7 +95,7 @@ impl Hub {
         if announce {
             self.announce_left(room, nick, reason);
         }
-        state.drop_room_if_empty(key, &self.config.default_room);
+        state.drop_room_if_empty(key, &self.config.default_room, self.store.is_some());
     }
 
     /// Tells `room`'s members here that `nick` left.
@@ -179,5 +179,75 @@ impl Hub {
                 }),
             );
         }
+    }
+
+    /// Brings room `key` back from the store unless sessions here are in
+    /// it (then it is current): its display name, last id and recent
+    /// messages, so that whoever joins continues its history. A room in
+    /// memory with nobody here (only members on other nodes) is refreshed
+    /// the same way. Nothing to do without a store, or for a room that
+    /// never had a message. If the store does not answer, the room starts
+    /// afresh here (its ids still come from the store, so a later message
+    /// fills the gap from it).
+    pub(super) async fn load_room(&self, key: &str) {
+        let Some(store) = &self.store else {
+            return;
+        };
+        let current = |state: &State| state.rooms.get(key).is_some_and(|r| !r.members.is_empty());
+        if current(&self.lock()) {
+            return;
+        }
+        let recent = self.config.history_cache;
+        let loaded = async {
+            let Some(room) = store.room(key).await? else {
+                return Ok(None);
+            };
+            let query = PageQuery {
+                before: None,
+                after: None,
+                limit: u32::try_from(recent).unwrap_or(u32::MAX),
+            };
+            let messages = if recent > 0 {
+                store.page(key, query).await?
+            } else {
+                Vec::new()
+            };
+            Ok::<_, crate::store::StoreError>(Some((room, messages)))
+        }
+        .await;
+        let (stored, messages) = match loaded {
+            Ok(Some(loaded)) => loaded,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading a room from the history store failed");
+                return;
+            }
+        };
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        // Someone joined it meanwhile (it is current then); or the room
+        // limit is reached, which the join will report.
+        if current(state)
+            || (!state.rooms.contains_key(key) && state.rooms.len() >= self.config.max_rooms)
+        {
+            return;
+        }
+        let last_id = messages
+            .last()
+            .map_or(stored.last_id, |m| m.id.max(stored.last_id));
+        let recent = messages
+            .iter()
+            .map(|m| Event::new(EventKind::from_stored(m)))
+            .collect();
+        let room = state
+            .rooms
+            .entry(key.to_string())
+            .or_insert_with(|| Room::new(stored.name, 0));
+        room.persisted = true;
+        room.last_id = room.last_id.max(last_id);
+        room.known_id = room.known_id.max(room.last_id);
+        room.held.clear();
+        state.cache.replace(key, &mut room.recent, recent);
+        state.trim_caches();
     }
 }

@@ -156,9 +156,10 @@ impl Session {
     /// Moves the session to `room` alone (created on demand), leaving every
     /// room it was in: the line protocol's `/join`. The old room sees
     /// `Left`, the new one `Joined`.
-    pub fn switch_to(&self, room: &str) -> Result<RoomMembers, HubError> {
+    pub async fn switch_to(&self, room: &str) -> Result<RoomMembers, HubError> {
         let name = names::validate_room(room)?;
         let key = names::fold(name);
+        self.hub.load_room(&key).await;
         let mut state = self.hub.lock();
         let member = state.member(self.id)?;
         if member.rooms == [key.clone()] {
@@ -186,9 +187,14 @@ impl Session {
     /// current; the room sees `Joined` and the session gets its history
     /// (after id `since`, when resuming). Joining a room one is already in
     /// only makes it current. Returns the members and the room's last id.
-    pub fn enter(&self, room: &str, since: Option<u64>) -> Result<(RoomMembers, u64), HubError> {
+    pub async fn enter(
+        &self,
+        room: &str,
+        since: Option<u64>,
+    ) -> Result<(RoomMembers, u64), HubError> {
         let name = names::validate_room(room)?;
         let key = names::fold(name);
+        self.hub.load_room(&key).await;
         let mut state = self.hub.lock();
         let member = state.member_mut(self.id)?;
         if let Some(at) = member.rooms.iter().position(|r| *r == key) {

@@ -99,14 +99,19 @@ impl State {
 
     /// Drops a room nobody is in and that never had a message (rooms with
     /// history stay, so do their ids).
-    pub(super) fn drop_room_if_empty(&mut self, key: &str, default_room: &str) {
+    /// Takes an empty room (nobody here or on other nodes) out of memory,
+    /// except the default room. A room with history goes too when `stored`
+    /// (a store holds its history, and [`Hub::load_room`] brings it back on
+    /// the next join); without a store, its memory is its only history.
+    pub(super) fn drop_room_if_empty(&mut self, key: &str, default_room: &str, stored: bool) {
         if key != names::fold(default_room)
-            && self
-                .rooms
-                .get(key)
-                .is_some_and(|r| r.members.is_empty() && r.remote.is_empty() && !r.persisted)
+            && self.rooms.get(key).is_some_and(|r| {
+                r.members.is_empty() && r.remote.is_empty() && (stored || !r.persisted)
+            })
         {
-            self.rooms.remove(key);
+            if let Some(mut room) = self.rooms.remove(key) {
+                self.cache.clear(&mut room.recent);
+            }
         }
     }
 

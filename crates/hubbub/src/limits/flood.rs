@@ -3,7 +3,7 @@
 //!
 //! Each line costs one token; tokens refill at `rate` per second up to
 //! `burst`. A request that returns much (history, room lists) also costs
-//! what it returned: one more token per [`COST_UNIT_BYTES`], taken as debt
+//! what it returned: one more token per full [`COST_UNIT_BYTES`], taken as debt
 //! (at most one burst's worth) that later requests wait for. A line that finds no token is rejected (the client gets an error,
 //! nobody else sees the line). A client whose lines are rejected more than
 //! `kick_after` times within [`STRIKE_WINDOW`] is disconnected: it is not
@@ -11,7 +11,8 @@
 
 use std::time::{Duration, Instant};
 
-/// Bytes returned to a client that cost it one more token.
+/// Bytes returned to a client that cost it one more token (per full unit:
+/// answers shorter than this cost nothing more).
 pub const COST_UNIT_BYTES: usize = 4096;
 
 /// The window in which rejected lines are counted towards a disconnect.
@@ -65,7 +66,8 @@ impl FloodControl {
         if self.rate <= 0.0 {
             return;
         }
-        let cost = bytes as f64 / COST_UNIT_BYTES as f64;
+        // Whole units only: a short answer costs nothing more.
+        let cost = (bytes / COST_UNIT_BYTES) as f64;
         self.tokens = (self.tokens - cost).max(-self.burst);
     }
 

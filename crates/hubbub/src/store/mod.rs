@@ -110,6 +110,11 @@ pub trait HistoryStore: Send + Sync + std::fmt::Debug + 'static {
     /// Every stored room with its last message id.
     async fn rooms(&self) -> Result<Vec<StoredRoom>, StoreError>;
 
+    /// The stored room under folded key `key`, if it has ever had a message.
+    async fn room(&self, key: &str) -> Result<Option<StoredRoom>, StoreError> {
+        Ok(self.rooms().await?.into_iter().find(|room| room.key == key))
+    }
+
     /// A page of a room's messages (see [`PageQuery`]).
     async fn page(
         &self,

@@ -36,6 +36,21 @@ macro_rules! impl_history_store {
                     .collect())
             }
 
+            async fn room(
+                &self,
+                key: &str,
+            ) -> Result<Option<$crate::store::StoredRoom>, $crate::store::StoreError> {
+                let row = sqlx::query("SELECT key, name, last_id FROM rooms WHERE key = $1")
+                    .bind(key)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.map(|row| $crate::store::StoredRoom {
+                    key: row.get("key"),
+                    name: row.get::<String, _>("name").into(),
+                    last_id: row.get::<i64, _>("last_id") as u64,
+                }))
+            }
+
             async fn page(
                 &self,
                 room_key: &str,

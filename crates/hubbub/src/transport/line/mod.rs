@@ -314,7 +314,7 @@ async fn handle(
         Input::Say(text) => send(session, text, false, in_flight).await,
         Input::Me(action) => send(session, action, true, in_flight).await,
         Input::Nick(nick) => session.rename(nick).await,
-        Input::Join(room) => session.switch_to(room).map(|room| {
+        Input::Join(room) => session.switch_to(room).await.map(|room| {
             session.notice(format!(
                 "you are now in {} ({}: {})",
                 room.name,

@@ -186,7 +186,7 @@ async fn join(conn: Arc<Connection>, data: Value) -> Answer {
                 .ok_or_else(|| RequestError::bad_request("since must be a message id"))?,
         ),
     };
-    let (room, last_id) = conn.session.enter(room_arg(&data)?, since)?;
+    let (room, last_id) = conn.session.enter(room_arg(&data)?, since).await?;
     Ok(json!({ "room": room.name, "members": room.members, "last_id": last_id }))
 }
 
