@@ -80,3 +80,46 @@ async fn a_user_named_server_cannot_forge_a_server_line() {
     fake.send("/me of lobby (4):").await;
     assert_eq!(victim.line().await, "** server of lobby (4):");
 }
+
+#[tokio::test]
+async fn a_capital_i_does_not_pass_for_an_l() {
+    let server = TestServer::default().await;
+    let mut alice = server.client().await;
+    alice.nick("alice").await;
+    let mut other = server.client().await;
+    alice.line().await; // other joined
+                        // `AIice` with a capital i reads as `Alice` in most fonts.
+    other.send("/nick AIice").await;
+    other.expect("! nickname AIice is already in use").await;
+    let mut web = server.socket().await;
+    assert_eq!(
+        web.error_code("set nickname", Some(json!("AIice"))).await,
+        "nick_in_use"
+    );
+    // Once alice is gone, the name is free again.
+    alice.send("/quit").await;
+    while other.line().await != "alice has left" {}
+    other.send("/nick AIice").await;
+    other
+        .expect(&format!("{} is now known as AIice", other.name))
+        .await;
+}
+
+#[tokio::test]
+async fn a_look_alike_room_name_is_the_same_room() {
+    let server = TestServer::default().await;
+    let mut ann = server.client().await;
+    ann.nick("ann").await;
+    ann.send("/join games").await;
+    ann.expect("* you are now in games (1 member: ann)").await;
+    let mut bob = server.client().await;
+    bob.nick("bob").await;
+    // Cyrillic а: not a second room that looks like games, but games.
+    bob.send("/join g\u{430}mes").await;
+    bob.expect("* you are now in games (2 members: ann, bob)")
+        .await;
+    ann.expect("bob has joined us").await;
+    let mut web = server.socket().await;
+    let joined = web.ok("join", Some(json!({"room": "GAM\u{415}S"}))).await;
+    assert_eq!(joined["room"], "games");
+}

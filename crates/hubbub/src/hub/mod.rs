@@ -267,7 +267,8 @@ impl Hub {
                 ..Room::new(room.name, room.last_id)
             };
             state.cache.replace(&room.key, &mut entry.recent, recent);
-            state.rooms.insert(room.key, entry);
+            state.rooms.insert(room.key.clone(), entry);
+            state.note_room(&room.key);
         }
         state.trim_caches();
         let default_key = names::fold(&config.default_room);
@@ -307,9 +308,9 @@ impl Hub {
             limit: query.limit.saturating_add(1),
             ..query
         };
-        let key = names::fold(names::validate_room(room)?);
-        let (name, cached) = {
+        let (key, name, cached) = {
             let state = self.lock();
+            let key = state.room_key(names::validate_room(room)?);
             let room = state
                 .rooms
                 .get(&key)
@@ -322,7 +323,7 @@ impl Hub {
                     query.after.is_none_or(|a| m.id > a) && query.before.is_none_or(|b| m.id < b)
                 })
                 .collect();
-            (room.name.clone(), cached)
+            (key, room.name.clone(), cached)
         };
         let mut messages = match &self.store {
             Some(store) => store.page(&key, probe).await.map_err(|e| {
@@ -468,7 +469,7 @@ impl Hub {
         let mut state = self.lock();
         let folded = names::nick_key(&nick);
         state.check_nick_free(&folded, &nick, id)?;
-        state.nicks.insert(folded, id);
+        state.claim_nick(folded, &nick, id);
         state.sessions.insert(
             id,
             Member {
@@ -552,8 +553,8 @@ impl Hub {
         let old = state.member(id)?.nick.clone();
         state.check_nick_free(new_key, new, id)?;
         let new: Arc<str> = new.into();
-        state.nicks.remove(&names::nick_key(&old));
-        state.nicks.insert(new_key.to_string(), id);
+        state.release_nick(&old, id);
+        state.claim_nick(new_key.to_string(), &new, id);
         let Some(member) = state.sessions.get_mut(&id) else {
             return Err(HubError::SessionEnded);
         };

@@ -3,9 +3,11 @@
 //! Nicknames are compared by [`nick_key`]: the Unicode confusable skeleton
 //! (UTS #39) of their NFKC form after full case folding, so `alice`, `ALICE`,
 //! Cyrillic `аlice` and fullwidth `ａｌｉｃｅ` are one nickname and nobody can
-//! pass for another user by spelling. Room names are compared by [`fold`]
-//! (lowercase: the key rooms are stored under). The spelling a user chose is
-//! kept for display.
+//! pass for another user by spelling; a second key, [`nick_look_alike`],
+//! catches upper-case look-alikes that folding hides. Room names are stored
+//! under [`fold`] (lowercase); a name that looks like a live room's (same
+//! [`nick_key`]) means that room. The spelling a user chose is kept for
+//! display.
 
 use unicode_normalization::UnicodeNormalization;
 use unicode_security::GeneralSecurityProfile;
@@ -32,6 +34,18 @@ pub fn nick_key(nick: &str) -> String {
     let normalized: String = nick.nfkc().collect();
     let folded = caseless::default_case_fold_str(&normalized);
     unicode_security::skeleton(&folded).collect()
+}
+
+/// A second key nicknames are compared by, for what [`nick_key`] folds
+/// away: the skeleton of the NFKC form *before* case folding, so an
+/// upper-case letter that looks like a lower-case one (`AIice`, with a
+/// capital i, and `alice`) is caught. Two nicknames collide when either
+/// key does. (It also takes `ALICE` and `allce` for look-alikes: a rare
+/// refusal, not a way to pass for someone.)
+pub fn nick_look_alike(nick: &str) -> String {
+    let normalized: String = nick.nfkc().collect();
+    let skeleton: String = unicode_security::skeleton(&normalized).collect();
+    caseless::default_case_fold_str(&skeleton)
 }
 
 /// Prefix of the names the server gives Socket.IO guests (`guest-N`).
@@ -120,6 +134,13 @@ pub fn validate_text(text: &str, max_bytes: usize) -> Result<(), HubError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_capital_i_for_an_l_is_caught_by_the_second_key() {
+        assert_ne!(nick_key("AIice"), nick_key("alice"));
+        assert_eq!(nick_look_alike("AIice"), nick_look_alike("alice"));
+        assert_eq!(nick_key("ALICE"), nick_key("alice"));
+    }
 
     #[test]
     fn nicks() {

@@ -180,6 +180,7 @@ async fn learn_rooms(hub: Weak<Hub>) {
             let id = room.last_id + 1;
             hub.record(&mut state.cache, &key, room, id, event);
         }
+        state.note_room(&key);
         state.trim_caches();
     }
 }

@@ -45,8 +45,8 @@ impl Hub {
 
     /// The members of `room` (case-insensitive name, optional `#`).
     pub fn members(&self, room: &str) -> Result<RoomMembers, HubError> {
-        let key = names::fold(names::validate_room(room)?);
         let state = self.lock();
+        let key = state.room_key(names::validate_room(room)?);
         let room = state
             .rooms
             .get(&key)
@@ -60,7 +60,7 @@ impl Hub {
             return;
         };
         let folded = names::nick_key(&member.nick);
-        state.nicks.remove(&folded);
+        state.release_nick(&member.nick, id);
         let announce = !self.shutting_down.load(Ordering::Relaxed);
         for key in &member.rooms {
             self.exit_room(&mut state, id, key, &member.nick, reason.clone(), announce);
@@ -248,6 +248,7 @@ impl Hub {
         room.known_id = room.known_id.max(room.last_id);
         room.held.clear();
         state.cache.replace(key, &mut room.recent, recent);
+        state.note_room(key);
         state.trim_caches();
     }
 }

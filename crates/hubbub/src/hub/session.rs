@@ -158,7 +158,7 @@ impl Session {
     /// `Left`, the new one `Joined`.
     pub async fn switch_to(&self, room: &str) -> Result<RoomMembers, HubError> {
         let name = names::validate_room(room)?;
-        let key = names::fold(name);
+        let key = self.hub.lock().room_key(name);
         self.hub.load_room(&key).await;
         let mut state = self.hub.lock();
         let member = state.member(self.id)?;
@@ -193,7 +193,7 @@ impl Session {
         since: Option<u64>,
     ) -> Result<(RoomMembers, u64), HubError> {
         let name = names::validate_room(room)?;
-        let key = names::fold(name);
+        let key = self.hub.lock().room_key(name);
         self.hub.load_room(&key).await;
         let mut state = self.hub.lock();
         let member = state.member_mut(self.id)?;

@@ -38,11 +38,19 @@ pub(super) struct Room {
 
 #[derive(Debug, Default)]
 pub(super) struct State {
+    /// [`names::nick_look_alike`] of each session's nickname → session:
+    /// the second key nicknames must not collide by.
+    pub(super) nick_look_alikes: HashMap<String, SessionId>,
+    /// The look-alike key (UTS #39 skeleton, as for nicknames) of each
+    /// room in memory → that room's key, so a spelling that looks like a
+    /// live room's name finds that room ([`State::room_key`]).
+    pub(super) look_alikes: HashMap<String, String>,
     pub(super) sessions: HashMap<SessionId, Member>,
     /// Folded nickname → session; makes nicknames unique case-insensitively.
     pub(super) nicks: HashMap<String, SessionId>,
-    /// Folded room name → room. A room exists while someone is in it, or
-    /// for good once it has had a message; the default room always.
+    /// Folded room name → room. A room is in memory while someone (here or
+    /// on another node) is in it, and the default room always; without a
+    /// store, also once it has had a message (its memory is its history).
     pub(super) rooms: HashMap<String, Room>,
     /// Sessions of the other nodes of a cluster.
     pub(super) remote: remote::Remote,
@@ -92,6 +100,9 @@ impl State {
                 Err(HubError::TooManyRooms(max_rooms))
             }
             std::collections::hash_map::Entry::Vacant(slot) => {
+                self.look_alikes
+                    .entry(names::nick_key(name))
+                    .or_insert_with(|| key.to_string());
                 Ok(slot.insert(Room::new(name.into(), 0)))
             }
         }
@@ -111,6 +122,10 @@ impl State {
         {
             if let Some(mut room) = self.rooms.remove(key) {
                 self.cache.clear(&mut room.recent);
+                let look_alike = names::nick_key(&room.name);
+                if self.look_alikes.get(&look_alike).is_some_and(|k| k == key) {
+                    self.look_alikes.remove(&look_alike);
+                }
             }
         }
     }
@@ -142,10 +157,33 @@ impl State {
         id: SessionId,
     ) -> Result<(), HubError> {
         let local_owner = self.nicks.get(key).is_some_and(|&owner| owner != id);
-        if local_owner || self.remote.has_nick(key) {
+        let look_alike = self
+            .nick_look_alikes
+            .get(&names::nick_look_alike(nick))
+            .is_some_and(|&owner| owner != id);
+        if local_owner || look_alike || self.remote.has_nick(key) {
             return Err(HubError::NickInUse(nick.to_string()));
         }
         Ok(())
+    }
+
+    /// Records `nick` (whose [`names::nick_key`] is `key`) as session `id`'s.
+    pub(super) fn claim_nick(&mut self, key: String, nick: &str, id: SessionId) {
+        self.nicks.insert(key, id);
+        self.nick_look_alikes
+            .insert(names::nick_look_alike(nick), id);
+    }
+
+    /// Forgets session `id`'s nickname `nick`.
+    pub(super) fn release_nick(&mut self, nick: &str, id: SessionId) {
+        let key = names::nick_key(nick);
+        if self.nicks.get(&key) == Some(&id) {
+            self.nicks.remove(&key);
+        }
+        let look_alike = names::nick_look_alike(nick);
+        if self.nick_look_alikes.get(&look_alike) == Some(&id) {
+            self.nick_look_alikes.remove(&look_alike);
+        }
     }
 
     /// Session `id` as the cluster should know it.
@@ -179,9 +217,32 @@ impl State {
             .ok_or_else(|| HubError::NotInRoom("any room".into()))
     }
 
+    /// The key a room name means: its own (case-folded) if that room is in
+    /// memory, else that of a room in memory whose name looks the same
+    /// (`gаmes` with a Cyrillic `а` is `games`), else its own.
+    pub(super) fn room_key(&self, name: &str) -> String {
+        let folded = names::fold(name);
+        if self.rooms.contains_key(&folded) {
+            return folded;
+        }
+        self.look_alikes
+            .get(&names::nick_key(name))
+            .cloned()
+            .unwrap_or(folded)
+    }
+
+    /// Records room `key` (just put in memory) under its look-alike key.
+    pub(super) fn note_room(&mut self, key: &str) {
+        if let Some(room) = self.rooms.get(key) {
+            self.look_alikes
+                .entry(names::nick_key(&room.name))
+                .or_insert_with(|| key.to_string());
+        }
+    }
+
     /// Key of `room`, which the session must be in.
     pub(super) fn joined_room(&self, id: SessionId, room: &str) -> Result<String, HubError> {
-        let key = names::fold(names::validate_room(room)?);
+        let key = self.room_key(names::validate_room(room)?);
         if self.member(id)?.rooms.contains(&key) {
             Ok(key)
         } else {
