@@ -178,6 +178,20 @@ pub struct Options {
         value_name = "BYTES"
     )]
     pub history_cache_bytes: Option<usize>,
+    /// Accept passwords on unencrypted connections from anywhere, not only from loopback: for a server behind a TLS-terminating proxy [default: false].
+    #[arg(long, global = true, env = "HUBBUB_ALLOW_INSECURE_PASSWORDS", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub allow_insecure_passwords: Option<bool>,
+    /// Argon2id memory per password hash, in KiB [default: 19456, OWASP's minimum].
+    #[arg(
+        long,
+        global = true,
+        env = "HUBBUB_ARGON2_MEMORY_KIB",
+        value_name = "KIB"
+    )]
+    pub argon2_memory_kib: Option<u32>,
+    /// Argon2id passes per password hash [default: 2].
+    #[arg(long, global = true, env = "HUBBUB_ARGON2_PASSES", value_name = "N")]
+    pub argon2_passes: Option<u32>,
     /// Most rooms that may exist [default: 10000].
     #[arg(long, global = true, env = "HUBBUB_MAX_ROOMS", value_name = "N")]
     pub max_rooms: Option<usize>,
@@ -262,6 +276,10 @@ pub struct Config {
     pub history_cache: usize,
     /// Bytes all recent-history caches may hold together.
     pub history_cache_bytes: usize,
+    /// Passwords accepted on unencrypted connections from anywhere.
+    pub allow_insecure_passwords: bool,
+    /// Argon2id cost of password hashes.
+    pub argon2: crate::accounts::HashCost,
     pub max_rooms: usize,
     pub retention: Retention,
     pub purge_interval: Duration,
@@ -310,6 +328,8 @@ impl Default for Config {
             history_on_join: 20,
             history_cache: 100,
             history_cache_bytes: 64 * 1024 * 1024,
+            allow_insecure_passwords: false,
+            argon2: crate::accounts::HashCost::default(),
             max_rooms: 10_000,
             retention: Retention::default(),
             purge_interval: Duration::from_secs(60),
@@ -412,6 +432,19 @@ impl Config {
             history_on_join: pick!(history_on_join),
             history_cache: pick!(history_cache),
             history_cache_bytes: pick!(history_cache_bytes),
+            allow_insecure_passwords: pick!(allow_insecure_passwords),
+            argon2: crate::accounts::HashCost {
+                memory_kib: cli
+                    .argon2_memory_kib
+                    .or(file.argon2_memory_kib)
+                    .unwrap_or(d.argon2.memory_kib)
+                    .max(8),
+                passes: cli
+                    .argon2_passes
+                    .or(file.argon2_passes)
+                    .unwrap_or(d.argon2.passes)
+                    .max(1),
+            },
             max_rooms: pick!(max_rooms),
             retention: Retention {
                 max_messages_per_room: cli

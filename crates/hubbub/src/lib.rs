@@ -14,6 +14,7 @@
 //! - [`limits`]: flood control and connection limits shared by the transports.
 //! - [`store`]: durable history (SQLite, PostgreSQL) behind one trait.
 
+pub mod accounts;
 pub mod cluster;
 pub mod config;
 pub mod hub;

@@ -155,8 +155,14 @@ impl Server {
             "hubbub listening"
         );
 
+        let accounts = Arc::new(crate::accounts::Accounts::new(
+            self.store.clone(),
+            self.config.argon2,
+            self.config.allow_insecure_passwords,
+        ));
         let line = LineTransport {
             hub: self.hub.clone(),
+            accounts: accounts.clone(),
             limiter: self.limiter.clone(),
             settings: Arc::new(LineSettings {
                 max_line_bytes: self.config.max_line_bytes,
@@ -173,6 +179,7 @@ impl Server {
 
         let socket_io = SocketIoTransport::new(
             self.hub.clone(),
+            accounts,
             self.sessions.clone(),
             SocketIoSettings {
                 max_text_bytes: self.config.max_line_bytes,

@@ -477,6 +477,7 @@ impl Hub {
                 rooms: vec![room_key.clone()],
                 outbox: outbox.clone(),
                 wants_typing,
+                logged_in: false,
             },
         );
         let room_name = state.rooms[&room_key].name.clone();

@@ -411,6 +411,28 @@ mod tests {
         async fn ping(&self) -> Result<(), crate::store::StoreError> {
             self.inner.ping().await
         }
+        async fn account(
+            &self,
+            key: &str,
+        ) -> Result<Option<crate::store::StoredAccount>, crate::store::StoreError> {
+            self.inner.account(key).await
+        }
+        async fn create_account(
+            &self,
+            account: &crate::store::StoredAccount,
+        ) -> Result<bool, crate::store::StoreError> {
+            self.inner.create_account(account).await
+        }
+        async fn set_password_hash(
+            &self,
+            key: &str,
+            hash: &str,
+        ) -> Result<bool, crate::store::StoreError> {
+            self.inner.set_password_hash(key, hash).await
+        }
+        async fn delete_account(&self, key: &str) -> Result<bool, crate::store::StoreError> {
+            self.inner.delete_account(key).await
+        }
         fn kind(&self) -> &'static str {
             "racing"
         }

@@ -251,4 +251,13 @@ impl Hub {
         state.note_room(key);
         state.trim_caches();
     }
+
+    /// Whether nickname `nick` is in use on this node (with its spelling)
+    /// and, if so, whether that session is logged in to its account.
+    pub fn whois(&self, nick: &str) -> Option<(Arc<str>, bool)> {
+        let state = self.lock();
+        let id = state.nicks.get(&names::nick_key(nick))?;
+        let member = state.sessions.get(id)?;
+        Some((member.nick.clone(), member.logged_in))
+    }
 }

@@ -335,6 +335,14 @@ impl Session {
     }
 
     /// Sets what the room is told when this session leaves.
+    /// Marks the session as logged in to its nickname's account (or not),
+    /// which [`Hub::whois`] reports.
+    pub fn set_logged_in(&self, logged_in: bool) {
+        if let Ok(member) = self.hub.lock().member_mut(self.id) {
+            member.logged_in = logged_in;
+        }
+    }
+
     pub fn set_leave_reason(&self, reason: Option<&str>) {
         *self.leave_reason.lock().unwrap_or_else(|e| e.into_inner()) = reason.map(Into::into);
     }

@@ -13,6 +13,8 @@ pub(super) struct Member {
     pub(super) outbox: Arc<Outbox>,
     /// Whether the transport shows typing indicators.
     pub(super) wants_typing: bool,
+    /// Logged in to the account of its nickname (`crate::accounts`).
+    pub(super) logged_in: bool,
 }
 
 #[derive(Debug)]

@@ -57,6 +57,19 @@ pub struct StoredRoom {
     pub last_id: u64,
 }
 
+/// An account as stored (see `crate::accounts`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAccount {
+    /// The nickname's comparison key (`hub::names::nick_key`).
+    pub key: String,
+    /// The nickname as spelled at registration.
+    pub name: String,
+    /// A PHC string (Argon2id): algorithm, parameters, salt and hash.
+    pub password_hash: String,
+    /// Milliseconds since the Unix epoch.
+    pub created_ms: u64,
+}
+
 /// Which messages a page holds: the newest `limit` with `after < id < before`,
 /// returned oldest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,6 +137,18 @@ pub trait HistoryStore: Send + Sync + std::fmt::Debug + 'static {
 
     /// Deletes what `retention` no longer keeps; returns rows deleted.
     async fn purge(&self, retention: Retention, now_ms: u64) -> Result<u64, StoreError>;
+
+    /// The account under nickname key `key`, if registered.
+    async fn account(&self, key: &str) -> Result<Option<StoredAccount>, StoreError>;
+
+    /// Registers `account`; `false` if its key is taken already.
+    async fn create_account(&self, account: &StoredAccount) -> Result<bool, StoreError>;
+
+    /// Replaces the password hash of account `key`; `false` if there is none.
+    async fn set_password_hash(&self, key: &str, hash: &str) -> Result<bool, StoreError>;
+
+    /// Deletes account `key`; `false` if there was none.
+    async fn delete_account(&self, key: &str) -> Result<bool, StoreError>;
 
     /// Whether the store answers (`SELECT 1`), for readiness checks.
     async fn ping(&self) -> Result<(), StoreError>;

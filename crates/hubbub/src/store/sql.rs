@@ -51,6 +51,62 @@ macro_rules! impl_history_store {
                 }))
             }
 
+            async fn account(
+                &self,
+                key: &str,
+            ) -> Result<Option<$crate::store::StoredAccount>, $crate::store::StoreError> {
+                let row = sqlx::query(
+                    "SELECT key, name, password_hash, created_ms FROM accounts WHERE key = $1",
+                )
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(|row| $crate::store::StoredAccount {
+                    key: row.get("key"),
+                    name: row.get("name"),
+                    password_hash: row.get("password_hash"),
+                    created_ms: row.get::<i64, _>("created_ms") as u64,
+                }))
+            }
+
+            async fn create_account(
+                &self,
+                account: &$crate::store::StoredAccount,
+            ) -> Result<bool, $crate::store::StoreError> {
+                let done = sqlx::query(
+                    "INSERT INTO accounts (key, name, password_hash, created_ms) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (key) DO NOTHING",
+                )
+                .bind(&account.key)
+                .bind(&account.name)
+                .bind(&account.password_hash)
+                .bind($crate::store::sql_int(account.created_ms))
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn set_password_hash(
+                &self,
+                key: &str,
+                hash: &str,
+            ) -> Result<bool, $crate::store::StoreError> {
+                let done = sqlx::query("UPDATE accounts SET password_hash = $1 WHERE key = $2")
+                    .bind(hash)
+                    .bind(key)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn delete_account(&self, key: &str) -> Result<bool, $crate::store::StoreError> {
+                let done = sqlx::query("DELETE FROM accounts WHERE key = $1")
+                    .bind(key)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn page(
                 &self,
                 room_key: &str,

@@ -22,6 +22,23 @@ pub enum Input<'a> {
     /// `/history [N]`: scroll-back, N messages (default 20, at most 500).
     History(u32),
     Help,
+    /// `/register PASSWORD`: registers the current nickname.
+    Register(&'a str),
+    /// `/login [NICK] PASSWORD`: NICK defaults to the current nickname.
+    Login {
+        nick: Option<&'a str>,
+        password: &'a str,
+    },
+    Logout,
+    /// `/password OLD NEW`.
+    Password {
+        old: &'a str,
+        new: &'a str,
+    },
+    /// `/unregister PASSWORD`: deletes the account of the current nickname.
+    Unregister(&'a str),
+    /// `/whois NICK`.
+    Whois(&'a str),
 }
 
 /// Most messages one `/history` returns.
@@ -61,6 +78,12 @@ commands:
 /me ACTION        tell the room what you are doing
 /history [N]      show the last N messages of this room (default 20)
 /quit [REASON]    leave the chat
+/register PASSWORD      register your nickname: nobody else can take it
+/login [NICK] PASSWORD  log in to your registered nickname
+/logout           log out (you keep your nickname until you change it)
+/password OLD NEW change your password
+/unregister PASSWORD    delete your account
+/whois NICK       whether NICK is registered, here and logged in
 /help             this list
 //TEXT            send a line that starts with /";
 
@@ -110,6 +133,30 @@ pub fn parse(line: &str) -> Result<Input<'_>, ParseError> {
             _ => Err(ParseError::Usage("/history [N], N from 1 to 500")),
         },
         "help" => Ok(Input::Help),
+        "register" if !args.is_empty() => Ok(Input::Register(args)),
+        "register" => Err(ParseError::Usage("/register PASSWORD")),
+        "login" => match args.split_once(char::is_whitespace) {
+            _ if args.is_empty() => Err(ParseError::Usage("/login [NICK] PASSWORD")),
+            Some((nick, password)) => Ok(Input::Login {
+                nick: Some(nick),
+                password: password.trim_start(),
+            }),
+            None => Ok(Input::Login {
+                nick: None,
+                password: args,
+            }),
+        },
+        "logout" => none(Input::Logout, "/logout"),
+        "password" => match args.split_once(char::is_whitespace) {
+            Some((old, new)) if !new.trim().contains(char::is_whitespace) => Ok(Input::Password {
+                old,
+                new: new.trim(),
+            }),
+            _ => Err(ParseError::Usage("/password OLD NEW (each without spaces)")),
+        },
+        "unregister" if !args.is_empty() => Ok(Input::Unregister(args)),
+        "unregister" => Err(ParseError::Usage("/unregister PASSWORD")),
+        "whois" => single("/whois NICK").map(Input::Whois),
         _ => Err(ParseError::Unknown(name.to_string())),
     }
 }

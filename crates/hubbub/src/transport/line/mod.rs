@@ -8,6 +8,7 @@
 //! client that does not read blocks nobody else: the hub only ever pushes
 //! into the outbox, and closes it at its bound.
 
+mod account;
 pub mod command;
 pub mod format;
 pub mod reader;
@@ -58,6 +59,7 @@ pub struct LineSettings {
 #[derive(Debug, Clone)]
 pub struct LineTransport {
     pub hub: Arc<Hub>,
+    pub accounts: Arc<crate::accounts::Accounts>,
     pub limiter: Arc<ConnectionLimiter>,
     pub settings: Arc<LineSettings>,
     pub shutdown: CancellationToken,
@@ -116,6 +118,11 @@ impl LineTransport {
         let mut deadline = idle_deadline();
 
         let mut in_flight = InFlight::new();
+        let mut login = account::Login {
+            accounts: self.accounts.clone(),
+            ip: peer.ip(),
+            account: None,
+        };
 
         let close = loop {
             let line = tokio::select! {
@@ -165,7 +172,9 @@ impl LineTransport {
             }
             match line {
                 Line::Text(text) => {
-                    if let Some(quit) = handle(&session, &text, &mut in_flight, &mut flood).await {
+                    if let Some(quit) =
+                        handle(&session, &text, &mut in_flight, &mut flood, &mut login).await
+                    {
                         session.set_leave_reason(quit.as_deref());
                         break Some(CloseReason::Quit);
                     }
@@ -263,6 +272,14 @@ type InFlight = FuturesOrdered<BoxFuture<'static, Result<Posted, HubError>>>;
 /// reads wait for the oldest to be committed (backpressure).
 const MAX_IN_FLIGHT: usize = 64;
 
+/// Tells the client why an account command was refused, if it was.
+fn account_result(session: &Session, result: Result<(), account::Refused>) -> Result<(), HubError> {
+    if let Err(refused) = result {
+        refused.tell(session);
+    }
+    Ok(())
+}
+
 /// Tells the client about a message that could not be sent.
 fn report(session: &Session, outcome: Result<Posted, HubError>) {
     if let Err(e) = outcome {
@@ -295,6 +312,7 @@ async fn handle(
     line: &str,
     in_flight: &mut InFlight,
     flood: &mut FloodControl,
+    login: &mut account::Login,
 ) -> Option<Option<String>> {
     let input = match command::parse(line) {
         Ok(input) => input,
@@ -313,7 +331,26 @@ async fn handle(
     let result = match input {
         Input::Say(text) => send(session, text, false, in_flight).await,
         Input::Me(action) => send(session, action, true, in_flight).await,
-        Input::Nick(nick) => session.rename(nick).await,
+        Input::Nick(nick) => {
+            if let Err(refused) = login.rename(session, nick).await {
+                refused.tell(session);
+            }
+            Ok(())
+        }
+        Input::Register(password) => {
+            account_result(session, login.register(session, password).await)
+        }
+        Input::Login { nick, password } => {
+            account_result(session, login.login(session, nick, password).await)
+        }
+        Input::Logout => account_result(session, login.logout(session)),
+        Input::Password { old, new } => {
+            account_result(session, login.change_password(session, old, new).await)
+        }
+        Input::Unregister(password) => {
+            account_result(session, login.unregister(session, password).await)
+        }
+        Input::Whois(nick) => account_result(session, login.whois(session, nick).await),
         Input::Join(room) => session.switch_to(room).await.map(|room| {
             session.notice(format!(
                 "you are now in {} ({}: {})",

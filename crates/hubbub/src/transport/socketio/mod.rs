@@ -9,6 +9,7 @@
 //! requests wait; hub events are encoded once per event for every socket
 //! ([`events`]).
 
+mod account;
 mod events;
 pub mod packet;
 mod requests;
@@ -49,6 +50,7 @@ pub struct SocketIoSettings {
 #[derive(Debug, Clone)]
 pub struct SocketIoTransport {
     pub hub: Arc<Hub>,
+    pub accounts: Arc<crate::accounts::Accounts>,
     /// Caps Socket.IO sessions, total and per IP.
     pub limiter: Arc<ConnectionLimiter>,
     pub settings: Arc<SocketIoSettings>,
@@ -77,11 +79,13 @@ const MAX_SKIPPED_ATTACHMENTS: usize = 16;
 impl SocketIoTransport {
     pub fn new(
         hub: Arc<Hub>,
+        accounts: Arc<crate::accounts::Accounts>,
         limiter: Arc<ConnectionLimiter>,
         settings: SocketIoSettings,
         tracker: TaskTracker,
     ) -> SocketIoTransport {
         SocketIoTransport {
+            accounts,
             limiter,
             settings: Arc::new(settings),
             tracker,
@@ -229,6 +233,9 @@ impl SocketIoTransport {
                     in_flight: Arc::new(tokio::sync::Semaphore::new(requests::MAX_IN_FLIGHT)),
                     finished: AtomicBool::new(false),
                     vocabulary,
+                    accounts: self.accounts.clone(),
+                    ip: session.ip,
+                    account: Mutex::new(None),
                 });
                 let _ = socket.conn.set(conn);
             }
@@ -504,6 +511,11 @@ pub(crate) struct Connection {
     finished: AtomicBool,
     /// How room messages are sent to this client.
     vocabulary: Vocabulary,
+    accounts: Arc<crate::accounts::Accounts>,
+    /// The client's address (passwords, login rate limits).
+    ip: IpAddr,
+    /// The nickname key of the account logged in to, if any.
+    account: Mutex<Option<String>>,
 }
 
 impl Connection {

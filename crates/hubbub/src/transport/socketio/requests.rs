@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use tokio::sync::OwnedSemaphorePermit;
 
+use super::account;
 use super::events::stored_json;
 use super::{packet, Connection, Socket, SocketIoTransport};
 use crate::hub::{names, Event, EventKind, HubError, Submitted};
@@ -43,7 +44,7 @@ impl RequestError {
     }
 }
 
-type Answer = Result<Value, RequestError>;
+pub(crate) type Answer = Result<Value, RequestError>;
 
 /// What a handler produced: an answer now, or a message on its way to
 /// being committed, answered when it is (so a socket can have several in
@@ -95,6 +96,12 @@ pub(crate) async fn handle(
         "private" => private(conn, data).await.into(),
         "typing" => typing(conn, data).await.into(),
         "history" => history(conn, data).await.into(),
+        "register" => account::register(conn, data).await.into(),
+        "login" => account::login(conn, data).await.into(),
+        "logout" => account::logout(conn, data).await.into(),
+        "password" => account::password(conn, data).await.into(),
+        "unregister" => account::unregister(conn, data).await.into(),
+        "whois" => account::whois(conn, data).await.into(),
         _ => Outcome::Done(Err(RequestError::new(
             "unknown_event",
             format!("unknown event {name:?}"),
@@ -138,7 +145,7 @@ fn respond(
 }
 
 /// A string payload, or the string field `key` of an object payload.
-fn string_arg<'a>(data: &'a Value, key: &str) -> Option<&'a str> {
+pub(crate) fn string_arg<'a>(data: &'a Value, key: &str) -> Option<&'a str> {
     data.as_str().or_else(|| data.get(key)?.as_str())
 }
 
@@ -173,7 +180,7 @@ async fn set_nickname(conn: Arc<Connection>, data: Value) -> Answer {
     let ready = Event::new(EventKind::Wire {
         bytes: ready.into(),
     });
-    conn.session.rename_with(nick, Some(ready)).await?;
+    conn.rename_owned(nick, Some(ready)).await?;
     Ok(json!({ "nick": nick }))
 }
 

@@ -1,0 +1,458 @@
+//! Accounts: a registered nickname belongs to whoever knows its password.
+//!
+//! Accounts live in the history store (table `accounts`), so every node of
+//! a cluster shares them; with `--store memory` they live in this process
+//! and end with it. Passwords are hashed with Argon2id (OWASP's minimum
+//! parameters by default: 19 MiB, 2 passes, 1 lane) on the blocking pool,
+//! at most [`MAX_CONCURRENT_HASHES`] at a time, so hashing never stalls the
+//! chat. Login attempts are rate-limited per IP and per account
+//! (`governor`); an unknown account and a wrong password get the same
+//! answer after the same work (a hash is verified either way). Passwords
+//! are never logged, and are refused on a connection that is not
+//! encrypted unless it comes from loopback or the operator says a proxy
+//! encrypts it (`--allow-insecure-passwords`).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use tokio::sync::Semaphore;
+
+use crate::hub::names;
+use crate::store::{HistoryStore, StoredAccount};
+
+/// Hashes computed at once (each takes `memory_kib` of memory).
+pub const MAX_CONCURRENT_HASHES: usize = 2;
+/// Shortest password accepted, in characters.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+/// Longest password accepted, in bytes (what is hashed is bounded).
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+/// Login attempts per minute from one IP (with bursts of as many).
+const LOGINS_PER_IP_PER_MINUTE: u32 = 10;
+/// Login attempts per minute on one account, from anywhere.
+const LOGINS_PER_ACCOUNT_PER_MINUTE: u32 = 5;
+/// Keys a rate limiter keeps before it forgets the idle ones.
+const LIMITER_KEYS: usize = 10_000;
+
+/// Argon2id cost parameters (`--argon2-memory-kib`, `--argon2-passes`).
+#[derive(Debug, Clone, Copy)]
+pub struct HashCost {
+    pub memory_kib: u32,
+    pub passes: u32,
+}
+
+impl Default for HashCost {
+    /// OWASP's minimum for Argon2id: 19 MiB, 2 passes, parallelism 1.
+    fn default() -> Self {
+        HashCost {
+            memory_kib: 19 * 1024,
+            passes: 2,
+        }
+    }
+}
+
+/// Why an account request was refused; `code` goes to the client.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccountError {
+    /// Unknown account or wrong password: deliberately the same.
+    #[error("invalid nickname or password")]
+    InvalidCredentials,
+    #[error("too many login attempts; wait a minute")]
+    RateLimited,
+    #[error("the nickname {0} is registered already")]
+    AlreadyRegistered(String),
+    #[error("the nickname {0} is registered; log in to use it (/login {0} PASSWORD)")]
+    NickRegistered(String),
+    #[error("you are not logged in")]
+    NotLoggedIn,
+    #[error(
+        "passwords are refused on this connection: it is not encrypted (ask the operator for TLS)"
+    )]
+    InsecureConnection,
+    #[error("a password has {MIN_PASSWORD_CHARS} characters or more, and at most {MAX_PASSWORD_BYTES} bytes")]
+    BadPassword,
+    #[error("accounts are unavailable right now; try again")]
+    Unavailable,
+}
+
+impl AccountError {
+    /// The stable code clients see.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AccountError::InvalidCredentials => "invalid_credentials",
+            AccountError::RateLimited => "rate_limited",
+            AccountError::AlreadyRegistered(_) => "already_registered",
+            AccountError::NickRegistered(_) => "nick_registered",
+            AccountError::NotLoggedIn => "not_logged_in",
+            AccountError::InsecureConnection => "insecure_connection",
+            AccountError::BadPassword => "bad_password",
+            AccountError::Unavailable => "accounts_unavailable",
+        }
+    }
+}
+
+/// The accounts service shared by every transport.
+#[derive(Debug)]
+pub struct Accounts {
+    store: Option<Arc<dyn HistoryStore>>,
+    /// Accounts when there is no store.
+    memory: Mutex<HashMap<String, StoredAccount>>,
+    hashing: Semaphore,
+    cost: HashCost,
+    by_ip: DefaultKeyedRateLimiter<IpAddr>,
+    by_account: DefaultKeyedRateLimiter<String>,
+    /// A hash of nothing anyone knows, verified for unknown accounts so
+    /// they cost what a wrong password costs.
+    decoy: tokio::sync::OnceCell<String>,
+    insecure_ok: bool,
+}
+
+impl Accounts {
+    /// Accounts in `store` (in memory without one). `insecure_ok` allows
+    /// passwords on unencrypted connections from anywhere.
+    pub fn new(
+        store: Option<Arc<dyn HistoryStore>>,
+        cost: HashCost,
+        insecure_ok: bool,
+    ) -> Accounts {
+        let per_minute = |n: u32| Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN));
+        Accounts {
+            store,
+            memory: Mutex::new(HashMap::new()),
+            hashing: Semaphore::new(MAX_CONCURRENT_HASHES),
+            cost,
+            by_ip: RateLimiter::keyed(per_minute(LOGINS_PER_IP_PER_MINUTE)),
+            by_account: RateLimiter::keyed(per_minute(LOGINS_PER_ACCOUNT_PER_MINUTE)),
+            decoy: tokio::sync::OnceCell::new(),
+            insecure_ok,
+        }
+    }
+
+    /// Whether a password may be sent from `ip` over an unencrypted
+    /// connection: from loopback, or when the operator allows it.
+    pub fn password_allowed(&self, ip: IpAddr) -> bool {
+        self.insecure_ok || ip.is_loopback() || ip.to_canonical().is_loopback()
+    }
+
+    /// The account of nickname `nick`, if registered.
+    pub async fn find(&self, nick: &str) -> Result<Option<StoredAccount>, AccountError> {
+        let key = names::nick_key(nick);
+        match &self.store {
+            Some(store) => store.account(&key).await.map_err(unavailable),
+            None => Ok(self.lock().get(&key).cloned()),
+        }
+    }
+
+    /// Registers nickname `nick` with `password`.
+    pub async fn register(
+        &self,
+        ip: IpAddr,
+        nick: &str,
+        password: &str,
+    ) -> Result<(), AccountError> {
+        self.check_password(ip, password)?;
+        let key = names::nick_key(nick);
+        if self.find(nick).await?.is_some() {
+            return Err(AccountError::AlreadyRegistered(nick.to_string()));
+        }
+        let account = StoredAccount {
+            key: key.clone(),
+            name: nick.to_string(),
+            password_hash: self.hash(password).await?,
+            created_ms: crate::hub::event::now_millis(),
+        };
+        let created = match &self.store {
+            Some(store) => store.create_account(&account).await.map_err(unavailable)?,
+            None => {
+                let mut memory = self.lock();
+                match memory.entry(key) {
+                    std::collections::hash_map::Entry::Occupied(_) => false,
+                    std::collections::hash_map::Entry::Vacant(slot) => {
+                        slot.insert(account);
+                        true
+                    }
+                }
+            }
+        };
+        if created {
+            Ok(())
+        } else {
+            Err(AccountError::AlreadyRegistered(nick.to_string()))
+        }
+    }
+
+    /// Checks `password` for nickname `nick`; the account on success.
+    pub async fn login(
+        &self,
+        ip: IpAddr,
+        nick: &str,
+        password: &str,
+    ) -> Result<StoredAccount, AccountError> {
+        if !self.password_allowed(ip) {
+            return Err(AccountError::InsecureConnection);
+        }
+        let key = names::nick_key(nick);
+        self.forget_idle();
+        if self.by_ip.check_key(&ip).is_err() || self.by_account.check_key(&key).is_err() {
+            return Err(AccountError::RateLimited);
+        }
+        if password.len() > MAX_PASSWORD_BYTES {
+            return Err(AccountError::InvalidCredentials);
+        }
+        let account = self.find(nick).await?;
+        let hash = match &account {
+            Some(account) => account.password_hash.clone(),
+            None => self.decoy().await?,
+        };
+        let matches = self.verify(password, hash).await?;
+        match account {
+            Some(account) if matches => Ok(account),
+            _ => Err(AccountError::InvalidCredentials),
+        }
+    }
+
+    /// Changes account `nick`'s password, given the current one.
+    pub async fn change_password(
+        &self,
+        ip: IpAddr,
+        nick: &str,
+        old: &str,
+        new: &str,
+    ) -> Result<(), AccountError> {
+        self.check_password(ip, new)?;
+        let account = self.login(ip, nick, old).await?;
+        let hash = self.hash(new).await?;
+        let changed = match &self.store {
+            Some(store) => store
+                .set_password_hash(&account.key, &hash)
+                .await
+                .map_err(unavailable)?,
+            None => self
+                .lock()
+                .get_mut(&account.key)
+                .map(|a| a.password_hash = hash)
+                .is_some(),
+        };
+        if changed {
+            Ok(())
+        } else {
+            Err(AccountError::InvalidCredentials)
+        }
+    }
+
+    /// Deletes account `nick`, given its password.
+    pub async fn unregister(
+        &self,
+        ip: IpAddr,
+        nick: &str,
+        password: &str,
+    ) -> Result<(), AccountError> {
+        let account = self.login(ip, nick, password).await?;
+        match &self.store {
+            Some(store) => {
+                store
+                    .delete_account(&account.key)
+                    .await
+                    .map_err(unavailable)?;
+            }
+            None => {
+                self.lock().remove(&account.key);
+            }
+        }
+        Ok(())
+    }
+
+    fn check_password(&self, ip: IpAddr, password: &str) -> Result<(), AccountError> {
+        if !self.password_allowed(ip) {
+            return Err(AccountError::InsecureConnection);
+        }
+        if password.chars().count() < MIN_PASSWORD_CHARS || password.len() > MAX_PASSWORD_BYTES {
+            return Err(AccountError::BadPassword);
+        }
+        Ok(())
+    }
+
+    /// Argon2id of `password` with a fresh salt, as a PHC string.
+    async fn hash(&self, password: &str) -> Result<String, AccountError> {
+        let _slot = self
+            .hashing
+            .acquire()
+            .await
+            .map_err(|_| AccountError::Unavailable)?;
+        let password = password.to_string();
+        let cost = self.cost;
+        tokio::task::spawn_blocking(move || {
+            let mut salt = [0u8; 16];
+            getrandom::fill(&mut salt).map_err(|_| AccountError::Unavailable)?;
+            let salt = SaltString::encode_b64(&salt).map_err(|_| AccountError::Unavailable)?;
+            hasher(cost)?
+                .hash_password(password.as_bytes(), &salt)
+                .map(|hash| hash.to_string())
+                .map_err(|_| AccountError::Unavailable)
+        })
+        .await
+        .map_err(|_| AccountError::Unavailable)?
+    }
+
+    /// Whether `password` matches the PHC string `hash` (its own parameters).
+    async fn verify(&self, password: &str, hash: String) -> Result<bool, AccountError> {
+        let _slot = self
+            .hashing
+            .acquire()
+            .await
+            .map_err(|_| AccountError::Unavailable)?;
+        let password = password.to_string();
+        tokio::task::spawn_blocking(move || {
+            let Ok(parsed) = PasswordHash::new(&hash) else {
+                return false;
+            };
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+        .await
+        .map_err(|_| AccountError::Unavailable)
+    }
+
+    async fn decoy(&self) -> Result<String, AccountError> {
+        self.decoy
+            .get_or_try_init(|| async {
+                let mut secret = [0u8; 24];
+                getrandom::fill(&mut secret).map_err(|_| AccountError::Unavailable)?;
+                let secret: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+                self.hash(&secret).await
+            })
+            .await
+            .cloned()
+    }
+
+    /// Keeps the rate limiters' memory bounded: idle keys are dropped once
+    /// there are many.
+    fn forget_idle(&self) {
+        if self.by_ip.len() > LIMITER_KEYS {
+            self.by_ip.retain_recent();
+            self.by_ip.shrink_to_fit();
+        }
+        if self.by_account.len() > LIMITER_KEYS {
+            self.by_account.retain_recent();
+            self.by_account.shrink_to_fit();
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, StoredAccount>> {
+        self.memory.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn hasher(cost: HashCost) -> Result<Argon2<'static>, AccountError> {
+    let params = Params::new(cost.memory_kib, cost.passes, 1, None)
+        .map_err(|_| AccountError::Unavailable)?;
+    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+}
+
+fn unavailable(e: crate::store::StoreError) -> AccountError {
+    tracing::warn!(error = %e, "account store failed");
+    AccountError::Unavailable
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accounts() -> Accounts {
+        // Cheap parameters: these tests are about the rules, not the cost.
+        Accounts::new(
+            None,
+            HashCost {
+                memory_kib: 64,
+                passes: 1,
+            },
+            false,
+        )
+    }
+
+    const HOME: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
+    #[tokio::test]
+    async fn register_login_change_and_delete() {
+        let accounts = accounts();
+        accounts
+            .register(HOME, "alice", "correct horse")
+            .await
+            .unwrap();
+        assert_eq!(
+            accounts.register(HOME, "ALICE", "another one").await,
+            Err(AccountError::AlreadyRegistered("ALICE".into()))
+        );
+        let account = accounts
+            .login(HOME, "Alice", "correct horse")
+            .await
+            .unwrap();
+        assert_eq!(account.name, "alice");
+        assert!(account.password_hash.starts_with("$argon2id$"));
+        assert!(!account.password_hash.contains("correct horse"));
+        // Unknown account and wrong password: one answer.
+        assert_eq!(
+            accounts.login(HOME, "alice", "wrong horse").await,
+            Err(AccountError::InvalidCredentials)
+        );
+        assert_eq!(
+            accounts.login(HOME, "nobody", "wrong horse").await,
+            Err(AccountError::InvalidCredentials)
+        );
+        accounts
+            .change_password(HOME, "alice", "correct horse", "battery staple")
+            .await
+            .unwrap();
+        assert!(accounts
+            .login(HOME, "alice", "battery staple")
+            .await
+            .is_ok());
+        accounts
+            .unregister(HOME, "alice", "battery staple")
+            .await
+            .unwrap();
+        assert_eq!(accounts.find("alice").await, Ok(None));
+    }
+
+    #[tokio::test]
+    async fn short_passwords_and_remote_plaintext_are_refused() {
+        let accounts = accounts();
+        assert_eq!(
+            accounts.register(HOME, "bob", "short").await,
+            Err(AccountError::BadPassword)
+        );
+        let remote: IpAddr = "203.0.113.7".parse().unwrap();
+        assert_eq!(
+            accounts.register(remote, "bob", "long enough").await,
+            Err(AccountError::InsecureConnection)
+        );
+        assert!(Accounts::new(None, HashCost::default(), true).password_allowed(remote));
+    }
+
+    #[tokio::test]
+    async fn login_attempts_are_rate_limited() {
+        let accounts = accounts();
+        accounts
+            .register(HOME, "carol", "long enough")
+            .await
+            .unwrap();
+        let mut limited = false;
+        for _ in 0..LOGINS_PER_ACCOUNT_PER_MINUTE + 1 {
+            if accounts.login(HOME, "carol", "guess guess").await == Err(AccountError::RateLimited)
+            {
+                limited = true;
+            }
+        }
+        assert!(limited);
+        // The right password is refused too while limited.
+        assert_eq!(
+            accounts.login(HOME, "carol", "long enough").await,
+            Err(AccountError::RateLimited)
+        );
+    }
+}

@@ -1,0 +1,168 @@
+//! The line protocol's account commands (`/register`, `/login`, `/logout`,
+//! `/password`, `/unregister`, `/whois`) and the rule they protect: a
+//! registered nickname is taken only by whoever is logged in to it.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use crate::accounts::{AccountError, Accounts};
+use crate::hub::{names, HubError, Session};
+
+/// A connection's login state.
+#[derive(Debug)]
+pub(super) struct Login {
+    pub accounts: Arc<Accounts>,
+    pub ip: IpAddr,
+    /// The account's nickname key while logged in.
+    pub account: Option<String>,
+}
+
+/// A refused account command, as the client is told.
+#[derive(Debug)]
+pub(super) enum Refused {
+    Account(AccountError),
+    Hub(HubError),
+}
+
+impl From<AccountError> for Refused {
+    fn from(e: AccountError) -> Self {
+        Refused::Account(e)
+    }
+}
+
+impl From<HubError> for Refused {
+    fn from(e: HubError) -> Self {
+        Refused::Hub(e)
+    }
+}
+
+impl Refused {
+    pub(super) fn tell(&self, session: &Session) {
+        match self {
+            Refused::Account(e) => session.error(e.code(), e.to_string()),
+            Refused::Hub(e) => session.error(e.code(), e.to_string()),
+        }
+    }
+}
+
+impl Login {
+    /// `/nick NAME`, unless NAME is registered to another account. Renaming
+    /// away from one's account logs out of it.
+    pub(super) async fn rename(&mut self, session: &Session, nick: &str) -> Result<(), Refused> {
+        let key = names::nick_key(nick);
+        if self.account.as_deref() != Some(key.as_str()) {
+            if let Some(account) = self.accounts.find(nick).await? {
+                return Err(AccountError::NickRegistered(account.name).into());
+            }
+        }
+        session.rename(nick).await?;
+        if self.account.as_ref().is_some_and(|a| *a != key) {
+            self.account = None;
+            session.set_logged_in(false);
+            session.notice("you left your account's nickname: logged out");
+        }
+        Ok(())
+    }
+
+    pub(super) async fn register(
+        &mut self,
+        session: &Session,
+        password: &str,
+    ) -> Result<(), Refused> {
+        let nick = session.nick()?;
+        if names::validate_nick(&nick).is_err() {
+            return Err(HubError::InvalidNick(
+                "choose a nickname first (/nick NAME), then register it".into(),
+            )
+            .into());
+        }
+        self.accounts.register(self.ip, &nick, password).await?;
+        self.account = Some(names::nick_key(&nick));
+        session.set_logged_in(true);
+        session.notice(format!("you registered {nick}; you are logged in"));
+        Ok(())
+    }
+
+    pub(super) async fn login(
+        &mut self,
+        session: &Session,
+        nick: Option<&str>,
+        password: &str,
+    ) -> Result<(), Refused> {
+        let current = session.nick()?;
+        let account = self
+            .accounts
+            .login(self.ip, nick.unwrap_or(&current), password)
+            .await?;
+        if names::nick_key(&current) != account.key {
+            session.rename(&account.name).await?;
+        }
+        self.account = Some(account.key);
+        session.set_logged_in(true);
+        session.notice(format!("you are logged in as {}", account.name));
+        Ok(())
+    }
+
+    pub(super) fn logout(&mut self, session: &Session) -> Result<(), Refused> {
+        if self.account.take().is_none() {
+            return Err(AccountError::NotLoggedIn.into());
+        }
+        session.set_logged_in(false);
+        session.notice("logged out (you keep your nickname until you change it)");
+        Ok(())
+    }
+
+    pub(super) async fn change_password(
+        &mut self,
+        session: &Session,
+        old: &str,
+        new: &str,
+    ) -> Result<(), Refused> {
+        let nick = self.own_nick(session)?;
+        self.accounts
+            .change_password(self.ip, &nick, old, new)
+            .await?;
+        session.notice("password changed");
+        Ok(())
+    }
+
+    pub(super) async fn unregister(
+        &mut self,
+        session: &Session,
+        password: &str,
+    ) -> Result<(), Refused> {
+        let nick = self.own_nick(session)?;
+        self.accounts.unregister(self.ip, &nick, password).await?;
+        self.account = None;
+        session.set_logged_in(false);
+        session.notice(format!("account {nick} deleted; the nickname is free"));
+        Ok(())
+    }
+
+    pub(super) async fn whois(&self, session: &Session, nick: &str) -> Result<(), Refused> {
+        let registered = self.accounts.find(nick).await?;
+        let here = session.hub().whois(nick);
+        let name = here
+            .as_ref()
+            .map(|(name, _)| name.to_string())
+            .or_else(|| registered.as_ref().map(|a| a.name.clone()))
+            .unwrap_or_else(|| nick.to_string());
+        let status = match (&registered, here) {
+            (Some(_), Some((_, true))) => "registered; here, logged in",
+            (Some(_), Some((_, false))) => "registered; here, not logged in",
+            (Some(_), None) => "registered; not here",
+            (None, Some(_)) => "not registered; here",
+            (None, None) => "not registered; not here",
+        };
+        session.notice(format!("{name}: {status}"));
+        Ok(())
+    }
+
+    /// The nickname of the account this connection is logged in to.
+    fn own_nick(&self, session: &Session) -> Result<String, Refused> {
+        if self.account.is_none() {
+            return Err(AccountError::NotLoggedIn.into());
+        }
+        Ok(session.nick()?.to_string())
+    }
+}
