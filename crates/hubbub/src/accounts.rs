@@ -77,6 +77,10 @@ pub enum AccountError {
     BadPassword,
     #[error("accounts are unavailable right now; try again")]
     Unavailable,
+    #[error("{0}")]
+    InvalidToken(#[from] crate::tokens::TokenError),
+    #[error("this server takes no application tokens")]
+    TokensDisabled,
 }
 
 impl AccountError {
@@ -91,6 +95,8 @@ impl AccountError {
             AccountError::InsecureConnection => "insecure_connection",
             AccountError::BadPassword => "bad_password",
             AccountError::Unavailable => "accounts_unavailable",
+            AccountError::InvalidToken(_) => "invalid_token",
+            AccountError::TokensDisabled => "tokens_disabled",
         }
     }
 }
@@ -109,6 +115,7 @@ pub struct Accounts {
     /// they cost what a wrong password costs.
     decoy: tokio::sync::OnceCell<String>,
     insecure_ok: bool,
+    tokens: Option<crate::tokens::Tokens>,
 }
 
 impl Accounts {
@@ -129,6 +136,55 @@ impl Accounts {
             by_account: RateLimiter::keyed(per_minute(LOGINS_PER_ACCOUNT_PER_MINUTE)),
             decoy: tokio::sync::OnceCell::new(),
             insecure_ok,
+            tokens: None,
+        }
+    }
+
+    /// Also accepts application tokens checked by `tokens`.
+    pub fn with_tokens(mut self, tokens: Option<crate::tokens::Tokens>) -> Accounts {
+        self.tokens = tokens;
+        self
+    }
+
+    /// Checks an application token, and makes its nickname the token
+    /// user's, as an account: held for that `sub` (a row with no password,
+    /// so no password logs in to it), refused to everyone else. A nickname
+    /// already registered to someone else is refused to the token.
+    pub async fn login_with_token(
+        &self,
+        token: &str,
+    ) -> Result<(StoredAccount, crate::tokens::Identity), AccountError> {
+        let tokens = self.tokens.as_ref().ok_or(AccountError::TokensDisabled)?;
+        let identity = tokens.verify(token)?;
+        let owner = format!("!token {}", identity.sub);
+        let account = StoredAccount {
+            key: names::nick_key(&identity.nick),
+            name: identity.nick.clone(),
+            password_hash: owner.clone(),
+            created_ms: crate::hub::event::now_millis(),
+        };
+        let existing = match self.find(&identity.nick).await? {
+            Some(existing) => existing,
+            None => {
+                let created = match &self.store {
+                    Some(store) => store.create_account(&account).await.map_err(unavailable)?,
+                    None => self
+                        .lock()
+                        .insert(account.key.clone(), account.clone())
+                        .is_none(),
+                };
+                if created {
+                    return Ok((account, identity));
+                }
+                self.find(&identity.nick)
+                    .await?
+                    .ok_or(AccountError::Unavailable)?
+            }
+        };
+        if existing.password_hash == owner {
+            Ok((existing, identity))
+        } else {
+            Err(AccountError::NickRegistered(existing.name))
         }
     }
 

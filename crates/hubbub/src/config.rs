@@ -181,6 +181,23 @@ pub struct Options {
     /// Accept passwords on unencrypted connections from anywhere, not only from loopback: for a server behind a TLS-terminating proxy [default: false].
     #[arg(long, global = true, env = "HUBBUB_ALLOW_INSECURE_PASSWORDS", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub allow_insecure_passwords: Option<bool>,
+    /// Secret for application tokens signed with HS256 (JWT); enables `/token` and Socket.IO `auth: {token}`.
+    #[arg(long, global = true, env = "HUBBUB_JWT_SECRET", value_name = "SECRET")]
+    pub jwt_secret: Option<String>,
+    /// PEM public key for application tokens signed with RS256 (RSA) or ES256 (P-256).
+    #[arg(
+        long,
+        global = true,
+        env = "HUBBUB_JWT_PUBLIC_KEY",
+        value_name = "PATH"
+    )]
+    pub jwt_public_key: Option<std::path::PathBuf>,
+    /// Required `aud` of application tokens.
+    #[arg(long, global = true, env = "HUBBUB_JWT_AUDIENCE", value_name = "AUD")]
+    pub jwt_audience: Option<String>,
+    /// Required `iss` of application tokens.
+    #[arg(long, global = true, env = "HUBBUB_JWT_ISSUER", value_name = "ISS")]
+    pub jwt_issuer: Option<String>,
     /// Argon2id memory per password hash, in KiB [default: 19456, OWASP's minimum].
     #[arg(
         long,
@@ -280,6 +297,12 @@ pub struct Config {
     pub allow_insecure_passwords: bool,
     /// Argon2id cost of password hashes.
     pub argon2: crate::accounts::HashCost,
+    /// HS256 secret for application tokens.
+    pub jwt_secret: Option<String>,
+    /// PEM public key (RS256 / ES256) for application tokens.
+    pub jwt_public_key: Option<std::path::PathBuf>,
+    pub jwt_audience: Option<String>,
+    pub jwt_issuer: Option<String>,
     pub max_rooms: usize,
     pub retention: Retention,
     pub purge_interval: Duration,
@@ -330,6 +353,10 @@ impl Default for Config {
             history_cache_bytes: 64 * 1024 * 1024,
             allow_insecure_passwords: false,
             argon2: crate::accounts::HashCost::default(),
+            jwt_secret: None,
+            jwt_public_key: None,
+            jwt_audience: None,
+            jwt_issuer: None,
             max_rooms: 10_000,
             retention: Retention::default(),
             purge_interval: Duration::from_secs(60),
@@ -433,6 +460,10 @@ impl Config {
             history_cache: pick!(history_cache),
             history_cache_bytes: pick!(history_cache_bytes),
             allow_insecure_passwords: pick!(allow_insecure_passwords),
+            jwt_secret: cli.jwt_secret.or(file.jwt_secret),
+            jwt_public_key: cli.jwt_public_key.or(file.jwt_public_key),
+            jwt_audience: cli.jwt_audience.or(file.jwt_audience),
+            jwt_issuer: cli.jwt_issuer.or(file.jwt_issuer),
             argon2: crate::accounts::HashCost {
                 memory_kib: cli
                     .argon2_memory_kib

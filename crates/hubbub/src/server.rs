@@ -37,6 +37,7 @@ pub struct Server {
     config: Config,
     store: Option<Arc<dyn HistoryStore>>,
     hub: Arc<Hub>,
+    accounts: Arc<crate::accounts::Accounts>,
     /// Open sockets, on every listener, from accept to close.
     limiter: Arc<ConnectionLimiter>,
     /// Socket.IO sessions (a polling session may outlive its requests'
@@ -107,10 +108,33 @@ impl Server {
         let tcp = Acceptor::new(tcp, line::OUT_OF_DESCRIPTORS);
         let http = Acceptor::new(http, web::serve::OUT_OF_DESCRIPTORS);
         let admin = Acceptor::new(admin, web::serve::OUT_OF_DESCRIPTORS);
+        let tokens = match (&config.jwt_secret, &config.jwt_public_key) {
+            (Some(_), Some(_)) => anyhow::bail!("--jwt-secret and --jwt-public-key: choose one"),
+            (Some(secret), None) => Some(crate::tokens::Tokens::with_secret(secret.as_bytes())),
+            (None, Some(path)) => Some(crate::tokens::Tokens::with_public_key(path)?),
+            (None, None) => None,
+        }
+        .map(|tokens| match &config.jwt_audience {
+            Some(audience) => tokens.audience(audience),
+            None => tokens,
+        })
+        .map(|tokens| match &config.jwt_issuer {
+            Some(issuer) => tokens.issuer(issuer),
+            None => tokens,
+        });
+        let accounts = Arc::new(
+            crate::accounts::Accounts::new(
+                store.clone(),
+                config.argon2,
+                config.allow_insecure_passwords,
+            )
+            .with_tokens(tokens),
+        );
         Ok(Server {
             config,
             store,
             hub,
+            accounts,
             limiter,
             sessions,
             tcp,
@@ -155,11 +179,7 @@ impl Server {
             "hubbub listening"
         );
 
-        let accounts = Arc::new(crate::accounts::Accounts::new(
-            self.store.clone(),
-            self.config.argon2,
-            self.config.allow_insecure_passwords,
-        ));
+        let accounts = self.accounts.clone();
         let line = LineTransport {
             hub: self.hub.clone(),
             accounts: accounts.clone(),

@@ -11,7 +11,7 @@
 //! | `hubbub_connections_accepted_total` | counter | `listener` = `line`, `http`, `admin` |
 //! | `hubbub_refusals_total` | counter | `kind` = `connection_cap`, `origin`, `out_of_descriptors`, `outbound_total` |
 //! | `hubbub_sessions_opened_total` | counter | `transport` = `line`, `socketio` |
-//! | `hubbub_sessions_closed_total` | counter | `transport`, `reason` = `quit`, `closed`, `slow_consumer`, `flood`, `idle_timeout`, `shutdown` |
+//! | `hubbub_sessions_closed_total` | counter | `transport`, `reason` = `quit`, `closed`, `slow_consumer`, `flood`, `idle_timeout`, `shutdown`, `protocol_error`, `token_expired` |
 //! | `hubbub_messages_received_total` | counter | `transport` (room and private messages accepted from clients) |
 //! | `hubbub_deliveries_total` | counter | `transport` (events written to clients) |
 //! | `hubbub_sent_bytes_total` | counter | `transport` = `line` (bytes written to line clients) |
@@ -89,6 +89,7 @@ pub fn session_closed(transport: Transport, reason: Option<&CloseReason>) {
         Some(CloseReason::IdleTimeout) => "idle_timeout",
         Some(CloseReason::Shutdown) => "shutdown",
         Some(CloseReason::ProtocolError) => "protocol_error",
+        Some(CloseReason::TokenExpired) => "token_expired",
     };
     metrics::counter!("hubbub_sessions_closed_total", "transport" => transport.label(), "reason" => reason)
         .increment(1);

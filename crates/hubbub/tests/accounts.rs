@@ -150,3 +150,220 @@ async fn accounts_survive_a_restart() {
         .await;
     someone.expect("* you are logged in as ann").await;
 }
+
+mod tokens {
+    use super::*;
+    use futures_util::{SinkExt, StreamExt};
+    use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+    use serde_json::Value;
+    use tokio_tungstenite::tungstenite::Message;
+
+    const SECRET: &[u8] = b"the application's secret";
+
+    fn now() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    }
+
+    fn token(claims: Value, secret: &[u8], algorithm: Algorithm) -> String {
+        encode(
+            &Header::new(algorithm),
+            &claims,
+            &EncodingKey::from_secret(secret),
+        )
+        .unwrap()
+    }
+
+    async fn server() -> TestServer {
+        TestServer::start(hubbub::Config {
+            jwt_secret: Some(String::from_utf8(SECRET.to_vec()).unwrap()),
+            ..common::config()
+        })
+        .await
+    }
+
+    type Ws = tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >;
+
+    /// A raw WebSocket that sent CONNECT with `auth`; the first frame after
+    /// the open packet (`40…` or `44…`).
+    async fn connect_with(server: &TestServer, auth: Value) -> (Ws, String) {
+        let url = format!("ws://{}/socket.io/?EIO=4&transport=websocket", server.http);
+        let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        assert!(next_text(&mut ws).await.starts_with('0'));
+        ws.send(Message::text(format!("40{auth}"))).await.unwrap();
+        let answer = next_text(&mut ws).await;
+        (ws, answer)
+    }
+
+    /// The next text frame other than a ping.
+    async fn next_text(ws: &mut Ws) -> String {
+        loop {
+            match tokio::time::timeout(common::WAIT, ws.next()).await.unwrap() {
+                Some(Ok(Message::Text(t))) if t.as_str() != "2" => return t.as_str().to_string(),
+                Some(Ok(_)) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    async fn event(ws: &mut Ws, name: &str) -> Value {
+        let prefix = format!("42[\"{name}\"");
+        loop {
+            match tokio::time::timeout(common::WAIT, ws.next()).await.unwrap() {
+                Some(Ok(Message::Text(t))) if t.as_str().starts_with(&prefix) => {
+                    let event: Value = serde_json::from_str(&t.as_str()[2..]).unwrap();
+                    return event[1].clone();
+                }
+                Some(Ok(Message::Text(t))) if t.as_str() == "2" => {
+                    ws.send(Message::text("3")).await.unwrap();
+                }
+                Some(Ok(_)) => {}
+                other => panic!("waiting for {name}: {other:?}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_token_lets_the_applications_user_in_on_both_transports() {
+        let server = server().await;
+        let dana = token(
+            json!({"sub": "u42", "name": "dana", "exp": now() + 3600, "rooms": ["ops"]}),
+            SECRET,
+            Algorithm::HS256,
+        );
+        let (mut ws, answer) = connect_with(&server, json!({ "token": dana })).await;
+        assert!(answer.starts_with("40{"), "{answer}");
+        assert_eq!(event(&mut ws, "welcome").await["nick"], "dana");
+        // Joined the token's rooms on connect.
+        let mut tcp = server.client().await;
+        tcp.send("/join ops").await;
+        tcp.expect(&format!(
+            "* you are now in ops (2 members: {}, dana)",
+            tcp.name
+        ))
+        .await;
+        // The name is the token user's: refused to others.
+        tcp.send("/nick dana").await;
+        let refused = tcp.line().await;
+        assert!(
+            refused.starts_with("! the nickname dana is registered"),
+            "{refused}"
+        );
+        // Over TCP, the same user with `/token` (here: another of theirs).
+        let erin = token(
+            json!({"sub": "u43", "name": "erin", "exp": now() + 3600}),
+            SECRET,
+            Algorithm::HS256,
+        );
+        let mut line = server.client().await;
+        line.send(&format!("/token {erin}")).await;
+        line.expect(&format!("{} is now known as erin", line.name))
+            .await;
+        line.expect("* you are logged in as erin").await;
+    }
+
+    #[tokio::test]
+    async fn bad_tokens_and_bad_credentials_are_refused_at_connect() {
+        let server = server().await;
+        let expired = token(
+            json!({"sub": "u1", "exp": now() - 3600}),
+            SECRET,
+            Algorithm::HS256,
+        );
+        let forged = token(
+            json!({"sub": "u1", "exp": now() + 3600}),
+            b"not it",
+            Algorithm::HS256,
+        );
+        let other_alg = token(
+            json!({"sub": "u1", "exp": now() + 3600}),
+            SECRET,
+            Algorithm::HS384,
+        );
+        for bad in [expired, forged, other_alg] {
+            let (_, answer) = connect_with(&server, json!({ "token": bad })).await;
+            assert!(
+                answer.starts_with("44{") && answer.contains("invalid token"),
+                "{answer}"
+            );
+        }
+        let (_, answer) =
+            connect_with(&server, json!({"nick": "zed", "password": "long enough"})).await;
+        assert!(answer.contains("invalid nickname or password"), "{answer}");
+        // Registered, the same credentials connect as the account.
+        let mut zed = server.client().await;
+        zed.nick("zed").await;
+        zed.send("/register long enough").await;
+        zed.expect("* you registered zed; you are logged in").await;
+        zed.send("/quit").await;
+        zed.expect("* bye").await;
+        let mut answer = String::new();
+        for _ in 0..20 {
+            let (mut ws, a) =
+                connect_with(&server, json!({"nick": "zed", "password": "long enough"})).await;
+            answer = a;
+            if answer.starts_with("40{") {
+                assert_eq!(event(&mut ws, "welcome").await["nick"], "zed");
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(answer.starts_with("40{"), "{answer}");
+    }
+
+    #[tokio::test]
+    async fn an_expiring_token_warns_then_closes_unless_refreshed() {
+        let server = server().await;
+        let short = token(
+            json!({"sub": "u7", "name": "fay", "exp": now() + 2}),
+            SECRET,
+            Algorithm::HS256,
+        );
+        let (mut ws, _) = connect_with(&server, json!({ "token": short })).await;
+        let warning = event(&mut ws, "error").await;
+        assert_eq!(warning["code"], "token_expiring");
+        let closing = event(&mut ws, "closing").await;
+        assert_eq!(closing["reason"], "your token expired");
+
+        // Refreshed in time, it stays.
+        let short = token(
+            json!({"sub": "u8", "name": "gus", "exp": now() + 2}),
+            SECRET,
+            Algorithm::HS256,
+        );
+        let (mut ws, _) = connect_with(&server, json!({ "token": short })).await;
+        event(&mut ws, "welcome").await;
+        let fresh = token(
+            json!({"sub": "u8", "name": "gus", "exp": now() + 3600}),
+            SECRET,
+            Algorithm::HS256,
+        );
+        ws.send(Message::text(format!(
+            "421{}",
+            json!(["refresh", {"token": fresh}])
+        )))
+        .await
+        .unwrap();
+        tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+        let mut tcp = server.client().await;
+        tcp.send("/whois gus").await;
+        tcp.expect("* gus: registered; here, logged in").await;
+
+        // Over TCP, an expired token ends the connection with the reason.
+        let short = token(
+            json!({"sub": "u9", "name": "hal", "exp": now() + 1}),
+            SECRET,
+            Algorithm::HS256,
+        );
+        let mut line = server.client().await;
+        line.send(&format!("/token {short}")).await;
+        line.expect(&format!("{} is now known as hal", line.name))
+            .await;
+        line.expect("* you are logged in as hal").await;
+        line.expect("! disconnected: your token expired").await;
+    }
+}

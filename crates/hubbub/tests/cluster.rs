@@ -735,3 +735,25 @@ async fn presence_is_ordered_with_messages_on_every_node() {
         .unwrap_or(0.0);
     assert!(lagged >= 20.0, "{metrics}");
 }
+
+#[tokio::test]
+async fn an_account_registered_on_one_node_is_owned_on_every_node() {
+    let cluster = Cluster::new().await;
+    let n1 = cluster.node(REDIS, "n1").await;
+    let n2 = cluster.node(REDIS, "n2").await;
+    let mut ann = tcp(&n1, "ann").await;
+    ann.send("/register long enough").await;
+    tcp_skip_to(&mut ann, "* you registered ann; you are logged in").await;
+    ann.send("/quit").await;
+    tcp_skip_to(&mut ann, "* bye").await;
+    // On the other node the name is hers: refused to others, hers by login.
+    let mut other = Client::connect(n2.tcp).await;
+    other.send("/nick ann").await;
+    tcp_skip_to(
+        &mut other,
+        "! the nickname ann is registered; log in to use it (/login ann PASSWORD)",
+    )
+    .await;
+    other.send("/login ann long enough").await;
+    tcp_skip_to(&mut other, "* you are logged in as ann").await;
+}

@@ -39,6 +39,8 @@ pub enum CloseReason {
     /// It sent a packet that cannot be parsed (Socket.IO); as in the
     /// reference server, the connection is not trusted further.
     ProtocolError,
+    /// The application token it logged in with expired, not refreshed.
+    TokenExpired,
 }
 
 impl CloseReason {
@@ -53,6 +55,7 @@ impl CloseReason {
             CloseReason::Shutdown => "server is shutting down".to_string(),
             CloseReason::Quit => "bye".to_string(),
             CloseReason::ProtocolError => "sent a packet that cannot be parsed".to_string(),
+            CloseReason::TokenExpired => "your token expired".to_string(),
         }
     }
 }

@@ -15,6 +15,8 @@ pub(super) struct Login {
     pub ip: IpAddr,
     /// The account's nickname key while logged in.
     pub account: Option<String>,
+    /// When the token logged in with expires (seconds since the epoch).
+    pub token_exp: Option<u64>,
 }
 
 /// A refused account command, as the client is told.
@@ -103,7 +105,33 @@ impl Login {
         Ok(())
     }
 
+    /// `/token JWT`: logs in as the token's user (or refreshes the token
+    /// of the one logged in); a line client joins the first of its rooms.
+    pub(super) async fn token(&mut self, session: &Session, token: &str) -> Result<(), Refused> {
+        let (account, identity) = self.accounts.login_with_token(token).await?;
+        let current = session.nick()?;
+        if names::nick_key(&current) != account.key {
+            session.rename(&account.name).await?;
+        }
+        self.account = Some(account.key);
+        self.token_exp = Some(identity.exp);
+        session.set_logged_in(true);
+        session.notice(format!("you are logged in as {}", account.name));
+        if let Some(room) = identity.rooms.first() {
+            session.switch_to(room).await.ok();
+        }
+        Ok(())
+    }
+
+    /// How long until the token logged in with expires, if any.
+    pub(super) fn token_left(&self) -> Option<std::time::Duration> {
+        let exp = self.token_exp?;
+        let now = crate::hub::event::now_millis() / 1000;
+        Some(std::time::Duration::from_secs(exp.saturating_sub(now)))
+    }
+
     pub(super) fn logout(&mut self, session: &Session) -> Result<(), Refused> {
+        self.token_exp = None;
         if self.account.take().is_none() {
             return Err(AccountError::NotLoggedIn.into());
         }

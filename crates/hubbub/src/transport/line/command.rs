@@ -39,6 +39,8 @@ pub enum Input<'a> {
     Unregister(&'a str),
     /// `/whois NICK`.
     Whois(&'a str),
+    /// `/token JWT`: logs in with an application's token.
+    Token(&'a str),
 }
 
 /// Most messages one `/history` returns.
@@ -84,6 +86,7 @@ commands:
 /password OLD NEW change your password
 /unregister PASSWORD    delete your account
 /whois NICK       whether NICK is registered, here and logged in
+/token JWT        log in with a token from the site you came from
 /help             this list
 //TEXT            send a line that starts with /";
 
@@ -157,6 +160,7 @@ pub fn parse(line: &str) -> Result<Input<'_>, ParseError> {
         "unregister" if !args.is_empty() => Ok(Input::Unregister(args)),
         "unregister" => Err(ParseError::Usage("/unregister PASSWORD")),
         "whois" => single("/whois NICK").map(Input::Whois),
+        "token" => single("/token JWT").map(Input::Token),
         _ => Err(ParseError::Unknown(name.to_string())),
     }
 }

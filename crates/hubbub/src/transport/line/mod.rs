@@ -122,6 +122,7 @@ impl LineTransport {
             accounts: self.accounts.clone(),
             ip: peer.ip(),
             account: None,
+            token_exp: None,
         };
 
         let close = loop {
@@ -134,6 +135,10 @@ impl LineTransport {
                     continue;
                 }
                 _ = sleep_until(deadline) => break Some(CloseReason::IdleTimeout),
+                _ = sleep_until(Instant::now() + login.token_left().unwrap_or_default()), if login.token_exp.is_some() => {
+                    // Not refreshed with a new `/token` in time.
+                    break Some(CloseReason::TokenExpired);
+                }
                 line = reader.next_line(&read_half) => line,
             };
             let line = match line {
@@ -351,6 +356,7 @@ async fn handle(
             account_result(session, login.unregister(session, password).await)
         }
         Input::Whois(nick) => account_result(session, login.whois(session, nick).await),
+        Input::Token(token) => account_result(session, login.token(session, token).await),
         Input::Join(room) => session.switch_to(room).await.map(|room| {
             session.notice(format!(
                 "you are now in {} ({}: {})",

@@ -31,6 +31,13 @@ impl Connection {
             .clone()
     }
 
+    /// Logged in to account `key`, by a token when `identity` is given.
+    pub(super) fn logged_in_as(&self, key: String, identity: Option<&crate::tokens::Identity>) {
+        *self.token.lock().unwrap_or_else(|e| e.into_inner()) =
+            identity.map(|id| (id.sub.clone(), id.exp));
+        self.set_account(Some(key));
+    }
+
     fn set_account(&self, key: Option<String>) {
         self.session.set_logged_in(key.is_some());
         *self.account.lock().unwrap_or_else(|e| e.into_inner()) = key;
@@ -135,4 +142,67 @@ pub(super) async fn whois(conn: Arc<Connection>, data: Value) -> Answer {
         "here": here.is_some(),
         "logged_in": here.is_some_and(|(_, logged_in)| logged_in),
     }))
+}
+
+/// `refresh {token}`: a new token for the same user, before the current
+/// one expires.
+pub(super) async fn refresh(conn: Arc<Connection>, data: Value) -> Answer {
+    let token = password_arg(&data, "token")?;
+    let current = conn.token.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let Some((sub, _)) = current else {
+        return Err(RequestError::new(
+            "not_logged_in",
+            "you did not log in with a token".into(),
+        ));
+    };
+    let (_, identity) = conn.accounts.login_with_token(token).await?;
+    if identity.sub != sub {
+        return Err(AccountError::InvalidToken(crate::tokens::TokenError(
+            "it is another user's".into(),
+        ))
+        .into());
+    }
+    *conn.token.lock().unwrap_or_else(|e| e.into_inner()) = Some((sub, identity.exp));
+    Ok(json!({ "exp": identity.exp }))
+}
+
+/// How long before a token expires its holder is warned.
+const TOKEN_WARNING: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Closes the session when its token expires, unless refreshed meanwhile;
+/// warns its client [`TOKEN_WARNING`] before.
+pub(super) async fn expire_token(conn: Arc<Connection>) {
+    let mut warned_for = 0;
+    loop {
+        let Some((_, exp)) = conn.token.lock().unwrap_or_else(|e| e.into_inner()).clone() else {
+            return;
+        };
+        let now = crate::hub::event::now_millis() / 1000;
+        if now >= exp {
+            conn.session
+                .outbox()
+                .close(crate::hub::CloseReason::TokenExpired);
+            return;
+        }
+        let left = std::time::Duration::from_secs(exp - now);
+        let wait = if left > TOKEN_WARNING {
+            left - TOKEN_WARNING
+        } else {
+            if warned_for != exp {
+                warned_for = exp;
+                conn.session.error(
+                    "token_expiring",
+                    format!(
+                        "your token expires in {} s; send refresh {{token}} with a new one",
+                        left.as_secs()
+                    ),
+                );
+            }
+            left
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = conn.session.outbox().closed() => return,
+        }
+    }
 }

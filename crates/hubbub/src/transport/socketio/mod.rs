@@ -209,19 +209,40 @@ impl SocketIoTransport {
             Ok(vocabulary) => vocabulary,
             Err(message) => return self.connect_error(session, &message),
         };
+        // Who the client says it is: an application's token, an account's
+        // credentials, or nobody (a guest).
+        let claimed = match (auth.get("token"), auth.get("nick"), auth.get("password")) {
+            (Some(Value::String(token)), _, _) => match self.accounts.login_with_token(token).await
+            {
+                Ok((account, identity)) => Some((account, Some(identity))),
+                Err(e) => return self.connect_error(session, &e.to_string()),
+            },
+            (_, Some(Value::String(nick)), Some(Value::String(password))) => {
+                match self.accounts.login(session.ip, nick, password).await {
+                    Ok(account) => Some((account, None)),
+                    Err(e) => return self.connect_error(session, &e.to_string()),
+                }
+            }
+            _ => None,
+        };
         let connected = format!("40{}", json!({ "sid": &*session.sid }));
         let first = Event::new(EventKind::Wire {
             bytes: Bytes::from(connected),
         });
-        let opened = self
-            .hub
-            .open_first_free_into(
-                session.outbox.clone(),
-                Some(first),
-                self.guest_names(),
-                true,
-            )
-            .await;
+        let outbox = session.outbox.clone();
+        let opened = match &claimed {
+            Some((account, _)) => {
+                let name = std::iter::once(account.name.clone());
+                self.hub
+                    .open_first_free_into(outbox, Some(first), name, true)
+                    .await
+            }
+            None => {
+                self.hub
+                    .open_first_free_into(outbox, Some(first), self.guest_names(), true)
+                    .await
+            }
+        };
         match opened {
             Ok(hub_session) => {
                 telemetry::session_opened(Transport::SocketIo);
@@ -236,7 +257,17 @@ impl SocketIoTransport {
                     accounts: self.accounts.clone(),
                     ip: session.ip,
                     account: Mutex::new(None),
+                    token: Mutex::new(None),
                 });
+                if let Some((account, identity)) = claimed {
+                    conn.logged_in_as(account.key, identity.as_ref());
+                    if let Some(identity) = identity {
+                        for room in &identity.rooms {
+                            conn.session.enter(room, None).await.ok();
+                        }
+                        self.tracker.spawn(account::expire_token(conn.clone()));
+                    }
+                }
                 let _ = socket.conn.set(conn);
             }
             Err(e) => self.connect_error(session, &e.to_string()),
@@ -516,6 +547,8 @@ pub(crate) struct Connection {
     ip: IpAddr,
     /// The nickname key of the account logged in to, if any.
     account: Mutex<Option<String>>,
+    /// The application token's user and expiry, when logged in by token.
+    token: Mutex<Option<(String, u64)>>,
 }
 
 impl Connection {

@@ -102,6 +102,7 @@ pub(crate) async fn handle(
         "password" => account::password(conn, data).await.into(),
         "unregister" => account::unregister(conn, data).await.into(),
         "whois" => account::whois(conn, data).await.into(),
+        "refresh" => account::refresh(conn, data).await.into(),
         _ => Outcome::Done(Err(RequestError::new(
             "unknown_event",
             format!("unknown event {name:?}"),
