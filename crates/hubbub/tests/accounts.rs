@@ -64,6 +64,17 @@ async fn a_registered_nickname_is_its_owners() {
             break;
         }
     }
+    // Member lists say who is logged in.
+    back.send("/who").await;
+    loop {
+        let line = back.line().await;
+        if line.starts_with("* lobby (") {
+            assert!(line.contains("alice (logged in)"), "{line}");
+            break;
+        }
+    }
+    let members = web.ok("members", None).await;
+    assert_eq!(members["logged_in"], json!(["alice"]));
     let whois = web.ok("whois", Some(json!("alice"))).await;
     assert_eq!(
         whois,
@@ -242,7 +253,7 @@ mod tokens {
         let mut tcp = server.client().await;
         tcp.send("/join ops").await;
         tcp.expect(&format!(
-            "* you are now in ops (2 members: {}, dana)",
+            "* you are now in ops (2 members: {}, dana (logged in))",
             tcp.name
         ))
         .await;

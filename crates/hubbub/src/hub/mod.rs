@@ -203,6 +203,26 @@ const DIRECTORY_MAX_AGE: Duration = Duration::from_secs(1);
 pub struct RoomMembers {
     pub name: Arc<str>,
     pub members: Vec<Arc<str>>,
+    /// Those of `members` logged in to their nickname's account (this
+    /// node's sessions; other nodes' members are not known to be).
+    pub logged_in: Vec<Arc<str>>,
+}
+
+impl RoomMembers {
+    /// `alice (logged in), bob`: the members for people to read.
+    pub fn listing(&self) -> String {
+        self.members
+            .iter()
+            .map(|m| {
+                if self.logged_in.contains(m) {
+                    format!("{m} (logged in)")
+                } else {
+                    m.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// The chat core shared by every transport.

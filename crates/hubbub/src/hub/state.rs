@@ -144,9 +144,18 @@ impl State {
             )
             .collect();
         members.sort_by_key(|n| names::fold(n));
+        let mut logged_in: Vec<Arc<str>> = room
+            .members
+            .keys()
+            .filter_map(|id| self.sessions.get(id))
+            .filter(|m| m.logged_in)
+            .map(|m| m.nick.clone())
+            .collect();
+        logged_in.sort_by_key(|n| names::fold(n));
         RoomMembers {
             name: room.name.clone(),
             members,
+            logged_in,
         }
     }
 

@@ -362,7 +362,7 @@ async fn handle(
                 "you are now in {} ({}: {})",
                 room.name,
                 plural(room.members.len(), "member"),
-                room.members.join(", ")
+                room.listing()
             ))
         }),
         Input::Rooms => {
@@ -391,7 +391,7 @@ async fn handle(
                 "{} ({}): {}",
                 room.name,
                 plural(room.members.len(), "member"),
-                room.members.join(", ")
+                room.listing()
             ))
         }),
         Input::Msg { to, text } => {

@@ -145,6 +145,16 @@ fn respond(
     }
 }
 
+/// `{room, members, logged_in?}`: `logged_in` (the members logged in to
+/// their accounts) only when there are some.
+fn members_json(room: &crate::hub::RoomMembers) -> Value {
+    let mut answer = json!({ "room": room.name, "members": room.members });
+    if !room.logged_in.is_empty() {
+        answer["logged_in"] = json!(room.logged_in);
+    }
+    answer
+}
+
 /// A string payload, or the string field `key` of an object payload.
 pub(crate) fn string_arg<'a>(data: &'a Value, key: &str) -> Option<&'a str> {
     data.as_str().or_else(|| data.get(key)?.as_str())
@@ -195,7 +205,9 @@ async fn join(conn: Arc<Connection>, data: Value) -> Answer {
         ),
     };
     let (room, last_id) = conn.session.enter(room_arg(&data)?, since).await?;
-    Ok(json!({ "room": room.name, "members": room.members, "last_id": last_id }))
+    let mut answer = members_json(&room);
+    answer["last_id"] = json!(last_id);
+    Ok(answer)
 }
 
 async fn leave(conn: Arc<Connection>, data: Value) -> Answer {
@@ -224,7 +236,7 @@ async fn members(conn: Arc<Connection>, data: Value) -> Answer {
         None if data.is_null() || data.get("room").is_none() => conn.session.room()?,
         None => return Err(RequestError::bad_request("room must be a string")),
     };
-    Ok(json!({ "room": room.name, "members": room.members }))
+    Ok(members_json(&room))
 }
 
 async fn message(conn: Arc<Connection>, data: Value) -> Result<Outcome, RequestError> {
