@@ -379,3 +379,22 @@ async fn a_client_chooses_how_room_messages_reach_it() {
         "{refused}"
     );
 }
+
+#[tokio::test]
+async fn binary_frames_and_foreign_namespaces_spend_flood_budget() {
+    let mut config = common::config();
+    config.flood_rate = 1.0;
+    config.flood_burst = 2;
+    config.flood_kick = 3;
+    let server = TestServer::start(config).await;
+    for spray in [Message::binary(vec![1u8, 2, 3]), Message::text("40/admin,")] {
+        let (mut ws, _) = ws_socket(server.http, "").await;
+        for _ in 0..20 {
+            if ws.send(spray.clone()).await.is_err() {
+                break;
+            }
+        }
+        let closing = text_until(&mut ws, "42[\"closing\"").await;
+        assert!(closing.contains("flooding"), "{closing}");
+    }
+}

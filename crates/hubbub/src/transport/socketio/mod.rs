@@ -319,7 +319,10 @@ impl Handler for SocketIoTransport {
                     queue.skip_attachments -= 1;
                 } else {
                     drop(queue);
-                    self.refuse(session, None, "bad_request", "binary data is not supported");
+                    // Like any request, it spends flood budget.
+                    if self.admit(session).is_ok() {
+                        self.refuse(session, None, "bad_request", "binary data is not supported");
+                    }
                 }
                 return Flow::Continue;
             }
@@ -335,7 +338,7 @@ impl Handler for SocketIoTransport {
             }
         };
         if packet.namespace != "/" {
-            if packet.kind == PacketKind::Connect {
+            if packet.kind == PacketKind::Connect && self.admit(session).is_ok() {
                 let mut refusal = Vec::new();
                 packet::encode_into(
                     &packet::Packet {
