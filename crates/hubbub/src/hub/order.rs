@@ -82,8 +82,9 @@ impl Hub {
     }
 
     /// Reads from the store whatever this node may have missed while it
-    /// did not hear the cluster: messages of the rooms with members here
-    /// (delivered in order), and rooms other nodes opened meanwhile.
+    /// did not hear the cluster: messages of the rooms with members here,
+    /// delivered in order. (Rooms nobody here is in are read when someone
+    /// joins them, `Hub::load_room`.)
     pub(crate) fn catch_up(self: &Arc<Self>) {
         let mut state = self.lock();
         for (key, room) in state.rooms.iter_mut() {
@@ -92,7 +93,6 @@ impl Hub {
                 tokio::spawn(repair(Arc::downgrade(self), key.clone(), Duration::ZERO));
             }
         }
-        tokio::spawn(learn_rooms(Arc::downgrade(self)));
     }
 
     /// Makes `event` (message `id`) room `key`'s latest: cache and fan
@@ -114,74 +114,6 @@ impl Hub {
             self.config.history_cache,
         );
         self.fan_out(room, &event)
-    }
-}
-
-/// Adds the stored rooms this node does not know, with their last id and
-/// recent messages, so that joining one starts from its history rather
-/// than taking its whole past for a gap.
-async fn learn_rooms(hub: Weak<Hub>) {
-    let Some(store) = hub.upgrade().and_then(|h| h.store.clone()) else {
-        return;
-    };
-    let rooms = match store.rooms().await {
-        Ok(rooms) => rooms,
-        Err(e) => {
-            tracing::warn!(error = %e, "reading the room list failed");
-            return;
-        }
-    };
-    // A room is learnt if this node has one with nobody here that is
-    // behind the store: one it only heard of through presence (a remote
-    // member), without its history. (Rooms with members here are caught
-    // up message by message instead; rooms nobody is in stay in the store
-    // until someone joins them, `Hub::load_room`.)
-    let behind = |room: Option<&Room>, last_id: u64| {
-        room.is_some_and(|r| r.members.is_empty() && r.last_id < last_id)
-    };
-    for stored in rooms {
-        let Some(hub) = hub.upgrade() else {
-            return;
-        };
-        if !behind(hub.lock().rooms.get(&stored.key), stored.last_id) {
-            continue;
-        }
-        let recent = PageQuery {
-            before: None,
-            after: None,
-            limit: u32::try_from(hub.config.history_cache).unwrap_or(u32::MAX),
-        };
-        let Ok(messages) = store.page(&stored.key, recent).await else {
-            continue;
-        };
-        let last_id = messages
-            .last()
-            .map_or(stored.last_id, |m| m.id.max(stored.last_id));
-        let mut guard = hub.lock();
-        let state = &mut *guard;
-        if !behind(state.rooms.get(&stored.key), last_id) {
-            continue;
-        }
-        let key = stored.key;
-        let room = state
-            .rooms
-            .entry(key.clone())
-            .or_insert_with(|| Room::new(stored.name, 0));
-        room.persisted = true;
-        room.last_id = last_id;
-        room.known_id = room.known_id.max(last_id);
-        let recent = messages
-            .iter()
-            .map(|m| Event::new(super::EventKind::from_stored(m)))
-            .collect();
-        state.cache.replace(&key, &mut room.recent, recent);
-        room.held.retain(|&id, _| id > last_id);
-        while let Some(event) = room.held.remove(&(room.last_id + 1)) {
-            let id = room.last_id + 1;
-            hub.record(&mut state.cache, &key, room, id, event);
-        }
-        state.note_room(&key);
-        state.trim_caches();
     }
 }
 
