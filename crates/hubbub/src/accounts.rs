@@ -101,6 +101,15 @@ impl AccountError {
     }
 }
 
+/// The answer to a whois ([`Accounts::whois`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Whois {
+    pub nick: String,
+    pub registered: bool,
+    pub here: bool,
+    pub logged_in: bool,
+}
+
 /// The accounts service shared by every transport.
 #[derive(Debug)]
 pub struct Accounts {
@@ -166,14 +175,7 @@ impl Accounts {
         let existing = match self.find(&identity.nick).await? {
             Some(existing) => existing,
             None => {
-                let created = match &self.store {
-                    Some(store) => store.create_account(&account).await.map_err(unavailable)?,
-                    None => self
-                        .lock()
-                        .insert(account.key.clone(), account.clone())
-                        .is_none(),
-                };
-                if created {
+                if self.create(&account).await? {
                     return Ok((account, identity));
                 }
                 self.find(&identity.nick)
@@ -211,30 +213,16 @@ impl Accounts {
         password: &str,
     ) -> Result<(), AccountError> {
         self.check_password(ip, password)?;
-        let key = names::nick_key(nick);
         if self.find(nick).await?.is_some() {
             return Err(AccountError::AlreadyRegistered(nick.to_string()));
         }
         let account = StoredAccount {
-            key: key.clone(),
+            key: names::nick_key(nick),
             name: nick.to_string(),
             password_hash: self.hash(password).await?,
             created_ms: crate::hub::event::now_millis(),
         };
-        let created = match &self.store {
-            Some(store) => store.create_account(&account).await.map_err(unavailable)?,
-            None => {
-                let mut memory = self.lock();
-                match memory.entry(key) {
-                    std::collections::hash_map::Entry::Occupied(_) => false,
-                    std::collections::hash_map::Entry::Vacant(slot) => {
-                        slot.insert(account);
-                        true
-                    }
-                }
-            }
-        };
-        if created {
+        if self.create(&account).await? {
             Ok(())
         } else {
             Err(AccountError::AlreadyRegistered(nick.to_string()))
@@ -320,6 +308,53 @@ impl Accounts {
             }
         }
         Ok(())
+    }
+
+    /// Stores `account` unless its key is taken; `false` if it is.
+    async fn create(&self, account: &StoredAccount) -> Result<bool, AccountError> {
+        match &self.store {
+            Some(store) => store.create_account(account).await.map_err(unavailable),
+            None => {
+                let mut memory = self.lock();
+                if memory.contains_key(&account.key) {
+                    return Ok(false);
+                }
+                memory.insert(account.key.clone(), account.clone());
+                Ok(true)
+            }
+        }
+    }
+
+    /// Whether a session logged in to account `own` (a nickname key), or
+    /// to none, may take nickname `nick`: not if it is registered to
+    /// another account.
+    pub async fn may_take(&self, nick: &str, own: Option<&str>) -> Result<(), AccountError> {
+        if own == Some(names::nick_key(nick).as_str()) {
+            return Ok(());
+        }
+        match self.find(nick).await? {
+            Some(account) => Err(AccountError::NickRegistered(account.name)),
+            None => Ok(()),
+        }
+    }
+
+    /// What `/whois` and the `whois` request say about `nick`: its
+    /// spelling (as in use here, or as registered), whether it is
+    /// registered, here (on this node), and logged in.
+    pub async fn whois(&self, hub: &crate::hub::Hub, nick: &str) -> Result<Whois, AccountError> {
+        let registered = self.find(nick).await?;
+        let here = hub.whois(nick);
+        let name = here
+            .as_ref()
+            .map(|(name, _)| name.to_string())
+            .or_else(|| registered.as_ref().map(|a| a.name.clone()))
+            .unwrap_or_else(|| nick.to_string());
+        Ok(Whois {
+            nick: name,
+            registered: registered.is_some(),
+            here: here.is_some(),
+            logged_in: here.is_some_and(|(_, logged_in)| logged_in),
+        })
     }
 
     fn check_password(&self, ip: IpAddr, password: &str) -> Result<(), AccountError> {

@@ -51,12 +51,10 @@ impl Login {
     /// `/nick NAME`, unless NAME is registered to another account. Renaming
     /// away from one's account logs out of it.
     pub(super) async fn rename(&mut self, session: &Session, nick: &str) -> Result<(), Refused> {
+        self.accounts
+            .may_take(nick, self.account.as_deref())
+            .await?;
         let key = names::nick_key(nick);
-        if self.account.as_deref() != Some(key.as_str()) {
-            if let Some(account) = self.accounts.find(nick).await? {
-                return Err(AccountError::NickRegistered(account.name).into());
-            }
-        }
         session.rename(nick).await?;
         if self.account.as_ref().is_some_and(|a| *a != key) {
             self.account = None;
@@ -168,21 +166,15 @@ impl Login {
     }
 
     pub(super) async fn whois(&self, session: &Session, nick: &str) -> Result<(), Refused> {
-        let registered = self.accounts.find(nick).await?;
-        let here = session.hub().whois(nick);
-        let name = here
-            .as_ref()
-            .map(|(name, _)| name.to_string())
-            .or_else(|| registered.as_ref().map(|a| a.name.clone()))
-            .unwrap_or_else(|| nick.to_string());
-        let status = match (&registered, here) {
-            (Some(_), Some((_, true))) => "registered; here, logged in",
-            (Some(_), Some((_, false))) => "registered; here, not logged in",
-            (Some(_), None) => "registered; not here",
-            (None, Some(_)) => "not registered; here",
-            (None, None) => "not registered; not here",
+        let whois = self.accounts.whois(session.hub(), nick).await?;
+        let status = match (whois.registered, whois.here, whois.logged_in) {
+            (true, true, true) => "registered; here, logged in",
+            (true, true, false) => "registered; here, not logged in",
+            (true, false, _) => "registered; not here",
+            (false, true, _) => "not registered; here",
+            (false, false, _) => "not registered; not here",
         };
-        session.notice(format!("{name}: {status}"));
+        session.notice(format!("{}: {status}", whois.nick));
         Ok(())
     }
 

@@ -50,12 +50,10 @@ impl Connection {
         nick: &str,
         first: Option<Arc<crate::hub::Event>>,
     ) -> Result<(), RequestError> {
+        self.accounts
+            .may_take(nick, self.account().as_deref())
+            .await?;
         let key = names::nick_key(nick);
-        if self.account().as_deref() != Some(key.as_str()) {
-            if let Some(account) = self.accounts.find(nick).await? {
-                return Err(AccountError::NickRegistered(account.name).into());
-            }
-        }
         self.session.rename_with(nick, first).await?;
         if self.account().is_some_and(|a| a != key) {
             self.set_account(None);
@@ -129,19 +127,8 @@ pub(super) async fn unregister(conn: Arc<Connection>, data: Value) -> Answer {
 pub(super) async fn whois(conn: Arc<Connection>, data: Value) -> Answer {
     let nick = string_arg(&data, "nick")
         .ok_or_else(|| RequestError::new("bad_request", "expected {nick} or \"NICK\"".into()))?;
-    let registered = conn.accounts.find(nick).await?;
-    let here = conn.session.hub().whois(nick);
-    let name = here
-        .as_ref()
-        .map(|(name, _)| name.to_string())
-        .or_else(|| registered.as_ref().map(|a| a.name.clone()))
-        .unwrap_or_else(|| nick.to_string());
-    Ok(json!({
-        "nick": name,
-        "registered": registered.is_some(),
-        "here": here.is_some(),
-        "logged_in": here.is_some_and(|(_, logged_in)| logged_in),
-    }))
+    let whois = conn.accounts.whois(conn.session.hub(), nick).await?;
+    Ok(serde_json::to_value(whois).unwrap_or_default())
 }
 
 /// `refresh {token}`: a new token for the same user, before the current
