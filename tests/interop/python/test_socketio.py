@@ -392,6 +392,11 @@ def test_python_socketio_reconnects_by_itself_after_a_restart(mode):
         writer.send("while you were away")
         writer.wait_for(re.compile(r": while you were away$"))
         log.wait_for("welcome", since=mark, timeout=15)
+        # python-socketio sets `connected` when its reconnect call returns,
+        # which may be just after the first event arrived.
+        deadline = time.monotonic() + WAIT
+        while not sio.connected and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert sio.connected
         # The lobby's recent messages come with the welcome; then resuming
         # from the last id seen brings exactly what was missed.
