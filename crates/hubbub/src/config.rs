@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
 
 use crate::store::Retention;
-use crate::web::AllowedOrigins;
+use crate::web::{AllowedOrigins, FrameAncestors};
 
 /// Command line of the `hubbub` binary.
 #[derive(Debug, Parser)]
@@ -245,6 +245,14 @@ pub struct Options {
         value_delimiter = ','
     )]
     pub allowed_origins: Option<Vec<String>>,
+    /// Sites that may show the chat page in a frame (a host application embedding it): space-separated `https://host[:port]` (`https://*.domain` too) or `'self'` [default: none, the page refuses to be framed].
+    #[arg(
+        long,
+        global = true,
+        env = "HUBBUB_FRAME_ANCESTORS",
+        value_name = "ORIGINS"
+    )]
+    pub frame_ancestors: Option<String>,
     /// Log filter, in tracing's EnvFilter syntax [default: info].
     #[arg(long, global = true, env = "HUBBUB_LOG", value_name = "FILTER")]
     pub log: Option<String>,
@@ -308,6 +316,8 @@ pub struct Config {
     pub purge_interval: Duration,
     /// Origins, besides the page's own, allowed to open Socket.IO sessions.
     pub allowed_origins: AllowedOrigins,
+    /// Sites allowed to frame the page (none by default).
+    pub frame_ancestors: FrameAncestors,
     pub log: String,
 }
 
@@ -361,6 +371,7 @@ impl Default for Config {
             retention: Retention::default(),
             purge_interval: Duration::from_secs(60),
             allowed_origins: AllowedOrigins::default(),
+            frame_ancestors: FrameAncestors::default(),
             log: "info".into(),
         }
     }
@@ -409,6 +420,9 @@ impl Config {
                 .unwrap_or_default(),
         )
         .map_err(|e| anyhow::anyhow!("--allowed-origins: {e}"))?;
+        let frame_ancestors =
+            FrameAncestors::parse(cli.frame_ancestors.or(file.frame_ancestors).as_deref().unwrap_or(""))
+                .map_err(|e| anyhow::anyhow!("--frame-ancestors: {e}"))?;
         Ok(Config {
             tcp_addr: pick!(tcp_addr),
             http_addr: pick!(http_addr),
@@ -493,6 +507,7 @@ impl Config {
                 .or(file.purge_interval)
                 .map_or(d.purge_interval, |s| Duration::from_secs(s.max(1))),
             allowed_origins,
+            frame_ancestors,
             log: pick!(log),
         })
     }
@@ -654,5 +669,21 @@ mod tests {
             ..Options::default()
         };
         assert!(Config::merge(cli, Options::default()).is_err());
+        let cli = Options {
+            frame_ancestors: Some("https://app.example/page".into()),
+            ..Options::default()
+        };
+        assert!(Config::merge(cli, Options::default()).is_err());
+    }
+
+    #[test]
+    fn frame_ancestors_from_the_file() {
+        let file: Options =
+            toml::from_str("frame-ancestors = \"https://app.example 'self'\"").unwrap();
+        let config = Config::merge(Options::default(), file).unwrap();
+        assert_eq!(
+            config.frame_ancestors.directive(),
+            "https://app.example 'self'"
+        );
     }
 }

@@ -216,6 +216,7 @@ impl Server {
             self.hub.clone(),
             engine,
             self.config.allowed_origins.clone(),
+            self.config.frame_ancestors.clone(),
         );
         let timeouts = HttpTimeouts {
             header: self.config.http_header_timeout,

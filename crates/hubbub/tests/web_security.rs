@@ -8,7 +8,7 @@ mod common;
 use std::net::SocketAddr;
 
 use common::TestServer;
-use hubbub::web::AllowedOrigins;
+use hubbub::web::{AllowedOrigins, FrameAncestors};
 use hubbub::Config;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -107,6 +107,59 @@ async fn the_page_is_served_with_security_headers() {
     assert!(head.contains("frame-ancestors 'none'"), "{head}");
     assert!(head.contains("x-frame-options: deny"), "{head}");
     assert!(head.contains("x-content-type-options: nosniff"), "{head}");
-    let (_, head, _) = get(server.http, "/app.js", None).await;
+    let (_, head, _) = get(server.http, "/js/main.js", None).await;
     assert!(head.contains("x-content-type-options: nosniff"), "{head}");
+}
+
+/// The CSP header of `/`, lowercased, for `config`.
+async fn page_head(config: Config) -> String {
+    let server = TestServer::start(config).await;
+    let (status, head, _) = get(server.http, "/", None).await;
+    assert_eq!(status, 200);
+    head
+}
+
+#[tokio::test]
+async fn the_page_refuses_frames_by_default() {
+    let head = page_head(common::config()).await;
+    assert!(head.contains("frame-ancestors 'none'"), "{head}");
+    assert!(head.contains("x-frame-options: deny"), "{head}");
+}
+
+#[tokio::test]
+async fn frame_ancestors_let_a_host_application_embed_the_page() {
+    let head = page_head(Config {
+        frame_ancestors: FrameAncestors::parse("https://app.example https://*.intranet.example:8443")
+            .unwrap(),
+        ..common::config()
+    })
+    .await;
+    let csp = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-security-policy: "))
+        .unwrap_or_else(|| panic!("no CSP: {head}"));
+    assert!(
+        csp.ends_with("; frame-ancestors https://app.example https://*.intranet.example:8443"),
+        "{csp}"
+    );
+    // The rest of the policy is unchanged: no inline script, this server only.
+    assert!(csp.starts_with("default-src 'self'; script-src 'self';"), "{csp}");
+    assert!(!csp.contains("'none'"), "{csp}");
+    // X-Frame-Options could only say DENY or SAMEORIGIN: it is left out.
+    assert!(!head.contains("x-frame-options"), "{head}");
+}
+
+#[test]
+fn frame_ancestors_that_are_not_origins_stop_the_start() {
+    use clap::Parser;
+    let options = hubbub::config::Cli::try_parse_from([
+        "hubbub",
+        "--frame-ancestors",
+        "https://app.example; script-src *",
+    ]);
+    let err = options
+        .map_err(|e| e.to_string())
+        .and_then(|cli| Config::load(cli.options).map_err(|e| format!("{e:#}")))
+        .expect_err("must be refused");
+    assert!(err.contains("--frame-ancestors"), "{err}");
 }

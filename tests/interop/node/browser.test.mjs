@@ -2,7 +2,7 @@
 // all in one room; history on first load; then a server restart on the same
 // ports and data directory, with messages posted while the pages are away.
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium } from 'playwright-core';
@@ -100,7 +100,13 @@ describe('web chat in Chromium', { timeout: 120000 }, () => {
     await page.locator(`#messages li.msg[data-kind="message"][data-from="${from}"]`, { hasText: body }).first().waitFor();
   }
 
+  /** The nickname form is in the account panel, behind the nickname in the top bar. */
+  async function openAccount(page) {
+    if (!(await page.locator('#nick-input').isVisible())) await page.click('#account-toggle');
+  }
+
   async function setNick(page, nick) {
+    await openAccount(page);
     await page.fill('#nick-input', nick);
     await page.click('#nick-button');
     await waitText(page, '#my-nick', nick);
@@ -149,15 +155,17 @@ describe('web chat in Chromium', { timeout: 120000 }, () => {
   });
 
   it('serves the page and its assets', async () => {
-    for (const [p, type] of [['/', 'text/html'], ['/app.js', 'javascript'], ['/style.css', 'text/css'],
-      ['/socket.io.min.js', 'javascript'], ['/healthz', null]]) {
+    const scripts = readdirSync(path.join(REPO_ROOT, 'crates/hubbub/assets/js')).map((f) => `js/${f}`);
+    assert.ok(scripts.includes('js/main.js'), 'the page enters at js/main.js');
+    for (const [p, type] of [['/', 'text/html'], ...scripts.map((f) => [`/${f}`, 'javascript']),
+      ['/style.css', 'text/css'], ['/socket.io.min.js', 'javascript'], ['/healthz', null]]) {
       const res = await fetch(server.httpUrl + p);
       assert.equal(res.status, 200, p);
       if (type) assert.match(res.headers.get('content-type') || '', new RegExp(type), `content-type of ${p}`);
       await res.arrayBuffer();
     }
     // The page is compiled into the binary: make sure it is the one in the work tree.
-    for (const [p, file] of [['/', 'index.html'], ['/app.js', 'app.js'], ['/style.css', 'style.css']]) {
+    for (const [p, file] of [['/', 'index.html'], ['/style.css', 'style.css'], ...scripts.map((f) => [`/${f}`, f])]) {
       const served = await (await fetch(server.httpUrl + p)).text();
       assert.ok(served === readFileSync(path.join(REPO_ROOT, 'crates/hubbub/assets', file), 'utf8'),
         `${p} differs from crates/hubbub/assets/${file}: ${process.env.HUBBUB_BIN || 'the binary'} is older than the page; rebuild it`);
@@ -244,16 +252,24 @@ describe('web chat in Chromium', { timeout: 120000 }, () => {
 
   it('private messages both ways, shown distinctly', async () => {
     const { alice, bob } = pages;
-    await alice.fill('#pm-to', 'carol');
-    await alice.fill('#pm-text', 'psst carol');
-    await alice.click('#pm-button');
+    // From the composer: the conversation with carol opens on its own.
+    await send(alice, '/msg carol psst carol');
     await tcp.waitFor('*alice* psst carol');
+    await waitText(alice, '#current-room', 'carol');
     await alice.locator('#messages li.msg[data-kind="private"][data-dir="out"]', { hasText: 'psst carol' }).waitFor();
 
+    // Bob, in #web, gets an entry for the conversation with carol; it holds the message.
     tcp.send('/msg bob secret for bob');
     await tcp.waitFor('-> *bob* secret for bob');
+    await bob.locator('#pm-list li[data-nick="carol"][data-unread="1"]').waitFor();
+    assert.equal(await bob.locator('#messages li.msg', { hasText: 'secret for bob' }).count(), 0, 'not mixed into #web');
+    await bob.click('#pm-list li[data-nick="carol"] button.entry');
     await bob.locator('#messages li.msg[data-kind="private"][data-from="carol"][data-dir="in"]', { hasText: 'secret for bob' }).waitFor();
     assert.equal(await alice.locator('#messages li.msg', { hasText: 'secret for bob' }).count(), 0);
+    for (const page of [alice, bob]) {
+      await page.click('#room-list li[data-room="web"] button');
+      await waitText(page, '#current-room', 'web');
+    }
   });
 
   it('has no console or page errors, and looks right (screenshot)', async () => {
@@ -273,12 +289,17 @@ describe('web chat in Chromium', { timeout: 120000 }, () => {
 
   it('shows errors to the user (nickname in use)', async () => {
     const { bob } = pages;
+    await openAccount(bob);
     await bob.fill('#nick-input', 'Alice');
     await bob.click('#nick-button');
-    await bob.locator('#toast').waitFor({ state: 'visible' });
-    assert.match(await text(bob, '#toast'), /nick_in_use/);
-    await bob.locator('#messages li.msg[data-kind="error"]', { hasText: 'nick_in_use' }).waitFor();
+    // Once, beside the form, in plain words (no raw code), with the code for tools.
+    await bob.locator('#nick-error[data-code="nick_in_use"]').waitFor({ state: 'visible' });
+    const said = await text(bob, '#nick-error');
+    assert.match(said, /Alice is already taken/);
+    assert.doesNotMatch(said, /nick_in_use/);
+    assert.equal(await bob.locator('#messages li.msg[data-kind="error"]').count(), 0, 'not repeated in the log');
     assert.equal(await text(bob, '#my-nick'), 'bob');
+    await bob.keyboard.press('Escape');
     assert.deepEqual(problems, []);
   });
 

@@ -54,13 +54,14 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * `hubbub listening tcp=… http=…` line. Returns {tcp, http, httpUrl, dataDir, stop(), log()}.
  * Without `dataDir` the server gets a fresh temporary one (so a new, empty
  * history), removed by stop(); `ownDataDir: true` makes stop() remove a given one.
+ * `args` are more command-line flags (e.g. `['--jwt-secret', S]`).
  */
-export async function startServer({ tcpAddr = '127.0.0.1:0', httpAddr = '127.0.0.1:0', timeout = 15000, dataDir, ownDataDir } = {}) {
+export async function startServer({ tcpAddr = '127.0.0.1:0', httpAddr = '127.0.0.1:0', timeout = 15000, dataDir, ownDataDir, args: extra = [] } = {}) {
   ownDataDir = ownDataDir ?? !dataDir;
   dataDir = dataDir || mkdtempSync(path.join(os.tmpdir(), 'hubbub-test-'));
   const args = [
     '--tcp-addr', tcpAddr, '--http-addr', httpAddr, '--admin-addr', '127.0.0.1:0', '--flood-rate', '0',
-    '--data-dir', dataDir, '--shutdown-grace', '1',
+    '--data-dir', dataDir, '--shutdown-grace', '1', ...extra,
   ];
   const proc = spawn(HUBBUB_BIN, args, {
     cwd: REPO_ROOT,

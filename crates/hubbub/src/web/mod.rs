@@ -3,6 +3,7 @@
 //! by [`crate::transport::engineio`]) behind the origin check ([`origin`]).
 
 pub mod admin;
+pub mod frame;
 pub mod origin;
 pub mod serve;
 
@@ -18,19 +19,33 @@ use axum::{middleware, Json, Router};
 use crate::hub::Hub;
 use crate::transport::engineio::{self, Engine};
 use crate::transport::socketio::SocketIoTransport;
+pub use frame::FrameAncestors;
 pub use origin::AllowedOrigins;
 
 const INDEX_HTML: &str = include_str!("../../assets/index.html");
-const APP_JS: &str = include_str!("../../assets/app.js");
+/// The page's own scripts: ES modules under `/js/`, entered at `main.js`
+/// (each a file of `assets/js/`, one concern each).
+const SCRIPTS: &[(&str, &str)] = &[
+    ("/js/main.js", include_str!("../../assets/js/main.js")),
+    ("/js/state.js", include_str!("../../assets/js/state.js")),
+    ("/js/chat.js", include_str!("../../assets/js/chat.js")),
+    ("/js/view.js", include_str!("../../assets/js/view.js")),
+    ("/js/composer.js", include_str!("../../assets/js/composer.js")),
+    ("/js/account.js", include_str!("../../assets/js/account.js")),
+    ("/js/notify.js", include_str!("../../assets/js/notify.js")),
+    ("/js/net.js", include_str!("../../assets/js/net.js")),
+    ("/js/util.js", include_str!("../../assets/js/util.js")),
+];
 const STYLE_CSS: &str = include_str!("../../assets/style.css");
 const SOCKET_IO_JS: &str = include_str!("../../assets/socket.io.min.js");
 
-/// The page's Content-Security-Policy: everything from this server only (the
-/// WebSocket too: CSP 3's `'self'` covers `ws:`/`wss:` to the same host), no
-/// inline script or style, and no framing by other sites (clickjacking).
+/// The page's Content-Security-Policy, less its `frame-ancestors`:
+/// everything from this server only (the WebSocket too: CSP 3's `'self'`
+/// covers `ws:`/`wss:` to the same host) and no inline script or style.
+/// Framing is refused unless `--frame-ancestors` names the host sites
+/// ([`frame`]).
 const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
-     img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; \
-     frame-ancestors 'none'";
+     img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'";
 
 /// The HTTP application: static page, health, and Socket.IO (for the
 /// origins `allowed`, see [`origin`]).
@@ -38,19 +53,24 @@ pub fn router(
     hub: Arc<Hub>,
     socket_io: Arc<Engine<SocketIoTransport>>,
     allowed: AllowedOrigins,
+    frames: FrameAncestors,
 ) -> Router {
+    let csp: Arc<str> = format!("{PAGE_CSP}; frame-ancestors {}", frames.directive()).into();
+    let deny_frames = frames.is_none();
     let socket_io = Router::new().route(
         "/socket.io/",
         axum::routing::any(move |request: axum::extract::Request| {
             engineio::serve(socket_io.clone(), request)
         }),
     );
-    Router::new()
-        .route("/", get(page))
-        .route(
-            "/app.js",
-            get(|| asset("text/javascript; charset=utf-8", APP_JS)),
-        )
+    let mut pages = Router::new().route("/", get(move || page(csp.clone(), deny_frames)));
+    for &(path, body) in SCRIPTS {
+        pages = pages.route(
+            path,
+            get(move || asset("text/javascript; charset=utf-8", body)),
+        );
+    }
+    pages
         .route(
             "/style.css",
             get(|| asset("text/css; charset=utf-8", STYLE_CSS)),
@@ -68,15 +88,21 @@ pub fn router(
         ))
 }
 
-async fn page() -> impl IntoResponse {
-    (
-        [
-            (header::CONTENT_SECURITY_POLICY, PAGE_CSP),
-            (header::X_FRAME_OPTIONS, "DENY"),
-            (header::REFERRER_POLICY, "no-referrer"),
-        ],
-        asset("text/html; charset=utf-8", INDEX_HTML).await,
-    )
+async fn page(csp: Arc<str>, deny_frames: bool) -> impl IntoResponse {
+    let mut headers = axum::http::HeaderMap::new();
+    if let Ok(value) = header::HeaderValue::from_str(&csp) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+    if deny_frames {
+        // For browsers older than CSP 2; with sites allowed to frame the
+        // page it is left out (it cannot name them, and would win there).
+        headers.insert(header::X_FRAME_OPTIONS, header::HeaderValue::from_static("DENY"));
+    }
+    headers.insert(
+        header::REFERRER_POLICY,
+        header::HeaderValue::from_static("no-referrer"),
+    );
+    (headers, asset("text/html; charset=utf-8", INDEX_HTML).await)
 }
 
 async fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
