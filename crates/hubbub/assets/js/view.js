@@ -23,28 +23,53 @@ export function setStatus(s, text) {
 
 // ---------- conversation list ----------
 
-function badges(li, conv) {
-  const unread = document.createElement('span');
-  unread.className = 'badge unread-count';
-  unread.textContent = conv.unread ? String(conv.unread) : '';
+/**
+ * Puts `frag` in place of `list`'s items, keeping the keyboard focus on the
+ * same item (the lists are redrawn as counts change, and every few seconds).
+ */
+function replaceItems(list, frag) {
+  const a = document.activeElement;
+  const li = a && list.contains(a) ? a.closest('li') : null;
+  const key = li && (li.dataset.room || li.dataset.nick);
+  const which = a && a.classList.contains('close') ? 'button.close' : 'button.entry';
+  list.replaceChildren(frag);
+  if (!key) return;
+  for (const item of list.children) {
+    if ((item.dataset.room || item.dataset.nick) === key) {
+      const b = item.querySelector(which);
+      if (b) b.focus({ preventScroll: true });
+      return;
+    }
+  }
+}
+
+function span(className, text) {
+  const s = document.createElement('span');
+  s.className = className;
+  s.textContent = text;
+  return s;
+}
+
+/**
+ * The badges of a conversation's entry: seen, not read out (aria-hidden);
+ * a screen reader hears the same counts in words (a visually hidden span).
+ */
+function badges(li, conv, extra) {
+  const unread = span('badge unread-count', conv.unread ? String(conv.unread) : '');
   unread.hidden = !conv.unread;
-  const mention = document.createElement('span');
-  mention.className = 'badge mention-count';
-  mention.textContent = conv.mentions ? '@' + conv.mentions : '';
+  unread.setAttribute('aria-hidden', 'true');
+  const mention = span('badge mention-count', conv.mentions ? '@' + conv.mentions : '');
   mention.hidden = !conv.mentions;
+  mention.setAttribute('aria-hidden', 'true');
   li.dataset.unread = String(conv.unread);
   li.dataset.mentions = String(conv.mentions);
   li.classList.toggle('unread', conv.unread > 0);
   li.classList.toggle('mentioned', conv.mentions > 0);
-  return [unread, mention];
-}
-
-function label(name, conv, extra) {
-  const parts = [name];
-  if (extra) parts.push(extra);
-  if (conv.unread) parts.push(conv.unread + ' unread');
-  if (conv.mentions) parts.push(conv.mentions + (conv.mentions === 1 ? ' mention' : ' mentions'));
-  return parts.join(', ');
+  const words = [];
+  if (extra) words.push(extra);
+  if (conv.unread) words.push(conv.unread + ' unread');
+  if (conv.mentions) words.push(conv.mentions + (conv.mentions === 1 ? ' mention' : ' mentions'));
+  return [span('sr-only', words.length ? ', ' + words.join(', ') : ''), unread, mention];
 }
 
 export function renderRooms() {
@@ -68,26 +93,16 @@ export function renderRooms() {
     const button = document.createElement('button');
     button.type = 'button';
     button.className = 'entry';
-    const name = document.createElement('span');
-    name.className = 'name';
-    name.textContent = '#' + r.name;
-    button.appendChild(name);
-    if (joined) {
-      button.append(...badges(li, conv));
-    } else {
-      const hint = document.createElement('span');
-      hint.className = 'hint';
-      hint.textContent = 'join';
-      button.appendChild(hint);
-    }
     const people = r.members === 1 ? '1 member' : r.members + ' members';
+    button.appendChild(span('name', '#' + r.name));
+    if (joined) button.append(...badges(li, conv, people));
+    else button.append(span('sr-only', ', ' + people + ', '), span('hint', 'join'));
     button.title = people;
-    button.setAttribute('aria-label', joined ? label('#' + r.name, conv, people) : 'Join #' + r.name + ', ' + people);
     if (conv.key === state.current) { li.classList.add('current'); button.setAttribute('aria-current', 'true'); }
     li.appendChild(button);
     frag.appendChild(li);
   }
-  el.roomList.replaceChildren(frag);
+  replaceItems(el.roomList, frag);
   renderPrivates();
   renderTitle();
 }
@@ -100,12 +115,7 @@ export function renderPrivates() {
     const button = document.createElement('button');
     button.type = 'button';
     button.className = 'entry';
-    const name = document.createElement('span');
-    name.className = 'name';
-    name.textContent = conv.name;
-    button.appendChild(name);
-    button.append(...badges(li, conv));
-    button.setAttribute('aria-label', label('Private conversation with ' + conv.name, conv));
+    button.append(span('name', conv.name), ...badges(li, conv, 'private conversation'));
     if (conv.key === state.current) { li.classList.add('current'); button.setAttribute('aria-current', 'true'); }
     const close = document.createElement('button');
     close.type = 'button';
@@ -116,7 +126,7 @@ export function renderPrivates() {
     li.append(button, close);
     frag.appendChild(li);
   }
-  el.pmList.replaceChildren(frag);
+  replaceItems(el.pmList, frag);
   $('pm-empty').hidden = privateConvs().length > 0;
 }
 
@@ -151,24 +161,16 @@ export function renderMembers() {
     const button = document.createElement('button');
     button.type = 'button';
     button.className = 'entry';
-    const name = document.createElement('span');
-    name.className = 'name';
-    name.textContent = nick;
-    button.appendChild(name);
+    button.appendChild(span('name', nick));
     const tags = [];
     if (room.loggedIn.some((n) => same(n, nick))) tags.push('logged in');
     if (mine) tags.push('you');
-    if (tags.length) {
-      const tag = document.createElement('span');
-      tag.className = 'tag';
-      tag.textContent = tags.join(', ');
-      button.appendChild(tag);
-    }
-    button.setAttribute('aria-label', mine ? nick + ' (you)' : 'Message ' + nick + (tags.length ? ' (' + tags.join(', ') + ')' : ''));
+    if (tags.length) button.appendChild(span('tag', tags.join(', ')));
+    button.title = mine ? 'You' : 'Send ' + nick + ' a private message';
     li.appendChild(button);
     frag.appendChild(li);
   }
-  el.memberList.replaceChildren(frag);
+  replaceItems(el.memberList, frag);
   el.memberCount.textContent = members.length ? String(members.length) : '';
   el.membersToggleCount.textContent = members.length ? String(members.length) : '';
   $('members-empty').hidden = !!room;
@@ -212,7 +214,6 @@ function separator(className, kind, text) {
   const li = document.createElement('li');
   li.className = className;
   li.dataset.kind = kind;
-  li.setAttribute('role', 'separator');
   const span = document.createElement('span');
   span.textContent = text;
   li.appendChild(span);
