@@ -78,7 +78,7 @@ async fn a_registered_nickname_is_its_owners() {
     let whois = web.ok("whois", Some(json!("alice"))).await;
     assert_eq!(
         whois,
-        json!({"nick": "alice", "registered": true, "here": true, "logged_in": true})
+        json!({"nick": "alice", "registered": true, "here": true, "logged_in": true, "sessions": 1})
     );
 
     // A new password; the old one stops working.
@@ -104,26 +104,34 @@ async fn sockets_register_log_in_and_unregister() {
         .ok("register", Some(json!({"password": "long enough"})))
         .await;
     assert_eq!(registered, json!({"nick": "sam"}));
-    // Another socket logs in to it while sam is here: the name is in use.
+    // Another socket logs in to it while sam is here: a second device of
+    // sam's (tests/devices.rs), the guest it was leaves the room.
     let mut other = server.socket().await;
-    assert_eq!(
-        other
-            .error_code(
-                "login",
-                Some(json!({"nick": "sam", "password": "long enough"}))
-            )
-            .await,
-        "nick_in_use"
-    );
-    drop(web);
-    // Once sam's socket is gone, logging in takes the name.
-    while watcher.line().await != "sam has left" {}
+    let guest = other.nick.clone();
     let taken = other
         .ok(
             "login",
             Some(json!({"nick": "sam", "password": "long enough"})),
         )
         .await;
+    while watcher.line().await != format!("{guest} has left") {}
+    // The account is not deleted from under its other session.
+    assert_eq!(
+        other
+            .error_code("unregister", Some(json!({"password": "long enough"})))
+            .await,
+        "other_sessions"
+    );
+    drop(web);
+    // Once the first socket is gone, the other is sam alone.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while other.ok("whois", Some(json!({"nick": "sam"}))).await["sessions"] != 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "sam's first socket never left"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     assert_eq!(taken, json!({"nick": "sam"}));
     assert_eq!(
         other

@@ -42,6 +42,15 @@ impl SioClient {
     /// answered (as official clients flush their buffered emits); reads
     /// `welcome`.
     pub async fn connect_then(http: SocketAddr, frame: Option<&str>) -> SioClient {
+        SioClient::connect_as(http, None, frame).await
+    }
+
+    /// Connects with CONNECT `auth` (credentials, a token); reads `welcome`.
+    pub async fn connect_auth(http: SocketAddr, auth: Value) -> SioClient {
+        SioClient::connect_as(http, Some(auth), None).await
+    }
+
+    async fn connect_as(http: SocketAddr, auth: Option<Value>, frame: Option<&str>) -> SioClient {
         let url = format!("ws://{http}/socket.io/?EIO=4&transport=websocket");
         let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
             .await
@@ -56,7 +65,10 @@ impl SioClient {
         };
         let open = client.frame().await.expect("engine.io open");
         assert!(open.starts_with('0'), "engine.io open packet, got {open:?}");
-        client.send_raw("40").await;
+        match auth {
+            Some(auth) => client.send_raw(&format!("40{auth}")).await,
+            None => client.send_raw("40").await,
+        }
         let connected = client.frame().await.expect("socket.io connect");
         assert!(
             connected.starts_with("40"),

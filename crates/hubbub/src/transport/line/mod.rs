@@ -121,6 +121,7 @@ impl LineTransport {
         let mut login = account::Login {
             accounts: self.accounts.clone(),
             ip: peer.ip(),
+            peer,
             account: None,
             token_exp: None,
         };
@@ -348,7 +349,7 @@ async fn handle(
         Input::Login { nick, password } => {
             account_result(session, login.login(session, nick, password).await)
         }
-        Input::Logout => account_result(session, login.logout(session)),
+        Input::Logout => account_result(session, login.logout(session).await),
         Input::Password { old, new } => {
             account_result(session, login.change_password(session, old, new).await)
         }

@@ -31,15 +31,20 @@ impl Connection {
             .clone()
     }
 
-    /// Logged in to account `key`, by a token when `identity` is given.
+    /// Logged in to account `key` (the hub session is marked already), by
+    /// a token when `identity` is given.
     pub(super) fn logged_in_as(&self, key: String, identity: Option<&crate::tokens::Identity>) {
         *self.token.lock().unwrap_or_else(|e| e.into_inner()) =
             identity.map(|id| (id.sub.clone(), id.exp));
         self.set_account(Some(key));
     }
 
+    /// Records the account this connection is logged in to (the hub
+    /// session's flag is set by the hub calls that change it).
     fn set_account(&self, key: Option<String>) {
-        self.session.set_logged_in(key.is_some());
+        if key.is_none() {
+            *self.token.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        }
         *self.account.lock().unwrap_or_else(|e| e.into_inner()) = key;
     }
 
@@ -73,6 +78,7 @@ pub(super) async fn register(conn: Arc<Connection>, data: Value) -> Answer {
         ));
     }
     conn.accounts.register(conn.ip, &nick, password).await?;
+    conn.session.set_logged_in();
     conn.set_account(Some(names::nick_key(&nick)));
     Ok(json!({ "nick": nick }))
 }
@@ -83,19 +89,20 @@ pub(super) async fn login(conn: Arc<Connection>, data: Value) -> Answer {
     let current = conn.session.nick()?;
     let nick = string_arg(&data, "nick").unwrap_or(&current).to_string();
     let account = conn.accounts.login(conn.ip, &nick, password).await?;
-    if names::nick_key(&current) != account.key {
-        conn.session.rename(&account.name).await?;
-    }
+    conn.session.log_in_as(&account.name).await?;
     conn.set_account(Some(account.key));
     Ok(json!({ "nick": account.name }))
 }
 
+/// `logout`: answers `{nick}`, the nickname kept, or the guest name taken
+/// when the account's other sessions keep its nickname.
 pub(super) async fn logout(conn: Arc<Connection>, _: Value) -> Answer {
     if conn.account().is_none() {
         return Err(AccountError::NotLoggedIn.into());
     }
+    conn.session.log_out(conn.guest_names()).await?;
     conn.set_account(None);
-    Ok(Value::Null)
+    Ok(json!({ "nick": conn.session.nick()? }))
 }
 
 /// `password {old, new}`.
@@ -118,7 +125,9 @@ pub(super) async fn unregister(conn: Arc<Connection>, data: Value) -> Answer {
         return Err(AccountError::NotLoggedIn.into());
     }
     let nick = conn.session.nick()?;
+    conn.session.only_device()?;
     conn.accounts.unregister(conn.ip, &nick, password).await?;
+    conn.session.log_out(conn.guest_names()).await?;
     conn.set_account(None);
     Ok(Value::Null)
 }

@@ -232,9 +232,8 @@ impl SocketIoTransport {
         let outbox = session.outbox.clone();
         let opened = match &claimed {
             Some((account, _)) => {
-                let name = std::iter::once(account.name.clone());
                 self.hub
-                    .open_first_free_into(outbox, Some(first), name, true)
+                    .open_logged_in_into(outbox, Some(first), &account.name, true)
                     .await
             }
             None => {
@@ -258,6 +257,7 @@ impl SocketIoTransport {
                     ip: session.ip,
                     account: Mutex::new(None),
                     token: Mutex::new(None),
+                    guests: self.guests.clone(),
                 });
                 if let Some((account, identity)) = claimed {
                     conn.logged_in_as(account.key, identity.as_ref());
@@ -552,9 +552,16 @@ pub(crate) struct Connection {
     account: Mutex<Option<String>>,
     /// The application token's user and expiry, when logged in by token.
     token: Mutex<Option<(String, u64)>>,
+    /// The transport's guest numbering (a logged-out device's new name).
+    guests: Arc<AtomicU64>,
 }
 
 impl Connection {
+    /// Guest names to take, as at connection (`guest-N`).
+    fn guest_names(&self) -> impl Iterator<Item = String> + '_ {
+        (0..100).map(|_| format!("guest-{}", self.guests.fetch_add(1, Ordering::Relaxed)))
+    }
+
     /// Ends the session (the room hears the leave), once.
     fn finish(&self) {
         if self.finished.swap(true, Ordering::SeqCst) {
