@@ -390,10 +390,13 @@ socket.on('renamed', (e) => {
 });
 
 socket.on('private', (p) => {
-  // Our own sends are shown from their ack; only show echoes addressed to us.
-  if (state.nick && same(p.from, state.nick) && !same(p.to, state.nick)) return;
-  const conv = privateConv(p.from);
-  addEntry(conv, privateEntry(p, 'in'));
+  if (!p || !p.from) return;
+  // This session's own sends are shown from their ack, and the server does
+  // not echo them here; one from our nickname to someone else was sent from
+  // another device logged in to the same account: ours too, in that conversation.
+  const fromUs = state.nick && same(p.from, state.nick) && !same(p.to, state.nick);
+  const conv = privateConv(fromUs ? p.to : p.from);
+  addEntry(conv, privateEntry(p, fromUs ? 'out' : 'in'));
   renderRooms();
 });
 
