@@ -420,9 +420,13 @@ impl Config {
                 .unwrap_or_default(),
         )
         .map_err(|e| anyhow::anyhow!("--allowed-origins: {e}"))?;
-        let frame_ancestors =
-            FrameAncestors::parse(cli.frame_ancestors.or(file.frame_ancestors).as_deref().unwrap_or(""))
-                .map_err(|e| anyhow::anyhow!("--frame-ancestors: {e}"))?;
+        let frame_ancestors = FrameAncestors::parse(
+            cli.frame_ancestors
+                .or(file.frame_ancestors)
+                .as_deref()
+                .unwrap_or(""),
+        )
+        .map_err(|e| anyhow::anyhow!("--frame-ancestors: {e}"))?;
         Ok(Config {
             tcp_addr: pick!(tcp_addr),
             http_addr: pick!(http_addr),

@@ -129,8 +129,10 @@ async fn the_page_refuses_frames_by_default() {
 #[tokio::test]
 async fn frame_ancestors_let_a_host_application_embed_the_page() {
     let head = page_head(Config {
-        frame_ancestors: FrameAncestors::parse("https://app.example https://*.intranet.example:8443")
-            .unwrap(),
+        frame_ancestors: FrameAncestors::parse(
+            "https://app.example https://*.intranet.example:8443",
+        )
+        .unwrap(),
         ..common::config()
     })
     .await;
@@ -143,7 +145,10 @@ async fn frame_ancestors_let_a_host_application_embed_the_page() {
         "{csp}"
     );
     // The rest of the policy is unchanged: no inline script, this server only.
-    assert!(csp.starts_with("default-src 'self'; script-src 'self';"), "{csp}");
+    assert!(
+        csp.starts_with("default-src 'self'; script-src 'self';"),
+        "{csp}"
+    );
     assert!(!csp.contains("frame-ancestors 'none'"), "{csp}");
     // X-Frame-Options could only say DENY or SAMEORIGIN: it is left out.
     assert!(!head.contains("x-frame-options"), "{head}");

@@ -102,13 +102,17 @@ mod tests {
 
     #[test]
     fn origins_are_accepted_and_normalized() {
-        let f = FrameAncestors::parse("https://App.example/, http://localhost:3000 'self'").unwrap();
+        let f =
+            FrameAncestors::parse("https://App.example/, http://localhost:3000 'self'").unwrap();
         assert_eq!(
             f.directive(),
             "https://app.example http://localhost:3000 'self'"
         );
         let f = FrameAncestors::parse("https://*.example.org:8443 http://[::1]:8080").unwrap();
-        assert_eq!(f.directive(), "https://*.example.org:8443 http://[::1]:8080");
+        assert_eq!(
+            f.directive(),
+            "https://*.example.org:8443 http://[::1]:8080"
+        );
         assert!(FrameAncestors::parse("  ").unwrap().is_none());
         assert_eq!(FrameAncestors::default().directive(), "'none'");
     }

@@ -30,7 +30,10 @@ const SCRIPTS: &[(&str, &str)] = &[
     ("/js/state.js", include_str!("../../assets/js/state.js")),
     ("/js/chat.js", include_str!("../../assets/js/chat.js")),
     ("/js/view.js", include_str!("../../assets/js/view.js")),
-    ("/js/composer.js", include_str!("../../assets/js/composer.js")),
+    (
+        "/js/composer.js",
+        include_str!("../../assets/js/composer.js"),
+    ),
     ("/js/account.js", include_str!("../../assets/js/account.js")),
     ("/js/notify.js", include_str!("../../assets/js/notify.js")),
     ("/js/net.js", include_str!("../../assets/js/net.js")),
@@ -96,7 +99,10 @@ async fn page(csp: Arc<str>, deny_frames: bool) -> impl IntoResponse {
     if deny_frames {
         // For browsers older than CSP 2; with sites allowed to frame the
         // page it is left out (it cannot name them, and would win there).
-        headers.insert(header::X_FRAME_OPTIONS, header::HeaderValue::from_static("DENY"));
+        headers.insert(
+            header::X_FRAME_OPTIONS,
+            header::HeaderValue::from_static("DENY"),
+        );
     }
     headers.insert(
         header::REFERRER_POLICY,
