@@ -484,9 +484,18 @@ describe('web client in Chromium', { timeout: 170000 }, () => {
 
   it('a page opened with #token= signs in without a form, and forgets the token from the address', async () => {
     const now = Math.floor(Date.now() / 1000);
-    const token = jwt({ sub: 'user-42', name: 'tess', exp: now + 600 });
+    const ursula = await tcpUser('ursula', 'news');
+    await say(ursula, 'ursula', 'news before tess came');
+    const token = jwt({ sub: 'user-42', name: 'tess', rooms: ['news'], exp: now + 600 });
     const tess = await openPage('tess', { url: '/#token=' + token });
     await waitText(tess, '#my-nick', 'tess');
+    // The token's rooms, which the server entered at connect, are the page's too.
+    await waitText(tess, '#current-room', 'news');
+    await tess.locator('#room-list li.joined[data-room="news"]').waitFor();
+    await tess.locator('#messages li.msg[data-from="ursula"]', { hasText: 'news before tess came' }).waitFor();
+    await ursula.waitFor('tess has joined us');
+    await say(ursula, 'ursula', 'welcome tess');
+    await tess.locator('#messages li.msg.mention[data-from="ursula"]', { hasText: 'welcome tess' }).waitFor();
     await tess.locator('#account-state[data-state="token"]').waitFor();
     assert.equal(await tess.evaluate(() => location.hash), '', 'the token is gone from the address');
     assert.equal(await tess.evaluate((tail) => location.href.includes(tail), token.slice(-20)), false);

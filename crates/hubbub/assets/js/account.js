@@ -57,6 +57,23 @@ export function readToken() {
 
 export function embedded() { return appToken !== null; }
 
+/**
+ * The rooms the application's token names (its `rooms` claim): the server
+ * puts the session in them at connect without telling, so the page asks for
+ * them itself. Read only, not verified: the server verified the token.
+ */
+export function tokenRooms() {
+  if (!appToken) return [];
+  try {
+    const part = appToken.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    const bytes = Uint8Array.from(atob(part), (c) => c.charCodeAt(0));
+    const claims = JSON.parse(new TextDecoder().decode(bytes));
+    return Array.isArray(claims.rooms) ? claims.rooms.filter((r) => typeof r === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
 /** What the next CONNECT's `auth` carries besides the vocabulary. */
 export function authPayload() {
   if (appToken) { sentSession = null; return { token: appToken }; }

@@ -33,7 +33,7 @@
 //   #rooms-toggle, #members-toggle   open the drawers on narrow screens (body[data-drawer])
 //   window.hubbub   {socket, state} for debugging
 import { askParent, authPayload, clearError, embedded, login, logout,
-  readToken, refused, register, renderAccount, setupAccount, showError, welcomed } from './account.js';
+  readToken, refused, register, renderAccount, setupAccount, showError, tokenRooms, welcomed } from './account.js';
 import { addEntry, loadEarlier, markSeen, messageEntry, onHistory, privateEntry, seeCurrent, syncRoom } from './chat.js';
 import { clearComposerError, setupComposer, showComposerError } from './composer.js';
 import { connect, request } from './net.js';
@@ -285,6 +285,7 @@ socket.on('welcome', (w) => {
     state.current = roomId(w.room);
     addEntry(roomConv(w.room), { kind: 'notice', text: 'Welcome! You are ' + w.nick + ' in #' + w.room + '. Type /help for commands.' });
     renderAll();
+    enterTokenRooms();
   } else if (state.connects > 1) {
     restore();
   } else {
@@ -292,6 +293,23 @@ socket.on('welcome', (w) => {
   }
   refresh();
 });
+
+// The rooms of an application's token, which the server entered at connect:
+// shown like rooms joined here, with their recent messages.
+function enterTokenRooms() {
+  for (const room of tokenRooms()) {
+    joinRequest(room).then((j) => {
+      const conv = roomConv(j.res.room);
+      addJoined(j.res.room);
+      setMembers(conv, j.res);
+      if (state.current === roomId(state.defaultRoom)) show(conv, { focus: false });
+      return request('history', { room: j.res.room, limit: 20 }).then((h) => {
+        onHistory(h);
+        return syncRoom(j.res.room, null, conv.epoch, j.res.last_id);
+      });
+    }).then(refreshRooms, (err) => console.warn('could not enter #' + room, err));
+  }
+}
 
 // After a reconnect the server sees a new session: guest nick (or the account's, when a
 // session token logged us in), default room only. Restore the chosen nickname and the
