@@ -56,8 +56,8 @@ describe('web client in Chromium', { timeout: 170000 }, () => {
   const clients = [];
 
   // `bypassCSP` only to let axe-core's script in (Playwright adds it inline).
-  async function openPage(who, { viewport = DESKTOP, grant = true, url = '/', bypassCSP = false } = {}) {
-    const context = await browser.newContext({ viewport, hasTouch: viewport === PHONE, bypassCSP });
+  async function openPage(who, { viewport = DESKTOP, grant = true, url = '/', bypassCSP = false, colorScheme = 'light' } = {}) {
+    const context = await browser.newContext({ viewport, hasTouch: viewport === PHONE, bypassCSP, colorScheme });
     if (grant) await context.grantPermissions(['notifications'], { origin: server.httpUrl });
     await context.addInitScript(SPY);
     const page = await context.newPage();
@@ -432,6 +432,14 @@ describe('web client in Chromium', { timeout: 170000 }, () => {
     await ray.locator('#room-list').waitFor({ state: 'visible' });
     await audit(ray, 'phone, rooms drawer open');
     await ray.context().close();
+
+    // The dark colours too (the page follows the system's preference).
+    const sue = await openPage('sue', { bypassCSP: true, colorScheme: 'dark' });
+    await setNick(sue, 'sue');
+    await say(quinn, 'quinn', 'sue: and in the dark, https://example.org');
+    await sue.locator('#messages li.msg.mention').waitFor();
+    await audit(sue, 'desktop, dark');
+    await sue.context().close();
   });
 
   it('registers, logs out and logs in with the form; a reload keeps the login', async (t) => {
