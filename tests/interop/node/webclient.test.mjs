@@ -444,8 +444,14 @@ describe('web client in Chromium', { timeout: 170000 }, () => {
 
   it('registers, logs out and logs in with the form; a reload keeps the login', async (t) => {
     const sam = await openPage('sam');
+    const guest = await text(sam, '#my-nick');
     await sam.click('#account-toggle');
     await sam.fill('#login-nick', 'samantha');
+    // Too short: said before anything changes (the nickname is not taken).
+    await sam.fill('#login-password', 'short');
+    await sam.click('#register-button');
+    await sam.locator('#login-error[data-code="bad_password"]', { hasText: '8 characters' }).waitFor();
+    assert.equal(await text(sam, '#my-nick'), guest);
     await sam.fill('#login-password', 'correct horse');
     await sam.click('#register-button');
     await waitText(sam, '#my-nick', 'samantha');

@@ -191,6 +191,8 @@ export function login(nick, password) {
 
 /** Registers `nick` (taking it first if it is not ours yet). */
 export function register(nick, password) {
+  // Said before the nickname is taken, rather than after (the server's rule).
+  if ([...password].length < 8) return Promise.reject({ code: 'bad_password', message: 'a password has 8 characters or more' });
   const take = nick && !same(nick, state.nick || '')
     ? request('set nickname', nick).then((res) => { state.nick = res.nick; state.chosenNick = res.nick; })
     : Promise.resolve();
