@@ -193,8 +193,7 @@ pub(super) async fn refresh(conn: Arc<Connection>, data: Value) -> Answer {
     Ok(json!({ "exp": identity.exp }))
 }
 
-/// How long before a token expires its holder is warned.
-const TOKEN_WARNING: std::time::Duration = std::time::Duration::from_secs(30);
+use crate::tokens::EXPIRY_WARNING as TOKEN_WARNING;
 
 /// Closes the session when its token expires, unless refreshed meanwhile;
 /// warns its client [`TOKEN_WARNING`] before.
