@@ -103,7 +103,8 @@ async fn sockets_register_log_in_and_unregister() {
     let registered = web
         .ok("register", Some(json!({"password": "long enough"})))
         .await;
-    assert_eq!(registered, json!({"nick": "sam"}));
+    assert_eq!(registered["nick"], "sam");
+    assert!(registered["session"].is_string(), "{registered}");
     // Another socket logs in to it while sam is here: a second device of
     // sam's (tests/devices.rs), the guest it was leaves the room.
     let mut other = server.socket().await;
@@ -132,7 +133,7 @@ async fn sockets_register_log_in_and_unregister() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert_eq!(taken, json!({"nick": "sam"}));
+    assert_eq!(taken["nick"], "sam");
     assert_eq!(
         other
             .error_code("unregister", Some(json!({"password": "wrong one"})))
@@ -383,6 +384,36 @@ mod tokens {
         line.expect(&format!("{} is now known as hal", line.name))
             .await;
         line.expect("* you are logged in as hal").await;
+        let warning = line.line().await;
+        assert!(
+            warning.starts_with("! your token expires in ")
+                && warning.ends_with(" s; send /token JWT with a new one"),
+            "{warning}"
+        );
         line.expect("! disconnected: your token expired").await;
+
+        // Over TCP too, a new `/token` in time keeps the connection.
+        let short = token(
+            json!({"sub": "u10", "name": "ida", "exp": now() + 2}),
+            SECRET,
+            Algorithm::HS256,
+        );
+        let mut line = server.client().await;
+        line.send(&format!("/token {short}")).await;
+        line.expect(&format!("{} is now known as ida", line.name))
+            .await;
+        line.expect("* you are logged in as ida").await;
+        let warning = line.line().await;
+        assert!(warning.starts_with("! your token expires in "), "{warning}");
+        let fresh = token(
+            json!({"sub": "u10", "name": "ida", "exp": now() + 3600}),
+            SECRET,
+            Algorithm::HS256,
+        );
+        line.send(&format!("/token {fresh}")).await;
+        line.expect("* you are logged in as ida").await;
+        line.expect_silence(std::time::Duration::from_secs(3)).await;
+        line.send("/whois ida").await;
+        line.expect("* ida: registered; here, logged in").await;
     }
 }

@@ -45,6 +45,33 @@ impl SioClient {
         SioClient::connect_as(http, None, frame).await
     }
 
+    /// Sends CONNECT with `auth` and returns the answer as parsed JSON:
+    /// `Ok(data)` for CONNECT (`40`), `Err(data)` for CONNECT_ERROR (`44`).
+    pub async fn connect_answer(http: SocketAddr, auth: Value) -> Result<Value, Value> {
+        let url = format!("ws://{http}/socket.io/?EIO=4&transport=websocket");
+        let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
+            .await
+            .expect("connect in time")
+            .expect("websocket connect");
+        let mut client = SioClient {
+            ws,
+            next_ack: 1,
+            events: VecDeque::new(),
+            acks: Default::default(),
+            nick: String::new(),
+        };
+        let open = client.frame().await.expect("engine.io open");
+        assert!(open.starts_with('0'), "engine.io open packet, got {open:?}");
+        client.send_raw(&format!("40{auth}")).await;
+        let answer = client.frame().await.expect("socket.io connect answer");
+        let data = |p: &str| serde_json::from_str(p).expect("json");
+        match answer.split_at(2) {
+            ("40", rest) => Ok(data(rest)),
+            ("44", rest) => Err(data(rest)),
+            _ => panic!("a CONNECT answer, got {answer:?}"),
+        }
+    }
+
     /// Connects with CONNECT `auth` (credentials, a token); reads `welcome`.
     pub async fn connect_auth(http: SocketAddr, auth: Value) -> SioClient {
         SioClient::connect_as(http, Some(auth), None).await

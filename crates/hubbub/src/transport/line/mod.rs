@@ -126,6 +126,8 @@ impl LineTransport {
             token_exp: None,
         };
 
+        // The token expiry this client was last warned of.
+        let mut warned_for = None;
         let close = loop {
             let line = tokio::select! {
                 biased;
@@ -136,6 +138,16 @@ impl LineTransport {
                     continue;
                 }
                 _ = sleep_until(deadline) => break Some(CloseReason::IdleTimeout),
+                _ = sleep_until(Instant::now() + login.token_left().unwrap_or_default().saturating_sub(crate::tokens::EXPIRY_WARNING)),
+                    if login.token_exp.is_some() && warned_for != login.token_exp => {
+                    warned_for = login.token_exp;
+                    let left = login.token_left().unwrap_or_default().as_secs();
+                    session.error(
+                        "token_expiring",
+                        format!("your token expires in {left} s; send /token JWT with a new one"),
+                    );
+                    continue;
+                }
                 _ = sleep_until(Instant::now() + login.token_left().unwrap_or_default()), if login.token_exp.is_some() => {
                     // Not refreshed with a new `/token` in time.
                     break Some(CloseReason::TokenExpired);

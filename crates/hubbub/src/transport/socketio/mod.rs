@@ -207,20 +207,30 @@ impl SocketIoTransport {
         let socket = &session.socket;
         let vocabulary = match Vocabulary::from_auth(&auth) {
             Ok(vocabulary) => vocabulary,
-            Err(message) => return self.connect_error(session, &message),
+            Err(message) => return self.connect_error(session, "bad_request", &message),
         };
-        // Who the client says it is: an application's token, an account's
-        // credentials, or nobody (a guest).
-        let claimed = match (auth.get("token"), auth.get("nick"), auth.get("password")) {
-            (Some(Value::String(token)), _, _) => match self.accounts.login_with_token(token).await
-            {
+        // Who the client says it is: an application's token, a session
+        // token from an earlier login, an account's credentials, or nobody
+        // (a guest).
+        let token = auth.get("token").and_then(Value::as_str);
+        let resumed = auth.get("session").and_then(Value::as_str);
+        let credentials = (
+            auth.get("nick").and_then(Value::as_str),
+            auth.get("password").and_then(Value::as_str),
+        );
+        let claimed = match (token, resumed, credentials) {
+            (Some(token), _, _) => match self.accounts.login_with_token(token).await {
                 Ok((account, identity)) => Some((account, Some(identity))),
-                Err(e) => return self.connect_error(session, &e.to_string()),
+                Err(e) => return self.connect_error(session, e.code(), &e.to_string()),
             },
-            (_, Some(Value::String(nick)), Some(Value::String(password))) => {
+            (None, Some(resumed), _) => match self.accounts.login_with_session(resumed).await {
+                Ok(account) => Some((account, None)),
+                Err(e) => return self.connect_error(session, e.code(), &e.to_string()),
+            },
+            (None, None, (Some(nick), Some(password))) => {
                 match self.accounts.login(session.ip, nick, password).await {
                     Ok(account) => Some((account, None)),
-                    Err(e) => return self.connect_error(session, &e.to_string()),
+                    Err(e) => return self.connect_error(session, e.code(), &e.to_string()),
                 }
             }
             _ => None,
@@ -257,6 +267,7 @@ impl SocketIoTransport {
                     ip: session.ip,
                     account: Mutex::new(None),
                     token: Mutex::new(None),
+                    session_token: Mutex::new(resumed.map(str::to_string)),
                     guests: self.guests.clone(),
                 });
                 if let Some((account, identity)) = claimed {
@@ -270,17 +281,17 @@ impl SocketIoTransport {
                 }
                 let _ = socket.conn.set(conn);
             }
-            Err(e) => self.connect_error(session, &e.to_string()),
+            Err(e) => self.connect_error(session, e.code(), &e.to_string()),
         }
         socket.lock_queue().connecting = false;
     }
 
-    fn connect_error(&self, session: &engineio::Session<Socket>, message: &str) {
+    /// Answers CONNECT_ERROR: `{message, data: {code}}` (official clients
+    /// hand `message` and `data` to their `connect_error` listeners).
+    fn connect_error(&self, session: &engineio::Session<Socket>, code: &str, message: &str) {
         session.socket.lock_queue().connecting = false;
-        self.send(
-            session,
-            format!("44{}", json!({ "message": message })).into_bytes(),
-        );
+        let packet = json!({ "message": message, "data": { "code": code } });
+        self.send(session, format!("44{packet}").into_bytes());
     }
 }
 
@@ -552,6 +563,9 @@ pub(crate) struct Connection {
     account: Mutex<Option<String>>,
     /// The application token's user and expiry, when logged in by token.
     token: Mutex<Option<(String, u64)>>,
+    /// The session token this connection logged in with or was given
+    /// (`crate::session_tokens`): ended when it logs out.
+    session_token: Mutex<Option<String>>,
     /// The transport's guest numbering (a logged-out device's new name).
     guests: Arc<AtomicU64>,
 }
