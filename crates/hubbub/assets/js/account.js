@@ -199,11 +199,23 @@ export function register(nick, password) {
   return take.then(() => request('register', { password })).then((res) => { loggedIn(res); return res; });
 }
 
+/** Logs out; the server revokes the session token. The answer's `nick` is the
+ * one kept, or a guest name when other devices hold the account's. */
 export function logout() {
-  return request('logout').then(() => {
+  return request('logout').then((res) => {
     saveSession(null, null);
     state.identity = 'guest';
+    if (res && res.nick) { state.nick = res.nick; state.chosenNick = res.nick; }
     renderAccount();
+    return res;
+  });
+}
+
+/** Changes the password; the server ends the account's other session tokens and sends this client a new one. */
+export function changePassword(old, password) {
+  return request('password', { old, new: password }).then((res) => {
+    if (res && res.session) saveSession(state.nick, res.session);
+    return res;
   });
 }
 

@@ -22,6 +22,7 @@ const HELP = [
   ['/register PASSWORD', 'register your nickname: nobody else can take it'],
   ['/login [NICK] PASSWORD', 'log in to your registered nickname'],
   ['/logout', 'log out (you keep your nickname until you change it)'],
+  ['/password OLD NEW', 'change your password'],
   ['/topic', 'not supported by this server yet'],
   ['/help', 'this list'],
   ['//TEXT', 'send a line that starts with /'],
@@ -108,6 +109,9 @@ function command(line) {
       return settle(line, actions.register(args[0]));
     case 'logout':
       return settle(line, actions.logout());
+    case 'password':
+      if (args.length !== 2) return showComposerError(usage('/password OLD NEW'));
+      return settle(line, actions.changePassword(args[0], args[1]));
     case 'topic':
       return showComposerError({ code: 'not_supported', message: 'Room topics are not supported by this server yet.' });
     case 'help': case '?':

@@ -32,7 +32,7 @@
 //                   Tab completion, Up/Down history)
 //   #rooms-toggle, #members-toggle   open the drawers on narrow screens (body[data-drawer])
 //   window.hubbub   {socket, state} for debugging
-import { askParent, authPayload, clearError, embedded, login, logout,
+import { askParent, authPayload, changePassword, clearError, embedded, login, logout,
   readToken, refused, register, renderAccount, setupAccount, showError, tokenRooms, welcomed } from './account.js';
 import { addEntry, loadEarlier, markSeen, messageEntry, onHistory, privateEntry, seeCurrent, syncRoom } from './chat.js';
 import { clearComposerError, setupComposer, showComposerError } from './composer.js';
@@ -459,7 +459,8 @@ const actions = {
   }),
   login: (nick, password) => login(nick, password).then((res) => { notice('You are logged in as ' + res.nick + '.'); refresh(); }),
   register: (password) => register(null, password).then((res) => { notice('You registered ' + res.nick + ' and are logged in.'); refresh(); }),
-  logout: () => logout().then(() => notice('You are logged out. You keep your nickname until you change it.')),
+  logout: () => logout().then(() => notice('You are logged out. You are ' + state.nick + ' until you change it.')),
+  changePassword: (old, password) => changePassword(old, password).then(() => notice('Your password is changed; your other devices must log in again.')),
   loggedIn: () => { refresh(); renderMembers(); },
 };
 
