@@ -532,6 +532,15 @@ describe('web client in Chromium', { timeout: 170000 }, () => {
     assert.ok(await tess.locator('#nick-form').isHidden(), 'no nickname form');
     await tess.locator('#embedded-note').waitFor({ state: 'visible' });
     await tess.context().close();
+
+    // An expired token: refused by the server, and the page says so in words.
+    const expired = jwt({ sub: 'user-43', name: 'old', exp: now - 60 });
+    const context = await browser.newContext({ viewport: DESKTOP });
+    const late = await context.newPage();
+    await late.goto(server.httpUrl + '/#token=' + expired);
+    await late.locator('#composer-error[data-code="invalid_token"]', { hasText: 'sign-in from the site you came from was refused' }).waitFor();
+    assert.equal(await late.getAttribute('#conn-status', 'data-state'), 'disconnected');
+    await context.close();
   });
 
   it('embedded in a host application\'s frame, renews its token through the parent', async () => {

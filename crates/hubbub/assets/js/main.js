@@ -270,7 +270,11 @@ socket.on('connect_error', (err) => {
   // server (`socket.active` false) it does not.
   if (socket.active) return;
   if (refused(err)) {
-    if (embedded()) setStatus('disconnected', 'Waiting for the site to sign you in…');
+    if (embedded()) {
+      // The parent was asked for a new token; until it answers, say why nothing works.
+      setStatus('disconnected', 'Waiting for the site to sign you in…');
+      showComposerError({ code: (err.data && err.data.code) || 'invalid_token' });
+    }
     return;
   }
   retrySoon(3000);
