@@ -56,8 +56,8 @@ describe('web client in Chromium', { timeout: 170000 }, () => {
   const clients = [];
 
   // `bypassCSP` only to let axe-core's script in (Playwright adds it inline).
-  async function openPage(who, { viewport = DESKTOP, grant = true, url = '/', bypassCSP = false, colorScheme = 'light' } = {}) {
-    const context = await browser.newContext({ viewport, hasTouch: viewport === PHONE, bypassCSP, colorScheme });
+  async function openPage(who, { viewport = DESKTOP, grant = true, url = '/', bypassCSP = false, colorScheme = 'light', timezoneId } = {}) {
+    const context = await browser.newContext({ viewport, hasTouch: viewport === PHONE, bypassCSP, colorScheme, timezoneId });
     if (grant) await context.grantPermissions(['notifications'], { origin: server.httpUrl });
     await context.addInitScript(SPY);
     const page = await context.newPage();
@@ -287,8 +287,9 @@ describe('web client in Chromium', { timeout: 170000 }, () => {
     await hal.context().close();
   });
 
-  it('renders links as links and markup as text', async () => {
-    const jo = await openPage('jo');
+  it('renders links as links and markup as text; local times; a line between days', async () => {
+    // A time zone with a half-hour offset, so that UTC times would show wrong.
+    const jo = await openPage('jo', { timezoneId: 'Asia/Kolkata' });
     const kim = await tcpUser('kim');
     await say(kim, 'kim', 'see https://example.com/a?b=1&c=2. and <b>x</b> <img src=x onerror=alert(1)>');
     const li = jo.locator('#messages li.msg[data-from="kim"]').last();
@@ -302,7 +303,23 @@ describe('web client in Chromium', { timeout: 170000 }, () => {
     assert.equal(await li.locator('b, img').count(), 0, 'no markup became elements');
     assert.match(await li.locator('.text').textContent(), /and <b>x<\/b> <img src=x onerror=alert\(1\)>$/);
     const time = await li.locator('time.time').getAttribute('datetime');
-    assert.ok(Math.abs(Date.parse(time) - Date.now()) < 60000, 'a local time with a machine-readable timestamp');
+    assert.ok(Math.abs(Date.parse(time) - Date.now()) < 60000, 'a machine-readable timestamp');
+    const local = new Intl.DateTimeFormat('en-GB', { timeZone: 'Asia/Kolkata', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' })
+      .format(new Date(Date.parse(time)));
+    assert.equal(await li.locator('time.time').textContent(), local, 'shown in the user\'s time zone');
+
+    // Tomorrow, for the page: what was said is yesterday's, what comes now today's.
+    await jo.clock.setFixedTime(Date.now() + 24 * 3600 * 1000);
+    await send(jo, '/help');
+    await jo.locator('#messages li.msg[data-kind="notice"]', { hasText: '/join ROOM' }).waitFor();
+    await send(jo, '/join elsewhere');
+    await waitText(jo, '#current-room', 'elsewhere');
+    await jo.click('#room-list li[data-room="lobby"] button');
+    await waitText(jo, '#current-room', 'lobby');
+    const days = await jo.$$eval('#messages li.day', (lis) => lis.map((li) => li.textContent));
+    assert.deepEqual(days, ['Yesterday', 'Today']);
+    const afterYesterday = await jo.$eval('#messages li.day', (d) => d.nextElementSibling.textContent);
+    assert.match(afterYesterday, /Welcome!/, 'yesterday\'s line heads what was said then');
     await jo.context().close();
   });
 
