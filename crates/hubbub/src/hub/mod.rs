@@ -26,6 +26,7 @@ mod fanout;
 pub mod names;
 mod order;
 pub mod outbox;
+pub mod policy;
 pub(crate) mod remote;
 mod rooms;
 mod sequencer;
@@ -124,6 +125,32 @@ pub enum HubError {
     ClusterUnavailable(String),
     #[error("{0} other session(s) are logged in to this account; log them out first")]
     OtherSessions(usize),
+    #[error("you are banned from {0}{1}")]
+    Banned(String, String),
+    #[error("{0} is invite-only: ask one of its operators for an invitation")]
+    InviteOnly(String),
+    #[error("{0} is for registered users: log in first")]
+    RegisteredOnly(String),
+    #[error("{0} is full ({1} members)")]
+    RoomFull(String, u32),
+    #[error("you are muted in {0}")]
+    Muted(String),
+    #[error("{0} is moderated: only its operators and voiced members may speak")]
+    Moderated(String),
+    #[error("you are not an operator of {0}")]
+    NotOperator(String),
+    #[error("you are not a server operator")]
+    NotServerOperator,
+    #[error("invalid mode change {0}: use +i, +m, +R, +t, +l N or their - forms")]
+    BadMode(String),
+    #[error("invalid mask {0}: use account:NAME, nick:PATTERN (* and ?) or ip:ADDRESS[/BITS]")]
+    BadMask(String),
+    #[error("invalid duration {0}: use a number and s, m, h or d (at most 366 days)")]
+    BadDuration(String),
+    #[error("{0} holds too many entries of that kind (at most {1})")]
+    PolicyFull(String, usize),
+    #[error("{0}")]
+    NotFound(String),
 }
 
 impl HubError {
@@ -146,6 +173,19 @@ impl HubError {
             HubError::TooManyJoined(_) => "too_many_joined",
             HubError::ClusterUnavailable(_) => "cluster_unavailable",
             HubError::OtherSessions(_) => "other_sessions",
+            HubError::Banned(..) => "banned",
+            HubError::InviteOnly(_) => "invite_only",
+            HubError::RegisteredOnly(_) => "registered_only",
+            HubError::RoomFull(..) => "room_full",
+            HubError::Muted(_) => "muted",
+            HubError::Moderated(_) => "moderated",
+            HubError::NotOperator(_) => "not_operator",
+            HubError::NotServerOperator => "not_server_operator",
+            HubError::BadMode(_) => "bad_mode",
+            HubError::BadMask(_) => "bad_mask",
+            HubError::BadDuration(_) => "bad_duration",
+            HubError::PolicyFull(..) => "policy_full",
+            HubError::NotFound(_) => "not_found",
         }
     }
 }
