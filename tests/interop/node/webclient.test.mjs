@@ -203,6 +203,13 @@ describe('web client in Chromium', { timeout: 170000 }, () => {
     assert.ok(log.height > PHONE.height * 0.6, `the conversation is most of the screen (${log.height}px)`);
     const bar = await cat.locator('.topbar').boundingBox();
     assert.ok(bar.height < PHONE.height * 0.08, `the top bar is one slim row (${bar.height}px)`);
+    // The on-screen keyboard takes the bottom of the screen (the page asks the
+    // browser to resize the layout for it): the composer moves up above it.
+    await cat.click('#message-input');
+    await cat.setViewportSize({ width: PHONE.width, height: 500 });
+    const above = await cat.locator('#message-input').boundingBox();
+    assert.ok(above.y + above.height <= 500 && above.y > 300, `the composer is above the keyboard (${above.y}px)`);
+    await cat.setViewportSize(PHONE);
 
     await setNick(cat, 'cat');
     await openRooms(cat);
