@@ -501,10 +501,16 @@ describe('web client in Chromium', { timeout: 170000 }, () => {
     const session = await sam.evaluate(() => sessionStorage.getItem('hubbub.session'));
     assert.ok(session, 'the login answer carried a session token, kept for the tab');
     assert.ok(!session.includes('correct horse'));
+    const tom = await tcpUser('tom');
+    tom.send('/msg samantha before the reload');
+    await sam.locator('#pm-list li[data-nick="tom"]').waitFor();
     await sam.reload();
     await sam.locator('#conn-status[data-state="connected"]').waitFor();
     await waitText(sam, '#my-nick', 'samantha');
     await sam.locator('#account-state[data-state="account"]').waitFor();
+    // The private conversation (the server keeps no history of them) is back too.
+    await sam.click('#pm-list li[data-nick="tom"] button.entry');
+    await sam.locator('#messages li.msg[data-kind="private"][data-from="tom"]', { hasText: 'before the reload' }).waitFor();
     // A lost connection too: the new one is logged in by the token.
     const connects = await sam.evaluate(() => window.hubbub.state.connects);
     await sam.evaluate(() => window.hubbub.socket.io.engine.close());
@@ -522,6 +528,7 @@ describe('web client in Chromium', { timeout: 170000 }, () => {
     await sam.reload();
     await sam.locator('#conn-status[data-state="connected"]').waitFor();
     assert.match(await text(sam, '#my-nick'), /^guest-\d+$/);
+    assert.equal(await sam.locator('#pm-list li').count(), 0, 'logging out forgot the private conversations');
 
     // A revoked token presented again is refused: dropped, and the form says why.
     await sam.evaluate((s) => sessionStorage.setItem('hubbub.session', s), session);

@@ -13,6 +13,7 @@
 //   the server sends `error {code: "token_expiring"}`: the page asks its
 //   parent window (`postMessage({type: 'hubbub:token-expiring'})`) and sends
 //   the `{type: 'hubbub:token', token}` it answers with as `refresh {token}`.
+import { forgetPrivates } from './keep.js';
 import { request, socket } from './net.js';
 import { state } from './state.js';
 import { $, same, sentence } from './util.js';
@@ -104,6 +105,7 @@ export function refused(err) {
   const code = err && err.data && err.data.code;
   if (sentSession && (code === 'invalid_session' || /session/i.test((err && err.message) || ''))) {
     saveSession(null, null);
+    forgetPrivates();
     sentSession = null;
     state.identity = 'guest';
     state.chosenNick = null;
@@ -204,6 +206,7 @@ export function register(nick, password) {
 export function logout() {
   return request('logout').then((res) => {
     saveSession(null, null);
+    forgetPrivates();
     state.identity = 'guest';
     if (res && res.nick) { state.nick = res.nick; state.chosenNick = res.nick; }
     renderAccount();

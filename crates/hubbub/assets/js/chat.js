@@ -13,6 +13,7 @@ import { mentions, same } from './util.js';
 import { currentConv, isCurrent, roomConv, state } from './state.js';
 import { appendEntry, renderLoadEarlier, renderLog, renderRooms, renderTitle } from './view.js';
 import { notify } from './notify.js';
+import { keepPrivates } from './keep.js';
 
 const MAX_LINES = 500;  // per conversation (more once the user loads earlier messages)
 const PAGE = 50;        // messages per "load earlier messages"
@@ -152,6 +153,7 @@ export function addEntry(conv, entry) {
   }
   if (countable(entry) && !watching(conv)) renderRooms();
   trim(conv);
+  if (conv.kind === 'private') keepPrivates();
   return true;
 }
 

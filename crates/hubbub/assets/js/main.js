@@ -36,6 +36,7 @@ import { askParent, authPayload, changePassword, clearError, embedded, login, lo
   readToken, refused, register, renderAccount, setupAccount, showError, tokenRooms, welcomed } from './account.js';
 import { addEntry, loadEarlier, markSeen, messageEntry, onHistory, privateEntry, seeCurrent, syncRoom } from './chat.js';
 import { clearComposerError, setupComposer, showComposerError } from './composer.js';
+import { keepPrivates, restorePrivates } from './keep.js';
 import { connect, request } from './net.js';
 import { setupNotify } from './notify.js';
 import { currentConv, findJoined, ignored, isCurrent, isJoined, privateConv, roomConv, roomId, state } from './state.js';
@@ -153,6 +154,7 @@ function openPrivate(nick, focus) {
 
 function closePrivate(key) {
   state.convs.delete(key);
+  keepPrivates();
   if (state.current === key) show(state.joined.length ? roomConv(state.joined[state.joined.length - 1]) : null);
   else renderRooms();
 }
@@ -285,6 +287,7 @@ socket.on('welcome', (w) => {
   welcomed(w.nick);
   if (!state.defaultRoom) state.defaultRoom = w.room;
   if (state.connects <= 1 && state.joined.length === 0) {
+    restorePrivates(w.nick);
     addJoined(w.room);
     state.current = roomId(w.room);
     addEntry(roomConv(w.room), { kind: 'notice', text: 'Welcome! You are ' + w.nick + ' in #' + w.room + '. Type /help for commands.' });

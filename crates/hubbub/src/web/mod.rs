@@ -36,6 +36,7 @@ const SCRIPTS: &[(&str, &str)] = &[
     ),
     ("/js/account.js", include_str!("../../assets/js/account.js")),
     ("/js/notify.js", include_str!("../../assets/js/notify.js")),
+    ("/js/keep.js", include_str!("../../assets/js/keep.js")),
     ("/js/net.js", include_str!("../../assets/js/net.js")),
     ("/js/util.js", include_str!("../../assets/js/util.js")),
 ];
