@@ -2,7 +2,7 @@
 // all in one room; history on first load; then a server restart on the same
 // ports and data directory, with messages posted while the pages are away.
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium } from 'playwright-core';
@@ -278,13 +278,8 @@ describe('web chat in Chromium', { timeout: 120000 }, () => {
     assert.deepEqual(problems, []);
     mkdirSync(ARTIFACTS, { recursive: true });
     const shot = path.join(ARTIFACTS, 'chat.png');
+    // (The README's pictures come from webclient.test.mjs.)
     await alice.screenshot({ path: shot });
-    // The README's picture is refreshed on request only, so a test run
-    // leaves the work tree as it was.
-    if (process.env.UPDATE_SCREENSHOT === '1') {
-      mkdirSync(path.join(REPO_ROOT, 'docs'), { recursive: true });
-      copyFileSync(shot, path.join(REPO_ROOT, 'docs/screenshot.png'));
-    }
   });
 
   it('shows errors to the user (nickname in use)', async () => {
