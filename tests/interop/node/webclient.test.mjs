@@ -614,7 +614,11 @@ describe('web client in Chromium', { timeout: 170000 }, () => {
 
   it('looks right at both sizes (screenshots)', async () => {
     const vic = await openPage('vic');
-    await setNick(vic, 'vic');
+    await vic.click('#account-toggle');
+    await vic.fill('#login-nick', 'vic');
+    await vic.fill('#login-password', 'a long passphrase');
+    await vic.click('#register-button');
+    await vic.locator('#account-state[data-state="account"]').waitFor();
     const wes = await tcpUser('wes', 'design');
     const zoe = await tcpUser('zoe', 'design');
     await send(vic, '/join design');

@@ -320,7 +320,10 @@ export function renderLog(keepScroll) {
       prev = e.kind === 'divider' ? null : e;
     }
   }
+  // Redrawn, not new: screen readers should not read the whole log out.
+  el.messages.setAttribute('aria-live', 'off');
   el.messages.replaceChildren(frag);
+  setTimeout(() => el.messages.setAttribute('aria-live', 'polite'), 0);
   renderLoadEarlier(conv);
   if (keepScroll) {
     el.messages.scrollTop = el.messages.scrollHeight - fromBottom;
