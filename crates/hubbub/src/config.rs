@@ -261,6 +261,15 @@ pub struct Options {
         value_name = "ORIGINS"
     )]
     pub frame_ancestors: Option<String>,
+    /// Server operators: comma-separated account nicknames; logged in, they act as operators in every room, ban server-wide, disconnect users and send notices to all [default: none].
+    #[arg(
+        long,
+        global = true,
+        env = "HUBBUB_OPERATORS",
+        value_name = "NICKS",
+        value_delimiter = ','
+    )]
+    pub operators: Option<Vec<String>>,
     /// Log filter, in tracing's EnvFilter syntax [default: info].
     #[arg(long, global = true, env = "HUBBUB_LOG", value_name = "FILTER")]
     pub log: Option<String>,
@@ -328,6 +337,8 @@ pub struct Config {
     pub allowed_origins: AllowedOrigins,
     /// Sites allowed to frame the page (none by default).
     pub frame_ancestors: FrameAncestors,
+    /// Account nicknames of the server operators.
+    pub operators: Vec<String>,
     pub log: String,
 }
 
@@ -383,6 +394,7 @@ impl Default for Config {
             purge_interval: Duration::from_secs(60),
             allowed_origins: AllowedOrigins::default(),
             frame_ancestors: FrameAncestors::default(),
+            operators: Vec::new(),
             log: "info".into(),
         }
     }
@@ -529,6 +541,7 @@ impl Config {
                 .map_or(d.purge_interval, |s| Duration::from_secs(s.max(1))),
             allowed_origins,
             frame_ancestors,
+            operators: cli.operators.or(file.operators).unwrap_or_default(),
             log: pick!(log),
         })
     }
