@@ -370,9 +370,6 @@ describe('web client in Chromium', { timeout: 170000 }, () => {
     assert.equal(await lu.inputValue('#message-input'), '');
 
     // Errors: in plain words, once, above the composer; the line stays to fix.
-    await send(lu, '/topic hello');
-    await lu.locator('#composer-error[data-code="not_supported"]', { hasText: 'not supported' }).waitFor();
-    await lu.fill('#message-input', '');
     await send(lu, '/frob');
     await lu.locator('#composer-error[data-code="unknown_command"]', { hasText: 'There is no command /frob' }).waitFor();
     await lu.fill('#message-input', '');
@@ -389,6 +386,61 @@ describe('web client in Chromium', { timeout: 170000 }, () => {
     await send(lu, '/part');
     await until(async () => !(await lu.$('#room-list li[data-room="misc"].joined')), { what: 'misc left' });
     await lu.context().close();
+  });
+
+  it('moderates from the message box: topic, modes, kick, and refusals in words', async () => {
+    const olga = await openPage('olga');
+    await olga.click('#account-toggle');
+    await olga.fill('#login-nick', 'olga');
+    await olga.fill('#login-password', 'owner of rooms');
+    await olga.click('#register-button');
+    await olga.locator('#account-state[data-state="account"]').waitFor();
+    // A logged-in user who creates a room owns it.
+    await send(olga, '/join agora');
+    await waitText(olga, '#current-room', 'agora');
+    const pia = await openPage('pia');
+    await setNick(pia, 'pia');
+    await send(pia, '/join agora');
+    await waitText(pia, '#current-room', 'agora');
+    const rex = await tcpUser('rex', 'agora');
+
+    await send(olga, '/topic Plans for https://example.com/today');
+    for (const page of [olga, pia]) {
+      await page.locator('#topic', { hasText: 'Plans for https://example.com/today' }).waitFor();
+      await page.locator('#messages li.msg[data-kind="notice"]', { hasText: 'olga set the topic: Plans for' }).waitFor();
+    }
+    assert.equal(await pia.getAttribute('#topic a', 'rel'), 'noopener noreferrer', 'a link in the topic is a link');
+    await send(pia, '/topic');
+    await pia.locator('#messages li.msg[data-kind="notice"]', { hasText: 'Topic of #agora: Plans for https://example.com/today (set by olga)' }).waitFor();
+
+    // Not an operator: refused, in words, beside the composer.
+    await send(pia, '/topic mine now');
+    await pia.locator('#composer-error[data-code="not_operator"]', { hasText: 'You are not an operator of agora.' }).waitFor();
+    await pia.fill('#message-input', '');
+
+    await send(olga, '/mode +m');
+    await pia.locator('#messages li.msg[data-kind="notice"]', { hasText: 'olga set +m on #agora' }).waitFor();
+    await send(pia, 'can I speak?');
+    await pia.locator('#composer-error[data-code="moderated"]', { hasText: 'moderated' }).waitFor();
+    await pia.fill('#message-input', '');
+    await send(olga, '/voice pia');
+    await pia.locator('#messages li.msg[data-kind="notice"]', { hasText: 'olga set +v pia on #agora' }).waitFor();
+    await send(pia, 'now I can');
+    await rex.waitFor('pia: now I can');
+
+    await send(olga, '/kick rex enough');
+    await rex.waitFor((l) => /kick|removed/.test(l) && /olga/.test(l));
+    await pia.locator('#messages li.msg[data-kind="notice"]', { hasText: 'rex was removed from #agora by olga: enough' }).waitFor();
+    await until(async () => !(await pia.$('#member-list li[data-nick="rex"]')), { what: 'rex gone from the members' });
+    await pia.waitForTimeout(200);
+    assert.deepEqual(await pia.$$eval('#messages li.msg[data-kind="notice"] .text', (els) => els.map((e) => e.textContent).filter((t) => /^rex /.test(t))),
+      ['rex joined #agora', 'rex was removed from #agora by olga: enough'], 'said once');
+    await send(olga, '/kick pia');
+    await pia.locator('#messages li.msg[data-kind="error"]', { hasText: 'You were removed from #agora by olga.' }).waitFor();
+    await until(async () => !(await pia.$('#room-list li.joined[data-room="agora"]')), { what: 'agora no longer joined' });
+    assert.ok(await pia.locator('#message-input').isDisabled(), 'no longer able to write there');
+    await olga.context().close();
+    await pia.context().close();
   });
 
   it('can be used with the keyboard alone', async () => {

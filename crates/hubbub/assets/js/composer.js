@@ -1,6 +1,7 @@
 // The message box: text to the conversation on screen, the line protocol's
 // slash commands (done with Socket.IO requests), nickname completion on Tab,
 // and the lines sent before on Up/Down.
+import { MODERATION_HELP, moderationCommand } from './moderation.js';
 import { currentConv, isJoined, state } from './state.js';
 import { $, same, sentence } from './util.js';
 
@@ -23,7 +24,6 @@ const HELP = [
   ['/login [NICK] PASSWORD', 'log in to your registered nickname'],
   ['/logout', 'log out (you keep your nickname until you change it)'],
   ['/password OLD NEW', 'change your password'],
-  ['/topic', 'not supported by this server yet'],
   ['/help', 'this list'],
   ['//TEXT', 'send a line that starts with /'],
 ];
@@ -112,16 +112,20 @@ function command(line) {
     case 'password':
       if (args.length !== 2) return showComposerError(usage('/password OLD NEW'));
       return settle(line, actions.changePassword(args[0], args[1]));
-    case 'topic':
-      return showComposerError({ code: 'not_supported', message: 'Room topics are not supported by this server yet.' });
     case 'help': case '?':
       input.value = '';
       clearComposerError();
       actions.notice('Commands:');
       HELP.forEach(([c, what]) => actions.notice(c + ' — ' + what));
+      actions.notice('Moderation (operators of a room, or of the server):');
+      MODERATION_HELP.forEach(([c, what]) => actions.notice(c + ' — ' + what));
       return undefined;
-    default:
+    default: {
+      const room = conv && conv.kind === 'room' ? conv.name : null;
+      const moderating = moderationCommand(name, rest, room, (text) => actions.notice(text));
+      if (moderating) return settle(line, moderating, args[0]);
       return showComposerError({ code: 'unknown_command', message: 'There is no command /' + name + '. Type /help for the list.' });
+    }
   }
 }
 

@@ -425,6 +425,39 @@ socket.on('private', (p) => {
   renderRooms();
 });
 
+// Moderation (docs/PROTOCOL.md): a room's topic, someone removed, modes changed.
+socket.on('topic', (e) => {
+  if (!e || !e.room || ignored(e.room)) return;
+  const conv = roomConv(e.room);
+  conv.topic = e.topic || null;
+  if (e.changed) notice(e.topic ? e.by + ' set the topic: ' + e.topic : e.by + ' cleared the topic', conv);
+  if (isCurrent(conv)) renderHeader();
+});
+
+socket.on('kicked', (e) => {
+  if (!e || !e.room || ignored(e.room)) return;
+  const conv = roomConv(e.room);
+  const why = (e.banned ? ' and banned' : '') + ' by ' + e.by + (e.reason ? ': ' + e.reason : '');
+  conv.members = conv.members.filter((n) => !same(n, e.nick));
+  if (state.nick && same(e.nick, state.nick)) {
+    removeJoined(e.room);
+    conv.typers = {};
+    addEntry(conv, { kind: 'error', text: 'You were removed from #' + e.room + why + '.' });
+    if (isCurrent(conv)) { renderHeader(); renderMembers(); }
+    renderRooms();
+    refreshRooms();
+    return;
+  }
+  addEntry(conv, { kind: 'notice', text: e.nick + ' was removed from #' + e.room + why });
+  if (isCurrent(conv)) renderMembers();
+  refreshRooms();
+});
+
+socket.on('mode', (e) => {
+  if (!e || !e.room || ignored(e.room)) return;
+  notice(e.by + ' set ' + e.change + ' on #' + e.room, roomConv(e.room));
+});
+
 socket.on('typing', (e) => {
   if (!e || !e.room || (state.nick && same(e.nick, state.nick))) return;
   const conv = roomConv(e.room);

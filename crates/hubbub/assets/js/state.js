@@ -36,6 +36,7 @@ function newConv(key, kind, name) {
     mentions: 0,           // of those, the ones that name us (every private message counts)
     firstUnread: null,     // the oldest unseen entry: the "new messages" marker goes before it
     marker: null,          // the entry the marker is shown before, while on screen
+    topic: null,           // rooms: the topic, if any
     members: [],           // rooms: nicknames
     loggedIn: [],          // rooms: members logged in to an account
     typers: {},            // rooms: nick -> expiresAt

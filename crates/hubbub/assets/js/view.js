@@ -7,7 +7,7 @@ import { currentConv, isJoined, privateConvs, roomConv, state, totals } from './
 export const el = {
   status: $('conn-status'), myNick: $('my-nick'), accountState: $('account-state'),
   roomList: $('room-list'), pmList: $('pm-list'),
-  currentRoom: $('current-room'), currentKind: $('current-kind'), leave: $('leave-button'),
+  currentRoom: $('current-room'), currentKind: $('current-kind'), leave: $('leave-button'), topic: $('topic'),
   messages: $('messages'), typing: $('typing'),
   composer: $('composer'), input: $('message-input'), send: $('send-button'),
   memberList: $('member-list'), memberCount: $('member-count'),
@@ -185,6 +185,10 @@ export function renderHeader() {
   const conv = currentConv();
   el.currentKind.textContent = conv ? (conv.kind === 'room' ? '#' : '@') : '';
   el.currentRoom.textContent = conv ? conv.name : '';
+  const topic = conv && conv.kind === 'room' && conv.topic ? conv.topic : '';
+  el.topic.hidden = !topic;
+  el.topic.textContent = '';
+  if (topic) appendLinkified(el.topic, topic);
   const chat = conv && (conv.kind === 'private' || isJoined(conv.name));
   el.leave.hidden = !conv;
   el.leave.disabled = !chat;

@@ -37,6 +37,10 @@ const SCRIPTS: &[(&str, &str)] = &[
     ("/js/account.js", include_str!("../../assets/js/account.js")),
     ("/js/notify.js", include_str!("../../assets/js/notify.js")),
     ("/js/keep.js", include_str!("../../assets/js/keep.js")),
+    (
+        "/js/moderation.js",
+        include_str!("../../assets/js/moderation.js"),
+    ),
     ("/js/net.js", include_str!("../../assets/js/net.js")),
     ("/js/util.js", include_str!("../../assets/js/util.js")),
 ];
