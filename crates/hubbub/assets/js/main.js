@@ -36,6 +36,7 @@ import { askParent, authPayload, changePassword, clearError, embedded, login, lo
   readToken, refused, register, renderAccount, setupAccount, showError, tokenRooms, welcomed } from './account.js';
 import { addEntry, loadEarlier, markSeen, messageEntry, onHistory, privateEntry, seeCurrent, syncRoom } from './chat.js';
 import { clearComposerError, setupComposer, showComposerError } from './composer.js';
+import { moderationCommand } from './moderation.js';
 import { keepPrivates, restorePrivates } from './keep.js';
 import { connect, request } from './net.js';
 import { setupNotify } from './notify.js';
@@ -61,7 +62,7 @@ function show(conv, { focus = true } = {}) {
   state.current = conv ? conv.key : null;
   if (conv && document.visibilityState === 'visible') markSeen(conv);
   renderAll();
-  if (conv && conv.kind === 'room') refreshMembers(conv);
+  if (conv && conv.kind === 'room') { refreshMembers(conv); probeOperator(conv); }
   closeDrawers();
   clearComposerError();
   if (focus && !el.input.disabled && !matchMedia('(pointer: coarse)').matches) el.input.focus();
@@ -356,6 +357,7 @@ function restore() {
   }
   Promise.all(steps).then(() => {
     if (state.current) notice('Reconnected.');
+    probeOperator(currentConv());
     renderAll();
     refresh();
     sendHeld();
@@ -455,7 +457,9 @@ socket.on('kicked', (e) => {
 
 socket.on('mode', (e) => {
   if (!e || !e.room || ignored(e.room)) return;
-  notice(e.by + ' set ' + e.change + ' on #' + e.room, roomConv(e.room));
+  const conv = roomConv(e.room);
+  notice(e.by + ' set ' + e.change + ' on #' + e.room, conv);
+  if (/^[+-]o /.test(e.change)) probeOperator(conv);
 });
 
 socket.on('typing', (e) => {
@@ -499,9 +503,12 @@ const actions = {
   }),
   login: (nick, password) => login(nick, password).then((res) => { notice('You are logged in as ' + res.nick + '.'); refresh(); }),
   register: (password) => register(null, password).then((res) => { notice('You registered ' + res.nick + ' and are logged in.'); refresh(); }),
-  logout: () => logout().then(() => notice('You are logged out. You are ' + state.nick + ' until you change it.')),
+  logout: () => logout().then(() => {
+    notice('You are logged out. You are ' + state.nick + ' until you change it.');
+    probeOperator(currentConv());
+  }),
   changePassword: (old, password) => changePassword(old, password).then(() => notice('Your password is changed; your other devices must log in again.')),
-  loggedIn: () => { refresh(); renderMembers(); },
+  loggedIn: () => { refresh(); renderMembers(); probeOperator(currentConv()); },
 };
 
 $('join-form').addEventListener('submit', (ev) => {
@@ -531,8 +538,35 @@ el.pmList.addEventListener('click', (ev) => {
 el.memberList.addEventListener('click', (ev) => {
   const li = ev.target.closest('li[data-nick]');
   if (!li || (state.nick && same(li.dataset.nick, state.nick))) return;
-  openPrivate(li.dataset.nick, true);
+  const conv = currentConv();
+  const nick = li.dataset.nick;
+  if (ev.target.closest('button.mod-toggle')) {
+    conv.modOpen = conv.modOpen === nick ? null : nick;
+    renderMembers();
+    return;
+  }
+  const action = ev.target.closest('button[data-mod]');
+  if (action) {
+    conv.modOpen = null;
+    clearError('members-error');
+    const run = moderationCommand(action.dataset.mod, nick, conv.name, (text) => notice(text, conv));
+    run.then(renderMembers, (err) => { renderMembers(); showError('members-error', err, nick); });
+    return;
+  }
+  if (ev.target.closest('button.entry')) openPrivate(nick, true);
 });
+
+// Whether we are an operator of `conv`: `bans` answers operators only, and
+// changes nothing. The member list then offers their actions.
+function probeOperator(conv) {
+  if (!conv || conv.kind !== 'room' || !isJoined(conv.name) || !socket.connected) return;
+  request('bans', { room: conv.name }).then(() => true, () => false).then((op) => {
+    if (conv.amOp === op) return;
+    conv.amOp = op;
+    if (!op) conv.modOpen = null;
+    if (isCurrent(conv)) renderMembers();
+  });
+}
 
 el.leave.addEventListener('click', () => {
   const conv = currentConv();

@@ -37,6 +37,8 @@ function newConv(key, kind, name) {
     firstUnread: null,     // the oldest unseen entry: the "new messages" marker goes before it
     marker: null,          // the entry the marker is shown before, while on screen
     topic: null,           // rooms: the topic, if any
+    amOp: false,           // rooms: we are one of its operators (main.js probeOperator)
+    modOpen: null,         // rooms: the member whose operator actions are shown
     members: [],           // rooms: nicknames
     loggedIn: [],          // rooms: members logged in to an account
     typers: {},            // rooms: nick -> expiresAt

@@ -31,7 +31,8 @@ function replaceItems(list, frag) {
   const a = document.activeElement;
   const li = a && list.contains(a) ? a.closest('li') : null;
   const key = li && (li.dataset.room || li.dataset.nick);
-  const which = a && a.classList.contains('close') ? 'button.close' : 'button.entry';
+  const which = !a || a.tagName !== 'BUTTON' ? 'button.entry'
+    : a.dataset.mod ? 'button[data-mod="' + a.dataset.mod + '"]' : 'button.' + a.classList[0];
   list.replaceChildren(frag);
   if (!key) return;
   for (const item of list.children) {
@@ -148,6 +149,33 @@ export function renderTitle() {
 
 // ---------- members ----------
 
+// What an operator of the room may do to a member, from the member list.
+const OPERATOR_ACTIONS = [['kick', 'Remove from the room'], ['ban', 'Ban'], ['mute', 'Mute'],
+  ['voice', 'Give voice'], ['op', 'Make operator']];
+
+/** The "⋯" button beside a member and, while open, the actions it discloses. */
+function operatorMenu(room, nick) {
+  const open = room.modOpen === nick;
+  const toggle = document.createElement('button');
+  toggle.type = 'button';
+  toggle.className = 'mod-toggle';
+  toggle.textContent = '⋯';
+  toggle.setAttribute('aria-label', 'Moderate ' + nick);
+  toggle.setAttribute('aria-expanded', String(open));
+  if (!open) return [toggle];
+  const actions = document.createElement('div');
+  actions.className = 'mod-actions';
+  for (const [action, text] of OPERATOR_ACTIONS) {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = 'ghost';
+    b.dataset.mod = action;
+    b.textContent = text;
+    actions.appendChild(b);
+  }
+  return [toggle, actions];
+}
+
 export function renderMembers() {
   const conv = currentConv();
   const room = conv && conv.kind === 'room' ? conv : null;
@@ -168,6 +196,7 @@ export function renderMembers() {
     if (tags.length) button.appendChild(span('tag', tags.join(', ')));
     button.title = mine ? 'You' : 'Send ' + nick + ' a private message';
     li.appendChild(button);
+    if (room.amOp && !mine) li.append(...operatorMenu(room, nick));
     frag.appendChild(li);
   }
   replaceItems(el.memberList, frag);
