@@ -38,6 +38,7 @@ import { addEntry, loadEarlier, markSeen, messageEntry, onHistory, privateEntry,
 import { clearComposerError, setupComposer, showComposerError } from './composer.js';
 import { moderationCommand } from './moderation.js';
 import { keepPrivates, restorePrivates } from './keep.js';
+import { closeDrawers, setupDrawers } from './layout.js';
 import { connect, request } from './net.js';
 import { setupNotify } from './notify.js';
 import { currentConv, findJoined, ignored, isCurrent, isJoined, privateConv, roomConv, roomId, state } from './state.js';
@@ -584,36 +585,6 @@ el.messages.addEventListener('click', (ev) => {
 el.input.addEventListener('input', noteTyping);
 el.input.addEventListener('blur', () => { if (!el.input.value) stopTyping(); });
 
-// ---------- drawers (narrow screens) ----------
-
-const drawers = { rooms: [$('rooms-toggle'), $('sidebar')], members: [$('members-toggle'), $('members-panel')] };
-
-function openDrawer(name) {
-  document.body.dataset.drawer = name;
-  for (const [n, [toggle]] of Object.entries(drawers)) toggle.setAttribute('aria-expanded', String(n === name));
-  $('scrim').hidden = false;
-  const first = drawers[name][1].querySelector('button, input');
-  if (first) first.focus();
-}
-
-function closeDrawers() {
-  const open = document.body.dataset.drawer;
-  if (!open) return;
-  delete document.body.dataset.drawer;
-  for (const [toggle] of Object.values(drawers)) toggle.setAttribute('aria-expanded', 'false');
-  $('scrim').hidden = true;
-  if (drawers[open][1].contains(document.activeElement)) drawers[open][0].focus();
-}
-
-for (const [name, [toggle]] of Object.entries(drawers)) {
-  toggle.addEventListener('click', () => {
-    if (document.body.dataset.drawer === name) closeDrawers();
-    else openDrawer(name);
-  });
-}
-$('scrim').addEventListener('click', closeDrawers);
-document.addEventListener('keydown', (ev) => { if (ev.key === 'Escape') closeDrawers(); });
-
 // ---------- visibility ----------
 
 document.addEventListener('visibilitychange', () => {
@@ -625,6 +596,7 @@ window.addEventListener('hubbub:open', (ev) => {
   if (conv) show(conv);
 });
 
+setupDrawers();
 setupAccount(actions);
 setupComposer(actions);
 setupNotify();
@@ -632,4 +604,3 @@ setInterval(refresh, REFRESH_EVERY);
 setInterval(renderTyping, 500);
 renderAll();
 renderAccount();
-if (embedded()) $('account-toggle').setAttribute('aria-label', 'Signed in by the site you came from');

@@ -37,6 +37,7 @@ const SCRIPTS: &[(&str, &str)] = &[
     ("/js/account.js", include_str!("../../assets/js/account.js")),
     ("/js/notify.js", include_str!("../../assets/js/notify.js")),
     ("/js/keep.js", include_str!("../../assets/js/keep.js")),
+    ("/js/layout.js", include_str!("../../assets/js/layout.js")),
     (
         "/js/moderation.js",
         include_str!("../../assets/js/moderation.js"),
