@@ -100,6 +100,10 @@ async fn an_owner_runs_a_room_with_topic_modes_kicks_and_bans() {
     bob.send("/topic").await;
     bob.expect("* topic of games: Board games tonight (set by alice)")
         .await;
+    // The room list shows it too.
+    bob.send("/rooms").await;
+    bob.expect("* 2 rooms: games (3, topic: Board games tonight), lobby (0)")
+        .await;
 
     // Moderated: only operators and voiced members speak.
     alice.send("/mode +m").await;
@@ -200,6 +204,16 @@ async fn timed_bans_mutes_ip_bans_and_invitations() {
     line_starting(&mut alice, "* nick:dave is unmuted in den").await;
     dave.send("hello!").await;
     line_starting(&mut alice, "dave: hello!").await;
+
+    // A nickname pattern.
+    alice.send("/ban dav*").await;
+    line_starting(&mut alice, "dave was banned from den by alice").await;
+    line_starting(&mut alice, "* nick:dav* is banned in den").await;
+    line_starting(&mut dave, "* you are now in lobby").await;
+    dave.send("/join den").await;
+    line_starting(&mut dave, "! you are banned from den").await;
+    alice.send("/unban nick:dav*").await;
+    line_starting(&mut alice, "* nick:dav* is unbanned in den").await;
 
     // An IP ban: a client from 127.0.0.3 is kept out, 127.0.0.1 is not.
     alice.send("/ban ip:127.0.0.3").await;
