@@ -294,6 +294,20 @@ async fn socket_io_requests_do_the_same_with_acks_and_events() {
         kicked,
         json!({"room": "club", "nick": nick, "by": "olga", "reason": "test", "banned": false})
     );
+    // The limit holds: with olga alone in club and a limit of 1, nobody
+    // else gets in.
+    owner
+        .ok(
+            "mode",
+            Some(json!({"room": "club", "change": "+l", "arg": "1"})),
+        )
+        .await;
+    assert_eq!(
+        guest
+            .error_code("join", Some(json!({"room": "club"})))
+            .await,
+        "room_full"
+    );
     let bans = owner.ok("bans", Some(json!({"room": "club"}))).await;
     assert_eq!(bans["bans"], json!([]));
     let log = owner.ok("modlog", Some(json!({"room": "club"}))).await;
@@ -303,7 +317,7 @@ async fn socket_io_requests_do_the_same_with_acks_and_events() {
         .iter()
         .map(|e| e["action"].as_str().unwrap())
         .collect();
-    assert_eq!(actions, ["topic", "mode", "kick"]);
+    assert_eq!(actions, ["topic", "mode", "kick", "mode"]);
     assert_eq!(
         guest
             .error_code("wall", Some(json!({"text": "hi all"})))
