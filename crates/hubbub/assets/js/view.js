@@ -98,7 +98,7 @@ export function renderRooms() {
     button.appendChild(span('name', '#' + r.name));
     if (joined) button.append(...badges(li, conv, people));
     else button.append(span('sr-only', ', ' + people + ', '), span('hint', 'join'));
-    button.title = people;
+    button.title = r.topic ? people + ' — ' + r.topic : people;
     if (conv.key === state.current) { li.classList.add('current'); button.setAttribute('aria-current', 'true'); }
     li.appendChild(button);
     frag.appendChild(li);
