@@ -575,6 +575,10 @@ describe('web client in Chromium', { timeout: 170000 }, () => {
     await until(() => sam.evaluate((n) => window.hubbub.state.connects > n && window.hubbub.socket.connected, connects),
       { what: 'a reconnect' });
     await sam.locator('#messages li.msg[data-kind="notice"]', { hasText: 'Reconnected.' }).last().waitFor();
+    // Said calmly, without the transport's words for why.
+    const said = await sam.$$eval('#messages li.msg .text', (els) => els.map((e) => e.textContent).join('\n'));
+    assert.match(said, /Connection lost\. Reconnecting…/);
+    assert.doesNotMatch(said, /transport|ping timeout|io (server|client) disconnect/i);
     assert.equal(await text(sam, '#my-nick'), 'samantha');
     assert.equal(await sam.getAttribute('#account-state', 'data-state'), 'account');
 
