@@ -681,10 +681,14 @@ describe('web client in Chromium', { timeout: 170000 }, () => {
     await vic.fill('#login-password', 'a long passphrase');
     await vic.click('#register-button');
     await vic.locator('#account-state[data-state="account"]').waitFor();
-    const wes = await tcpUser('wes', 'design');
-    const zoe = await tcpUser('zoe', 'design');
+    // vic, logged in, creates #design, so owns it and sets its topic.
     await send(vic, '/join design');
     await waitText(vic, '#current-room', 'design');
+    await send(vic, '/topic Release 2.0 — checklist at https://example.com/checklist');
+    await vic.locator('#topic', { hasText: 'Release 2.0' }).waitFor();
+    const wes = await tcpUser('wes', 'design');
+    const zoe = await tcpUser('zoe', 'design');
+    await vic.locator('#member-list li[data-nick="zoe"] button.mod-toggle').waitFor();
     await say(wes, 'wes', 'Morning! The new drawers work on my phone.');
     await say(wes, 'wes', 'Notes are at https://example.com/notes');
     await say(zoe, 'zoe', 'vic, can you check the contrast?');
