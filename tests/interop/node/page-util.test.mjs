@@ -22,7 +22,7 @@ describe('page helpers', () => {
       'no_such_room', 'empty_message', 'too_large', 'invalid_text', 'flood', 'store_unavailable', 'cluster_unavailable',
       'too_many_rooms', 'too_many_joined', 'invalid_credentials', 'rate_limited', 'already_registered', 'not_logged_in',
       'insecure_connection', 'bad_password', 'accounts_unavailable', 'invalid_token', 'tokens_disabled', 'invalid_session',
-      'timeout', 'offline'];
+      'timeout', 'offline', 'invite_only', 'registered_only', 'room_full', 'moderated', 'policy_full'];
     for (const code of codes) {
       const said = sentence({ code, message: `${code} happened` }, 'bob');
       if (code.includes('_')) assert.doesNotMatch(said, new RegExp(code), `${code}: ${said}`);
@@ -30,6 +30,9 @@ describe('page helpers', () => {
     }
     assert.equal(sentence({ code: 'no_such_nick', message: 'no such nickname: bob' }, 'bob'), 'Nobody called bob is here right now.');
     assert.equal(sentence({ code: 'invalid_nick', message: 'invalid nickname: too long' }), 'That nickname cannot be used: too long.');
+    // Codes whose server message is already a sentence to the user: kept, capitalized.
+    assert.equal(sentence({ code: 'not_operator', message: 'you are not an operator of games' }), 'You are not an operator of games.');
+    assert.equal(sentence({ code: 'banned', message: 'you are banned from games: spam' }), 'You are banned from games: spam.');
     // A code the page does not know yet: the server's own words, as a sentence.
     assert.equal(sentence({ code: 'brand_new', message: 'something new went wrong' }), 'Something new went wrong.');
   });

@@ -109,6 +109,12 @@ const SENTENCES = {
   invalid_token: () => 'The sign-in from the site you came from was refused. Reload that site and try again.',
   tokens_disabled: () => 'This server does not accept sign-ins from other sites.',
   invalid_session: () => 'Your login has expired. Log in again.',
+  // Moderation: the server's own words name the room first, lower-case; these read better.
+  invite_only: () => 'That room is invite-only: ask one of its operators for an invitation.',
+  registered_only: () => 'That room is for registered users: log in first.',
+  room_full: () => 'That room is full.',
+  moderated: () => 'This room is moderated: only its operators and voiced members may speak.',
+  policy_full: () => 'That room holds too many entries of that kind already.',
   timeout: () => 'The server did not answer. Check your connection and try again.',
   offline: () => 'You are offline. Try again once the connection is back.',
   unknown_command: (e) => e.message,
