@@ -22,6 +22,7 @@ pub mod limits;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 pub mod tokens;
 pub mod transport;
 pub mod web;

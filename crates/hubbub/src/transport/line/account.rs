@@ -2,17 +2,17 @@
 //! `/password`, `/unregister`, `/whois`) and the rule they protect: a
 //! registered nickname is taken only by whoever is logged in to it.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
-use crate::accounts::{AccountError, Accounts};
+use crate::accounts::{AccountError, Accounts, Peer};
 use crate::hub::{names, HubError, Session};
 
 /// A connection's login state.
 #[derive(Debug)]
 pub(super) struct Login {
     pub accounts: Arc<Accounts>,
-    pub ip: IpAddr,
+    /// The client's address, and whether its connection is encrypted.
+    pub peer: Peer,
     /// The account's nickname key while logged in.
     pub account: Option<String>,
     /// When the token logged in with expires (seconds since the epoch).
@@ -76,7 +76,7 @@ impl Login {
             )
             .into());
         }
-        self.accounts.register(self.ip, &nick, password).await?;
+        self.accounts.register(self.peer, &nick, password).await?;
         self.account = Some(names::nick_key(&nick));
         session.set_logged_in(true);
         session.notice(format!("you registered {nick}; you are logged in"));
@@ -92,7 +92,7 @@ impl Login {
         let current = session.nick()?;
         let account = self
             .accounts
-            .login(self.ip, nick.unwrap_or(&current), password)
+            .login(self.peer, nick.unwrap_or(&current), password)
             .await?;
         if names::nick_key(&current) != account.key {
             session.rename(&account.name).await?;
@@ -146,7 +146,7 @@ impl Login {
     ) -> Result<(), Refused> {
         let nick = self.own_nick(session)?;
         self.accounts
-            .change_password(self.ip, &nick, old, new)
+            .change_password(self.peer, &nick, old, new)
             .await?;
         session.notice("password changed");
         Ok(())
@@ -158,7 +158,7 @@ impl Login {
         password: &str,
     ) -> Result<(), Refused> {
         let nick = self.own_nick(session)?;
-        self.accounts.unregister(self.ip, &nick, password).await?;
+        self.accounts.unregister(self.peer, &nick, password).await?;
         self.account = None;
         session.set_logged_in(false);
         session.notice(format!("account {nick} deleted; the nickname is free"));

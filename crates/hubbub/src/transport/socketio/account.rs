@@ -72,7 +72,7 @@ pub(super) async fn register(conn: Arc<Connection>, data: Value) -> Answer {
             "choose a nickname first (set nickname), then register it".into(),
         ));
     }
-    conn.accounts.register(conn.ip, &nick, password).await?;
+    conn.accounts.register(conn.peer, &nick, password).await?;
     conn.set_account(Some(names::nick_key(&nick)));
     Ok(json!({ "nick": nick }))
 }
@@ -82,7 +82,7 @@ pub(super) async fn login(conn: Arc<Connection>, data: Value) -> Answer {
     let password = password_arg(&data, "password")?;
     let current = conn.session.nick()?;
     let nick = string_arg(&data, "nick").unwrap_or(&current).to_string();
-    let account = conn.accounts.login(conn.ip, &nick, password).await?;
+    let account = conn.accounts.login(conn.peer, &nick, password).await?;
     if names::nick_key(&current) != account.key {
         conn.session.rename(&account.name).await?;
     }
@@ -106,7 +106,7 @@ pub(super) async fn password(conn: Arc<Connection>, data: Value) -> Answer {
     }
     let nick = conn.session.nick()?;
     conn.accounts
-        .change_password(conn.ip, &nick, old, new)
+        .change_password(conn.peer, &nick, old, new)
         .await?;
     Ok(Value::Null)
 }
@@ -118,7 +118,7 @@ pub(super) async fn unregister(conn: Arc<Connection>, data: Value) -> Answer {
         return Err(AccountError::NotLoggedIn.into());
     }
     let nick = conn.session.nick()?;
-    conn.accounts.unregister(conn.ip, &nick, password).await?;
+    conn.accounts.unregister(conn.peer, &nick, password).await?;
     conn.set_account(None);
     Ok(Value::Null)
 }

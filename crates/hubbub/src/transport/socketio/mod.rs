@@ -218,7 +218,7 @@ impl SocketIoTransport {
                 Err(e) => return self.connect_error(session, &e.to_string()),
             },
             (_, Some(Value::String(nick)), Some(Value::String(password))) => {
-                match self.accounts.login(session.ip, nick, password).await {
+                match self.accounts.login(peer_of(session), nick, password).await {
                     Ok(account) => Some((account, None)),
                     Err(e) => return self.connect_error(session, &e.to_string()),
                 }
@@ -255,7 +255,7 @@ impl SocketIoTransport {
                     finished: AtomicBool::new(false),
                     vocabulary,
                     accounts: self.accounts.clone(),
-                    ip: session.ip,
+                    peer: peer_of(session),
                     account: Mutex::new(None),
                     token: Mutex::new(None),
                 });
@@ -546,8 +546,9 @@ pub(crate) struct Connection {
     /// How room messages are sent to this client.
     vocabulary: Vocabulary,
     accounts: Arc<crate::accounts::Accounts>,
-    /// The client's address (passwords, login rate limits).
-    ip: IpAddr,
+    /// The client's address and whether its connection is encrypted
+    /// (passwords, login rate limits).
+    peer: crate::accounts::Peer,
     /// The nickname key of the account logged in to, if any.
     account: Mutex<Option<String>>,
     /// The application token's user and expiry, when logged in by token.
@@ -565,6 +566,14 @@ impl Connection {
             self.session.outbox().closing().as_ref(),
         );
         self.session.end();
+    }
+}
+
+/// Who sends passwords on `session`, for the accounts' checks.
+fn peer_of(session: &engineio::Session<Socket>) -> crate::accounts::Peer {
+    crate::accounts::Peer {
+        ip: session.ip,
+        encrypted: session.encrypted,
     }
 }
 
