@@ -47,6 +47,34 @@ impl SioClient {
             .await
             .expect("connect in time")
             .expect("websocket connect");
+        SioClient::open(ws, frame).await
+    }
+
+    /// Connects over WSS to the HTTPS listener `https`, trusting what
+    /// `tls` trusts; reads `welcome`.
+    pub async fn connect_tls(
+        https: SocketAddr,
+        tls: std::sync::Arc<rustls::ClientConfig>,
+    ) -> SioClient {
+        let url = format!("wss://{https}/socket.io/?EIO=4&transport=websocket");
+        let connecting = tokio_tungstenite::connect_async_tls_with_config(
+            url,
+            None,
+            false,
+            Some(tokio_tungstenite::Connector::Rustls(tls)),
+        );
+        let (ws, _) = tokio::time::timeout(WAIT, connecting)
+            .await
+            .expect("connect in time")
+            .expect("websocket connect over TLS");
+        SioClient::open(ws, None).await
+    }
+
+    /// Engine.IO open, Socket.IO CONNECT (then `frame`), and `welcome`.
+    async fn open(
+        ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+        frame: Option<&str>,
+    ) -> SioClient {
         let mut client = SioClient {
             ws,
             next_ack: 1,
