@@ -224,3 +224,345 @@ async fn passwords_from_a_non_loopback_address_need_tls() {
     assert!(refused.contains("not encrypted"), "{refused}");
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_silent_handshake_holds_a_slot_until_its_timeout() {
+    let pki = TestPki::new();
+    let timeout = Duration::from_millis(800);
+    let config = Config {
+        max_connections_per_ip: 1,
+        tls_handshake_timeout: timeout,
+        ..tls_config(&pki)
+    };
+    let server = TestServer::start(config).await;
+    let started = tokio::time::Instant::now();
+    let mut silent = TcpStream::connect(server.tls_tcp.unwrap()).await.unwrap();
+    // Until the server has accepted it, the slot may still be free.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // While it says nothing, it is this address's one connection: a plain
+    // client is refused, and so is an HTTPS one (closed unanswered).
+    let mut refused = Client::connect_raw(server.addr).await;
+    let told = refused.read_to_end(WAIT).await;
+    assert!(
+        told.contains("too many connections from your address"),
+        "{told:?}"
+    );
+    assert!(tls::connect(server.https.unwrap(), pki.client())
+        .await
+        .is_err());
+
+    // The server closes it at the timeout, not before.
+    let mut byte = [0u8; 1];
+    let read = tokio::time::timeout(WAIT, silent.read(&mut byte))
+        .await
+        .expect("closed within the wait");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    let waited = started.elapsed();
+    assert!(
+        waited >= timeout,
+        "closed after {waited:?}, before the timeout"
+    );
+
+    // And its slot is free again.
+    let mut secure = tls::line_client(server.tls_tcp.unwrap(), pki.client()).await;
+    secure.send("/who").await;
+    assert!(secure.line().await.contains("1 member"));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_client_that_does_not_speak_tls_is_closed_and_counted() {
+    let pki = TestPki::new();
+    let server = TestServer::start(tls_config(&pki)).await;
+    let refusals = || async {
+        let mut admin = TcpStream::connect(server.admin).await.unwrap();
+        let metrics = exchange(&mut admin, &get("/metrics")).await;
+        metrics
+            .lines()
+            .find(|l| l.starts_with("hubbub_refusals_total{kind=\"tls_handshake\"}"))
+            .map_or(0.0, |l| {
+                l.rsplit(' ').next().unwrap().parse::<f64>().unwrap()
+            })
+    };
+    let before = refusals().await;
+    let mut clear = TcpStream::connect(server.tls_tcp.unwrap()).await.unwrap();
+    clear.write_all(b"hello\r\n").await.unwrap();
+    let mut rest = Vec::new();
+    // Closed at once (with a TLS alert at most), long before the 10 s
+    // handshake timeout.
+    let _ = tokio::time::timeout(Duration::from_secs(5), clear.read_to_end(&mut rest))
+        .await
+        .expect("closed at once");
+    assert!(!String::from_utf8_lossy(&rest).contains("You are"));
+    // A client that does not trust the certificate fails its handshake;
+    // the server counts both (other tests may add to the process-wide
+    // counter meanwhile, never take from it).
+    let other = TestPki::new();
+    assert!(tls::connect(server.tls_tcp.unwrap(), other.client())
+        .await
+        .is_err());
+    // The server notes a failure just after the client sees it.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut after = refusals().await;
+    while after < before + 2.0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        after = refusals().await;
+    }
+    assert!(after >= before + 2.0, "{before} -> {after}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_reload_serves_the_new_certificate_to_new_connections_only() {
+    let mut pki = TestPki::new();
+    let server = TestServer::start(tls_config(&pki)).await;
+    let tls_tcp = server.tls_tcp.unwrap();
+    let reload = || server.tls.as_ref().unwrap().reload();
+    // Each check gets a client of its own: a client that kept a session
+    // would resume it, and see no certificate at all.
+    let first_ca = pki.ca.clone();
+    let mut alice = tls::line_client(tls_tcp, pki.client()).await;
+    alice.nick("alice").await;
+
+    pki.reissue("renewed test CA");
+    reload().expect("the new files load");
+    // The open connection goes on with its session.
+    alice.send("still here").await;
+    alice.expect("alice: still here").await;
+    // New handshakes present the new certificate, on both listeners.
+    let first_client = || client_trusting(&first_ca, &[]);
+    assert!(tls::connect(tls_tcp, first_client()).await.is_err());
+    assert!(tls::connect(server.https.unwrap(), first_client())
+        .await
+        .is_err());
+    let fresh = tls::connect(tls_tcp, pki.client()).await.unwrap();
+    assert_eq!(presented(&fresh), pki.leaf);
+    let https = tls::connect(server.https.unwrap(), pki.client())
+        .await
+        .unwrap();
+    assert_eq!(presented(&https), pki.leaf);
+
+    // A broken file keeps the certificate in use, and says which file.
+    let in_use = pki.leaf.clone();
+    let good_cert = std::fs::read(&pki.cert).unwrap();
+    std::fs::write(&pki.cert, "not a certificate").unwrap();
+    let error = format!("{:#}", reload().unwrap_err());
+    assert!(error.contains("--tls-cert"), "{error}");
+    let still = tls::connect(tls_tcp, pki.client()).await.unwrap();
+    assert_eq!(presented(&still), in_use);
+    // So does a key that does not belong to the certificate.
+    std::fs::write(&pki.cert, &good_cert).unwrap();
+    std::fs::write(
+        &pki.key,
+        rcgen::KeyPair::generate().unwrap().serialize_pem(),
+    )
+    .unwrap();
+    let error = format!("{:#}", reload().unwrap_err());
+    assert!(error.contains("does not fit"), "{error}");
+    let still = tls::connect(tls_tcp, pki.client()).await.unwrap();
+    assert_eq!(presented(&still), in_use);
+
+    alice.send("and still").await;
+    // After the joins and leaves of the connections that checked.
+    skip_to(&mut alice, "alice: and still").await;
+    server.shutdown().await;
+}
+
+/// Reads `client`'s lines until `expected`.
+async fn skip_to(client: &mut Client, expected: &str) {
+    while client.line().await != expected {}
+}
+
+/// Sends SIGHUP to the process.
+async fn hang_up(process: &Process) {
+    let pid = process.child.id().expect("running").to_string();
+    let sent = tokio::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(sent.success());
+}
+
+#[tokio::test]
+async fn sighup_reloads_the_certificate_of_the_running_binary() {
+    let mut pki = TestPki::new();
+    let data = common::data_dir();
+    let args: Vec<String> = [
+        "--tls-cert",
+        pki.cert.to_str().unwrap(),
+        "--tls-key",
+        pki.key.to_str().unwrap(),
+        "--tls-tcp-addr",
+        "127.0.0.1:0",
+        "--https-addr",
+        "127.0.0.1:0",
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut process = Process::start(&args).await;
+    let tls_tcp = process.tls_tcp.expect("the log shows tls_tcp=");
+    assert!(process.https.is_some(), "the log shows https=");
+    let first_ca = pki.ca.clone();
+    let mut alice = tls::line_client(tls_tcp, pki.client()).await;
+    alice.nick("alice").await;
+
+    pki.reissue("renewed test CA");
+    hang_up(&process).await;
+    process.wait_for_log("TLS certificate reloaded").await;
+    alice.send("still here").await;
+    alice.expect("alice: still here").await;
+    assert!(tls::connect(tls_tcp, client_trusting(&first_ca, &[]))
+        .await
+        .is_err());
+    let fresh = tls::connect(tls_tcp, pki.client()).await.unwrap();
+    assert_eq!(presented(&fresh), pki.leaf);
+
+    std::fs::write(&pki.key, "-----BEGIN PRIVATE KEY-----\nbroken\n").unwrap();
+    hang_up(&process).await;
+    process.wait_for_log("TLS certificate not reloaded").await;
+    let still = tls::connect(tls_tcp, pki.client()).await.unwrap();
+    assert_eq!(presented(&still), pki.leaf);
+    alice.send("and still").await;
+    // After the joins and leaves of the connections that checked.
+    skip_to(&mut alice, "alice: and still").await;
+    assert!(process.terminate().await.success());
+}
+
+#[tokio::test]
+async fn sighup_without_tls_is_logged_and_harmless() {
+    let mut process = Process::start(&[]).await;
+    hang_up(&process).await;
+    process.wait_for_log("no TLS certificate to reload").await;
+    let mut client = Client::connect(process.tcp).await;
+    client.send("/who").await;
+    assert!(client.line().await.contains("1 member"));
+    assert!(process.terminate().await.success());
+}
+
+/// A port that was free a moment ago.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn plain_listeners_can_be_turned_off() {
+    // The file asks for plain listeners on two ports; the flags turn them
+    // off, and nothing answers there.
+    let pki = TestPki::new();
+    let (tcp_port, http_port) = (free_port(), free_port());
+    let file = pki.dir().join("hubbub.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "tcp-addr = \"127.0.0.1:{tcp_port}\"\nhttp-addr = \"127.0.0.1:{http_port}\"\n\
+             admin-addr = \"127.0.0.1:0\"\ntls-cert = \"fullchain.pem\"\ntls-key = \"privkey.pem\"\n\
+             tls-tcp-addr = \"127.0.0.1:0\"\nhttps-addr = \"127.0.0.1:0\"\nstore = \"memory\"\n"
+        ),
+    )
+    .unwrap();
+    let options = Options {
+        config: Some(file),
+        tcp_addr: Some("off".into()),
+        http_addr: Some("off".into()),
+        ..Options::default()
+    };
+    let config = Config::load(options).expect("a valid configuration");
+    let server = Server::bind(config).await.expect("bind");
+    let addresses = server.addresses();
+    assert_eq!((addresses.tcp, addresses.http), (None, None));
+    let (tls_tcp, https) = (addresses.tls_tcp.unwrap(), addresses.https.unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(server.run(async {
+        let _ = stopped.await;
+    }));
+
+    for port in [tcp_port, http_port] {
+        assert!(
+            TcpStream::connect(("127.0.0.1", port)).await.is_err(),
+            "nothing listens on {port}"
+        );
+    }
+    let mut secure = tls::line_client(tls_tcp, pki.client()).await;
+    let web = SioClient::connect_tls(https, pki.client()).await;
+    secure.expect(&format!("{} has joined us", web.nick)).await;
+
+    let _ = stop.send(());
+    running.await.unwrap().unwrap();
+}
+
+#[test]
+fn listener_and_tls_flags_are_checked_together() {
+    let load = |options: Options| Config::load(options).map_err(|e| format!("{e:#}"));
+    let error = load(Options {
+        tls_cert: Some("cert.pem".into()),
+        ..Options::default()
+    })
+    .unwrap_err();
+    assert!(
+        error.contains("--tls-cert and --tls-key go together"),
+        "{error}"
+    );
+    let error = load(Options {
+        https_addr: Some("127.0.0.1:8443".into()),
+        ..Options::default()
+    })
+    .unwrap_err();
+    assert!(error.contains("--https-addr needs --tls-cert"), "{error}");
+    let error = load(Options {
+        tcp_addr: Some("off".into()),
+        http_addr: Some("off".into()),
+        ..Options::default()
+    })
+    .unwrap_err();
+    assert!(error.contains("every listener is off"), "{error}");
+    // With a certificate, the TLS listeners are on at their defaults
+    // unless turned off.
+    let config = load(Options {
+        tls_cert: Some("cert.pem".into()),
+        tls_key: Some("key.pem".into()),
+        https_addr: Some("off".into()),
+        tls_handshake_timeout_ms: Some(2500),
+        ..Options::default()
+    })
+    .unwrap();
+    assert_eq!(config.tls_tcp_addr.as_deref(), Some("0.0.0.0:6697"));
+    assert_eq!(config.https_addr, None);
+    assert_eq!(config.tls_handshake_timeout, Duration::from_millis(2500));
+}
+
+#[tokio::test]
+async fn bad_certificates_stop_the_start_with_a_clear_error() {
+    let pki = TestPki::new();
+    let cert = pki.cert.to_str().unwrap();
+    let key = pki.key.to_str().unwrap();
+    let missing = pki.dir().join("missing.pem");
+    let missing = missing.to_str().unwrap();
+    let stderr = common::start_fails(&["--tls-cert", missing, "--tls-key", key]).await;
+    assert!(
+        stderr.contains("--tls-cert: reading") && stderr.contains("missing.pem"),
+        "{stderr}"
+    );
+    let stderr = common::start_fails(&["--tls-cert", cert]).await;
+    assert!(stderr.contains("go together"), "{stderr}");
+
+    let garbage = pki.dir().join("garbage.pem");
+    std::fs::write(&garbage, "hello").unwrap();
+    let garbage = garbage.to_str().unwrap();
+    let stderr = common::start_fails(&["--tls-cert", garbage, "--tls-key", key]).await;
+    assert!(stderr.contains("no CERTIFICATE"), "{stderr}");
+    let stderr = common::start_fails(&["--tls-cert", cert, "--tls-key", garbage]).await;
+    assert!(stderr.contains("no usable private key"), "{stderr}");
+    // The CA's certificate with the server's key: they do not belong together.
+    let ca = pki.ca_file.to_str().unwrap();
+    let stderr = common::start_fails(&["--tls-cert", ca, "--tls-key", key]).await;
+    assert!(stderr.contains("does not fit"), "{stderr}");
+}
