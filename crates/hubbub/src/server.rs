@@ -1,5 +1,10 @@
 //! Binds the listeners, runs the transports, and owns graceful shutdown.
 //!
+//! The listeners for clients are the line protocol and HTTP, in plain text
+//! and (with a certificate) over TLS; any of them may be off. The admin
+//! listener is always on. SIGHUP reloads the TLS certificate
+//! ([`crate::tls::reload_on_sighup`]).
+//!
 //! Shutdown, as in mini-redis, uses two mechanisms: a [`CancellationToken`]
 //! tells every task to stop (the accept loop stops accepting; each
 //! connection tells its client and closes its outbox), and a [`TaskTracker`]
