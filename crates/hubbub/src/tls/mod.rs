@@ -156,15 +156,19 @@ pub fn reload_on_sighup(
                 _ = shutdown.cancelled() => return,
                 received = hangups.recv() => if received.is_none() { return },
             }
-            match &tls {
-                None => tracing::info!("SIGHUP: no TLS certificate to reload"),
-                Some(tls) => match tls.reload() {
-                    Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
-                    Err(e) => tracing::error!(
-                        error = format!("{e:#}"),
-                        "SIGHUP: TLS certificate not reloaded; the old one stays in use"
-                    ),
-                },
+            let Some(tls) = &tls else {
+                tracing::info!("SIGHUP: no TLS certificate to reload");
+                continue;
+            };
+            // File reads (and key parsing) stay off the runtime's threads.
+            let reloading = tls.clone();
+            match tokio::task::spawn_blocking(move || reloading.reload()).await {
+                Ok(Ok(())) => tracing::info!("SIGHUP: TLS certificate reloaded"),
+                Ok(Err(e)) => tracing::error!(
+                    error = format!("{e:#}"),
+                    "SIGHUP: TLS certificate not reloaded; the old one stays in use"
+                ),
+                Err(e) => tracing::error!(error = %e, "SIGHUP: the certificate reload failed"),
             }
         }
     })

@@ -93,6 +93,18 @@ impl TestPki {
     }
 }
 
+/// The test configuration ([`super::config`]) with TLS on, with `pki`'s
+/// files, every listener on loopback port 0.
+pub fn server_config(pki: &TestPki) -> hubbub::Config {
+    hubbub::Config {
+        tls_cert: Some(pki.cert.clone()),
+        tls_key: Some(pki.key.clone()),
+        tls_tcp_addr: Some("127.0.0.1:0".into()),
+        https_addr: Some("127.0.0.1:0".into()),
+        ..super::config()
+    }
+}
+
 /// A client configuration that trusts `ca` only and offers `alpn`.
 pub fn client_trusting(ca: &CertificateDer<'static>, alpn: &[&[u8]]) -> Arc<ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
