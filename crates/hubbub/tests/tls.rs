@@ -15,6 +15,7 @@ use common::tls::{self, client_trusting, presented, server_config, TestPki};
 use common::{Client, TestServer, WAIT};
 use hubbub::config::Options;
 use hubbub::{Config, Server};
+use rustls::pki_types::ServerName;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -154,6 +155,70 @@ async fn https_serves_the_page_polling_and_a_wss_session() {
     assert_eq!(message["from"], plain.name.as_str());
     assert_eq!(message["text"], "back to wss");
     server.shutdown().await;
+}
+
+/// A TCP connection to `addr` whose receive buffer is small, so that the
+/// server's writes to it block as soon as the client stops reading.
+async fn small_window(addr: SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(addr).await.unwrap()
+}
+
+#[tokio::test]
+async fn tls_clients_that_read_late_get_every_message_in_order() {
+    // Enough bytes to fill the socket buffers over and over: the server's
+    // TLS writes block part-way and go on when the clients read again.
+    // (That bytes TLS kept when a write blocked get flushed is tested
+    // deterministically in `tls::stream`.)
+    const LINES: usize = 1500;
+    let pki = TestPki::new();
+    let config = hubbub::Config {
+        outbound_limit: 64 * 1024 * 1024,
+        outbound_total_limit: 256 * 1024 * 1024,
+        ..server_config(&pki)
+    };
+    let server = TestServer::start(config).await;
+    let tls_tcp = small_window(server.tls_tcp.unwrap()).await;
+    let name = ServerName::IpAddress(server.tls_tcp.unwrap().ip().into());
+    let stream = tokio_rustls::TlsConnector::from(pki.client())
+        .connect(name, tls_tcp)
+        .await
+        .unwrap();
+    let mut secure = Client::greeted_over(stream, "tls".into()).await;
+    let https = server.https.unwrap();
+    let mut web = SioClient::connect_tls_on(small_window(https).await, https, pki.client()).await;
+    secure.expect(&format!("{} has joined us", web.nick)).await;
+    let mut sender = server.client().await;
+    let text = |i: usize| format!("line {i} {}", "x".repeat(4000));
+    let sending = tokio::spawn(async move {
+        for i in 0..LINES {
+            sender.send(&text(i)).await;
+        }
+        sender
+    });
+    // Nobody reads: the server's writes to both back up. Once the sender
+    // has its last line back, that line was handed to every outbox.
+    let mut sender = sending.await.unwrap();
+    let last = format!("{}: {}", sender.name, text(LINES - 1));
+    skip_to(&mut sender, &last).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    skip_to(&mut secure, &format!("{}: {}", sender.name, text(0))).await;
+    for i in 1..LINES {
+        secure
+            .expect(&format!("{}: {}", sender.name, text(i)))
+            .await;
+    }
+    for i in 0..LINES {
+        let message = web.event_skipping("message").await;
+        assert_eq!(message["text"], text(i).as_str());
+    }
+    server.shutdown().await;
+}
+
+/// Reads `client`'s lines until `expected`.
+async fn skip_to(client: &mut Client, expected: &str) {
+    while client.line().await != expected {}
 }
 
 /// An address of this machine that is not loopback (the one it would use

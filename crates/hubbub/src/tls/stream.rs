@@ -176,3 +176,129 @@ impl AsyncWrite for MaybeTlsStream {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use rustls::pki_types::{PrivateKeyDer, ServerName};
+    use rustls::{ClientConfig, RootCertStore, ServerConfig};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpSocket;
+    use tokio_rustls::{TlsAcceptor, TlsConnector};
+
+    use super::*;
+
+    /// A TLS connection over loopback with small socket buffers: the
+    /// server's end as a [`MaybeTlsStream`], and the client's.
+    async fn pair() -> (MaybeTlsStream, tokio_rustls::client::TlsStream<TcpStream>) {
+        let issued = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let cert = issued.cert.der().clone();
+        let key = PrivateKeyDer::Pkcs8(issued.signing_key.serialize_der().into());
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let server_config = ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.clone()], key)
+            .unwrap();
+        let mut roots = RootCertStore::empty();
+        roots.add(cert).unwrap();
+        let client_config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+
+        let listening = TcpSocket::new_v4().unwrap();
+        listening.set_send_buffer_size(4096).unwrap();
+        listening.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = listening.listen(1).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let connecting = TcpSocket::new_v4().unwrap();
+        connecting.set_recv_buffer_size(4096).unwrap();
+        let client = async {
+            let tcp = connecting.connect(addr).await.unwrap();
+            let name = ServerName::try_from("localhost").unwrap();
+            TlsConnector::from(Arc::new(client_config))
+                .connect(name, tcp)
+                .await
+                .unwrap()
+        };
+        let server = async {
+            let (tcp, _) = listener.accept().await.unwrap();
+            TlsAcceptor::from(Arc::new(server_config))
+                .accept(tcp)
+                .await
+                .unwrap()
+        };
+        let (client, server) = tokio::join!(client, server);
+        (MaybeTlsStream::Tls(Box::new(server)), client)
+    }
+
+    #[tokio::test]
+    async fn bytes_a_blocked_write_left_in_tls_are_flushed() {
+        let (mut server, mut client) = pair().await;
+        let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+        // Nobody reads: write until the socket and TLS take no more.
+        let mut sent = 0;
+        loop {
+            match server.try_write(&data[sent..]) {
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("{e}"),
+            }
+            assert!(sent < data.len(), "the buffers took a whole megabyte");
+        }
+        // What was taken is not all on the socket: some waits, encrypted.
+        assert!(server.has_pending_output());
+        let expected = data[..sent].to_vec();
+        let reading = tokio::spawn(async move {
+            let mut got = vec![0u8; expected.len()];
+            client.read_exact(&mut got).await.unwrap();
+            assert!(got == expected, "the bytes arrive as written");
+        });
+        while server.has_pending_output() {
+            server.writable().await.unwrap();
+            match server.try_flush() {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        tokio::time::timeout(std::time::Duration::from_secs(10), reading)
+            .await
+            .expect("everything written arrives")
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn readable_counts_what_tls_already_decrypted() {
+        let (mut server, mut client) = pair().await;
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
+        let sending = data.clone();
+        tokio::spawn(async move {
+            client.write_all(&sending).await.unwrap();
+            client.flush().await.unwrap();
+            // Keep the connection open: only the data may wake the reader.
+            std::future::pending::<()>().await;
+        });
+        // Small reads leave most of each 16 KiB record in TLS, with nothing
+        // more on the socket for the last ones.
+        let mut got = Vec::new();
+        let mut chunk = [0u8; 1000];
+        while got.len() < data.len() {
+            tokio::time::timeout(std::time::Duration::from_secs(10), server.readable())
+                .await
+                .expect("readable while TLS holds decrypted bytes")
+                .unwrap();
+            match server.try_read(&mut chunk) {
+                Ok(0) => panic!("end of stream"),
+                Ok(n) => got.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert!(got == data);
+    }
+}

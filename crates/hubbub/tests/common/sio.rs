@@ -56,11 +56,22 @@ impl SioClient {
         https: SocketAddr,
         tls: std::sync::Arc<rustls::ClientConfig>,
     ) -> SioClient {
+        let tcp = TcpStream::connect(https).await.expect("connect");
+        SioClient::connect_tls_on(tcp, https, tls).await
+    }
+
+    /// Like [`SioClient::connect_tls`], on a TCP connection already open
+    /// to `https` (one with small socket buffers, say).
+    pub async fn connect_tls_on(
+        tcp: TcpStream,
+        https: SocketAddr,
+        tls: std::sync::Arc<rustls::ClientConfig>,
+    ) -> SioClient {
         let url = format!("wss://{https}/socket.io/?EIO=4&transport=websocket");
-        let connecting = tokio_tungstenite::connect_async_tls_with_config(
+        let connecting = tokio_tungstenite::client_async_tls_with_config(
             url,
+            tcp,
             None,
-            false,
             Some(tokio_tungstenite::Connector::Rustls(tls)),
         );
         let (ws, _) = tokio::time::timeout(WAIT, connecting)
