@@ -368,6 +368,8 @@ pub const OFF: &str = "off";
 pub const DEFAULT_TLS_TCP_ADDR: &str = "0.0.0.0:6697";
 /// The HTTPS listener's address when --tls-cert is given.
 pub const DEFAULT_HTTPS_ADDR: &str = "0.0.0.0:8443";
+/// The shortest TLS handshake timeout accepted.
+pub const MIN_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_millis(100);
 
 /// `addr`, unless it is [`OFF`].
 pub fn listening(addr: &str) -> Option<&str> {
@@ -491,9 +493,7 @@ impl Config {
             tls_handshake_timeout: cli
                 .tls_handshake_timeout_ms
                 .or(file.tls_handshake_timeout_ms)
-                .map_or(d.tls_handshake_timeout, |ms| {
-                    Duration::from_millis(ms.max(1))
-                }),
+                .map_or(d.tls_handshake_timeout, Duration::from_millis),
             admin_addr: pick!(admin_addr),
             data_dir: pick!(data_dir),
             default_room: pick!(default_room),
@@ -581,7 +581,8 @@ impl Config {
 
     /// Checks what the TLS settings and listener addresses say together:
     /// a certificate and a key, or neither; TLS listeners only with them;
-    /// at least one listener for clients. (The files themselves are read
+    /// a handshake timeout of 100 ms or more; at least one listener for
+    /// clients. (The files themselves are read
     /// by [`crate::server::Server::bind`].)
     ///
     /// # Errors
@@ -601,6 +602,11 @@ impl Config {
                 "--https-addr needs --tls-cert and --tls-key"
             );
         }
+        anyhow::ensure!(
+            self.tls_handshake_timeout >= MIN_TLS_HANDSHAKE_TIMEOUT,
+            "--tls-handshake-timeout-ms must be at least {} (a handshake takes round trips)",
+            MIN_TLS_HANDSHAKE_TIMEOUT.as_millis()
+        );
         anyhow::ensure!(
             listening(&self.tcp_addr).is_some()
                 || listening(&self.http_addr).is_some()

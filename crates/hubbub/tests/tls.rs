@@ -447,6 +447,15 @@ fn listener_and_tls_flags_are_checked_together() {
     })
     .unwrap_err();
     assert!(error.contains("every listener is off"), "{error}");
+    let error = load(Options {
+        tls_handshake_timeout_ms: Some(0),
+        ..Options::default()
+    })
+    .unwrap_err();
+    assert!(
+        error.contains("--tls-handshake-timeout-ms must be at least 100"),
+        "{error}"
+    );
     // With a certificate, the TLS listeners are on at their defaults
     // unless turned off.
     let config = load(Options {
