@@ -240,7 +240,9 @@ async fn passwords_from_a_non_loopback_address_need_tls() {
     let pki = TestPki::for_names(&["localhost", "127.0.0.1", &ip.to_string()]);
     let config = Config {
         tcp_addr: SocketAddr::new(ip, 0).to_string(),
+        http_addr: SocketAddr::new(ip, 0).to_string(),
         tls_tcp_addr: Some(SocketAddr::new(ip, 0).to_string()),
+        https_addr: Some(SocketAddr::new(ip, 0).to_string()),
         ..server_config(&pki)
     };
     let server = TestServer::start(config).await;
@@ -276,6 +278,21 @@ async fn passwords_from_a_non_loopback_address_need_tls() {
     plain.send("/login tlstess correct horse battery").await;
     let refused = plain.line().await;
     assert!(refused.contains("not encrypted"), "{refused}");
+
+    // Socket.IO the same: over WebSocket in plain text refused, over WSS
+    // accepted.
+    let mut ws = server.socket().await;
+    ws.ok("set nickname", Some(json!("plainsam"))).await;
+    let refused = ws
+        .error_code("register", Some(json!({"password": "correct horse"})))
+        .await;
+    assert_eq!(refused, "insecure_connection");
+    let mut wss = SioClient::connect_tls(server.https.unwrap(), pki.client()).await;
+    wss.ok("set nickname", Some(json!("wsssam"))).await;
+    let registered = wss
+        .ok("register", Some(json!({"password": "correct horse"})))
+        .await;
+    assert_eq!(registered, json!({"nick": "wsssam"}));
     server.shutdown().await;
 }
 
