@@ -23,6 +23,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tokio::sync::Semaphore;
 
 use crate::hub::names;
+use crate::session_tokens::{self, SessionTokens};
 use crate::store::{HistoryStore, StoredAccount};
 
 /// Hashes computed at once (each takes `memory_kib` of memory).
@@ -81,6 +82,8 @@ pub enum AccountError {
     InvalidToken(#[from] crate::tokens::TokenError),
     #[error("this server takes no application tokens")]
     TokensDisabled,
+    #[error("your session has expired or was ended; log in again")]
+    InvalidSession,
 }
 
 impl AccountError {
@@ -97,6 +100,7 @@ impl AccountError {
             AccountError::Unavailable => "accounts_unavailable",
             AccountError::InvalidToken(_) => "invalid_token",
             AccountError::TokensDisabled => "tokens_disabled",
+            AccountError::InvalidSession => "invalid_session",
         }
     }
 }
@@ -106,8 +110,11 @@ impl AccountError {
 pub struct Whois {
     pub nick: String,
     pub registered: bool,
+    /// Connected, on any node of the cluster.
     pub here: bool,
     pub logged_in: bool,
+    /// How many sessions (devices) hold the nickname: 0 when not here.
+    pub sessions: usize,
 }
 
 /// Where a password comes from: the client's address (login rate limits,
@@ -133,6 +140,8 @@ pub struct Accounts {
     decoy: tokio::sync::OnceCell<String>,
     insecure_ok: bool,
     tokens: Option<crate::tokens::Tokens>,
+    /// What keeps a client logged in across reconnects.
+    sessions: SessionTokens,
 }
 
 impl Accounts {
@@ -144,6 +153,7 @@ impl Accounts {
         insecure_ok: bool,
     ) -> Accounts {
         let per_minute = |n: u32| Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN));
+        let store_for_sessions = store.clone();
         Accounts {
             store,
             memory: Mutex::new(HashMap::new()),
@@ -154,6 +164,47 @@ impl Accounts {
             decoy: tokio::sync::OnceCell::new(),
             insecure_ok,
             tokens: None,
+            sessions: SessionTokens::new(store_for_sessions, session_tokens::DEFAULT_TTL),
+        }
+    }
+
+    /// Session tokens valid for `ttl` (`--session-token-hours`).
+    pub fn with_session_ttl(mut self, ttl: std::time::Duration) -> Accounts {
+        self.sessions = SessionTokens::new(self.store.clone(), ttl);
+        self
+    }
+
+    /// A session token for account `key`, which logs in to it on a later
+    /// connection ([`Accounts::login_with_session`]); `None` when none can
+    /// be issued now (the client logs in with its password next time).
+    pub async fn issue_session(&self, key: &str) -> Option<String> {
+        match self.sessions.issue(key).await {
+            Ok(token) => Some(token),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not issue a session token");
+                None
+            }
+        }
+    }
+
+    /// The account session token `token` logs in to.
+    ///
+    /// Errors: `invalid_session` for a token that is unknown, expired,
+    /// ended, or of an account deleted since; `accounts_unavailable`.
+    pub async fn login_with_session(&self, token: &str) -> Result<StoredAccount, AccountError> {
+        let key = self
+            .sessions
+            .account(token)
+            .await
+            .map_err(unavailable)?
+            .ok_or(AccountError::InvalidSession)?;
+        self.find(&key).await?.ok_or(AccountError::InvalidSession)
+    }
+
+    /// Ends session token `token` of account `key` (logging out).
+    pub async fn end_session(&self, key: &str, token: &str) {
+        if let Err(e) = self.sessions.revoke(key, token).await {
+            tracing::warn!(error = %e, "could not end a session token");
         }
     }
 
@@ -293,11 +344,14 @@ impl Accounts {
                 .map(|a| a.password_hash = hash)
                 .is_some(),
         };
-        if changed {
-            Ok(())
-        } else {
-            Err(AccountError::InvalidCredentials)
+        if !changed {
+            return Err(AccountError::InvalidCredentials);
         }
+        // Whoever kept a session under the old password must log in again.
+        self.sessions
+            .revoke_all(&account.key)
+            .await
+            .map_err(unavailable)
     }
 
     /// Deletes account `nick`, given its password.
@@ -308,6 +362,10 @@ impl Accounts {
         password: &str,
     ) -> Result<(), AccountError> {
         let account = self.login(peer, nick, password).await?;
+        self.sessions
+            .revoke_all(&account.key)
+            .await
+            .map_err(unavailable)?;
         match &self.store {
             Some(store) => {
                 store
@@ -351,21 +409,22 @@ impl Accounts {
     }
 
     /// What `/whois` and the `whois` request say about `nick`: its
-    /// spelling (as in use here, or as registered), whether it is
-    /// registered, here (on this node), and logged in.
+    /// spelling (as in use, or as registered), whether it is registered,
+    /// here (on any node), logged in, and through how many sessions.
     pub async fn whois(&self, hub: &crate::hub::Hub, nick: &str) -> Result<Whois, AccountError> {
         let registered = self.find(nick).await?;
         let here = hub.whois(nick);
         let name = here
             .as_ref()
-            .map(|(name, _)| name.to_string())
+            .map(|p| p.nick.to_string())
             .or_else(|| registered.as_ref().map(|a| a.name.clone()))
             .unwrap_or_else(|| nick.to_string());
         Ok(Whois {
             nick: name,
             registered: registered.is_some(),
             here: here.is_some(),
-            logged_in: here.is_some_and(|(_, logged_in)| logged_in),
+            logged_in: here.as_ref().is_some_and(|p| p.logged_in),
+            sessions: here.map_or(0, |p| p.sessions),
         })
     }
 

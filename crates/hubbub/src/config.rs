@@ -239,6 +239,14 @@ pub struct Options {
     /// Argon2id passes per password hash [default: 2].
     #[arg(long, global = true, env = "HUBBUB_ARGON2_PASSES", value_name = "N")]
     pub argon2_passes: Option<u32>,
+    /// How long a session token (what keeps a page logged in across reloads) stays valid, in hours [default: 24].
+    #[arg(
+        long,
+        global = true,
+        env = "HUBBUB_SESSION_TOKEN_HOURS",
+        value_name = "HOURS"
+    )]
+    pub session_token_hours: Option<u64>,
     /// Most rooms that may exist [default: 10000].
     #[arg(long, global = true, env = "HUBBUB_MAX_ROOMS", value_name = "N")]
     pub max_rooms: Option<usize>,
@@ -339,6 +347,8 @@ pub struct Config {
     pub allow_insecure_passwords: bool,
     /// Argon2id cost of password hashes.
     pub argon2: crate::accounts::HashCost,
+    /// How long a session token stays valid (`crate::session_tokens`).
+    pub session_token_ttl: Duration,
     /// HS256 secret for application tokens.
     pub jwt_secret: Option<String>,
     /// PEM public key (RS256 / ES256) for application tokens.
@@ -414,6 +424,7 @@ impl Default for Config {
             history_cache_bytes: 64 * 1024 * 1024,
             allow_insecure_passwords: false,
             argon2: crate::accounts::HashCost::default(),
+            session_token_ttl: crate::session_tokens::DEFAULT_TTL,
             jwt_secret: None,
             jwt_public_key: None,
             jwt_audience: None,
@@ -558,6 +569,12 @@ impl Config {
                     .unwrap_or(d.argon2.passes)
                     .max(1),
             },
+            session_token_ttl: cli
+                .session_token_hours
+                .or(file.session_token_hours)
+                .map_or(d.session_token_ttl, |h| {
+                    Duration::from_secs(h.clamp(1, 24 * 365) * 3600)
+                }),
             max_rooms: pick!(max_rooms),
             retention: Retention {
                 max_messages_per_room: cli

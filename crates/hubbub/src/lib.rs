@@ -21,6 +21,7 @@ pub mod config;
 pub mod hub;
 pub mod limits;
 pub mod server;
+pub mod session_tokens;
 pub mod store;
 pub mod telemetry;
 pub mod tls;

@@ -172,7 +172,8 @@ impl Server {
                 config.argon2,
                 config.allow_insecure_passwords,
             )
-            .with_tokens(tokens),
+            .with_tokens(tokens)
+            .with_session_ttl(config.session_token_ttl),
         );
         Ok(Server {
             config,

@@ -14,6 +14,10 @@ use std::path::Path;
 use jsonwebtoken::{decode, Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
+/// How long before an application token expires its holder is warned
+/// (`token_expiring`), on both transports.
+pub const EXPIRY_WARNING: std::time::Duration = std::time::Duration::from_secs(30);
+
 use crate::hub::names;
 
 /// Most rooms a token may ask to join on connect.

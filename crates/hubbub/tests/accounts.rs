@@ -78,7 +78,7 @@ async fn a_registered_nickname_is_its_owners() {
     let whois = web.ok("whois", Some(json!("alice"))).await;
     assert_eq!(
         whois,
-        json!({"nick": "alice", "registered": true, "here": true, "logged_in": true})
+        json!({"nick": "alice", "registered": true, "here": true, "logged_in": true, "sessions": 1})
     );
 
     // A new password; the old one stops working.
@@ -103,28 +103,37 @@ async fn sockets_register_log_in_and_unregister() {
     let registered = web
         .ok("register", Some(json!({"password": "long enough"})))
         .await;
-    assert_eq!(registered, json!({"nick": "sam"}));
-    // Another socket logs in to it while sam is here: the name is in use.
+    assert_eq!(registered["nick"], "sam");
+    assert!(registered["session"].is_string(), "{registered}");
+    // Another socket logs in to it while sam is here: a second device of
+    // sam's (tests/devices.rs), the guest it was leaves the room.
     let mut other = server.socket().await;
-    assert_eq!(
-        other
-            .error_code(
-                "login",
-                Some(json!({"nick": "sam", "password": "long enough"}))
-            )
-            .await,
-        "nick_in_use"
-    );
-    drop(web);
-    // Once sam's socket is gone, logging in takes the name.
-    while watcher.line().await != "sam has left" {}
+    let guest = other.nick.clone();
     let taken = other
         .ok(
             "login",
             Some(json!({"nick": "sam", "password": "long enough"})),
         )
         .await;
-    assert_eq!(taken, json!({"nick": "sam"}));
+    while watcher.line().await != format!("{guest} has left") {}
+    // The account is not deleted from under its other session.
+    assert_eq!(
+        other
+            .error_code("unregister", Some(json!({"password": "long enough"})))
+            .await,
+        "other_sessions"
+    );
+    drop(web);
+    // Once the first socket is gone, the other is sam alone.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while other.ok("whois", Some(json!({"nick": "sam"}))).await["sessions"] != 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "sam's first socket never left"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(taken["nick"], "sam");
     assert_eq!(
         other
             .error_code("unregister", Some(json!({"password": "wrong one"})))
@@ -375,6 +384,36 @@ mod tokens {
         line.expect(&format!("{} is now known as hal", line.name))
             .await;
         line.expect("* you are logged in as hal").await;
+        let warning = line.line().await;
+        assert!(
+            warning.starts_with("! your token expires in ")
+                && warning.ends_with(" s; send /token JWT with a new one"),
+            "{warning}"
+        );
         line.expect("! disconnected: your token expired").await;
+
+        // Over TCP too, a new `/token` in time keeps the connection.
+        let short = token(
+            json!({"sub": "u10", "name": "ida", "exp": now() + 2}),
+            SECRET,
+            Algorithm::HS256,
+        );
+        let mut line = server.client().await;
+        line.send(&format!("/token {short}")).await;
+        line.expect(&format!("{} is now known as ida", line.name))
+            .await;
+        line.expect("* you are logged in as ida").await;
+        let warning = line.line().await;
+        assert!(warning.starts_with("! your token expires in "), "{warning}");
+        let fresh = token(
+            json!({"sub": "u10", "name": "ida", "exp": now() + 3600}),
+            SECRET,
+            Algorithm::HS256,
+        );
+        line.send(&format!("/token {fresh}")).await;
+        line.expect("* you are logged in as ida").await;
+        line.expect_silence(std::time::Duration::from_secs(3)).await;
+        line.send("/whois ida").await;
+        line.expect("* ida: registered; here, logged in").await;
     }
 }

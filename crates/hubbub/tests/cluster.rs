@@ -757,3 +757,93 @@ async fn an_account_registered_on_one_node_is_owned_on_every_node() {
     other.send("/login ann long enough").await;
     tcp_skip_to(&mut other, "* you are logged in as ann").await;
 }
+
+#[tokio::test]
+async fn one_account_on_two_nodes_is_one_member_and_gets_everything() {
+    let cluster = Cluster::new().await;
+    let n1 = cluster.node(REDIS, "n1").await;
+    let n2 = cluster.node(REDIS, "n2").await;
+    let mut bob = tcp(&n1, "bob").await;
+    let mut desk = tcp(&n1, "ann").await;
+    desk.send("/register long enough").await;
+    tcp_skip_to(&mut desk, "* you registered ann; you are logged in").await;
+
+    // ann's second device, on the other node, logging in as it connects.
+    let mut phone =
+        SioClient::connect_auth(n2.http, json!({"nick": "ann", "password": "long enough"})).await;
+    assert_eq!(phone.nick, "ann");
+    // One member on both nodes' lists, logged in.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        bob.send("/who").await;
+        let who = tcp_skip_until(&mut bob, |l| l.starts_with("* lobby (")).await;
+        if who == "* lobby (2 members): ann (logged in), bob" {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{who}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let members = phone.ok("members", None).await;
+    assert_eq!(members["members"], json!(["ann", "bob"]));
+    assert_eq!(members["logged_in"], json!(["ann"]));
+
+    // A private message to ann reaches both devices, on both nodes; what
+    // the phone sends privately shows on the desk.
+    bob.send("/msg ann psst").await;
+    tcp_skip_to(&mut desk, "*bob* psst").await;
+    let private = phone.event_skipping("private").await;
+    assert_eq!(
+        (private["from"].as_str(), private["text"].as_str()),
+        (Some("bob"), Some("psst"))
+    );
+    phone
+        .ok(
+            "private",
+            Some(json!({"to": "bob", "text": "from the phone"})),
+        )
+        .await;
+    tcp_skip_to(&mut bob, "*ann* from the phone").await;
+    tcp_skip_to(&mut desk, "-> *bob* from the phone").await;
+    desk.send("/msg bob from the desk").await;
+    let copy = phone.event_skipping("private").await;
+    assert_eq!(
+        (
+            copy["from"].as_str(),
+            copy["to"].as_str(),
+            copy["text"].as_str()
+        ),
+        (Some("ann"), Some("bob"), Some("from the desk"))
+    );
+    // A room message reaches both.
+    bob.send("hello ann").await;
+    tcp_skip_to(&mut desk, "bob: hello ann").await;
+    assert_eq!(message(&mut phone).await["text"], "hello ann");
+
+    // A guest on either node is refused the name.
+    let mut guest = SioClient::connect(n2.http).await;
+    assert_eq!(
+        guest.error_code("set nickname", Some(json!("ann"))).await,
+        "nick_registered"
+    );
+
+    // The room hears ann leave only when her last session goes: once the
+    // phone is gone (whois counts one device), bob has not heard her leave.
+    drop(phone);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        bob.send("/whois ann").await;
+        let line = tcp_skip_until(&mut bob, |l| {
+            l.starts_with("* ann: ") || l.starts_with("ann ")
+        })
+        .await;
+        assert_ne!(line, "ann has left", "the phone's leave was announced");
+        if line == "* ann: registered; here, logged in" {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{line}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    desk.send("/quit").await;
+    let left = tcp_skip_until(&mut bob, |l| l.starts_with("ann ")).await;
+    assert_eq!(left, "ann has left");
+}

@@ -292,7 +292,7 @@ async fn passwords_from_a_non_loopback_address_need_tls() {
     let registered = wss
         .ok("register", Some(json!({"password": "correct horse"})))
         .await;
-    assert_eq!(registered, json!({"nick": "wsssam"}));
+    assert_eq!(registered["nick"], "wsssam");
     server.shutdown().await;
 }
 

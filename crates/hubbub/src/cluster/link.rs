@@ -154,7 +154,9 @@ async fn register(cx: &mut Context, conn: &mut MultiplexedConnection) -> redis::
             release(conn, keys, &nick, &holder).await?;
         }
     }
-    for session in &sessions {
+    // A session logged in to its nickname's account holds it by the shared
+    // account store, not by a claim (its devices share it).
+    for session in sessions.iter().filter(|s| !s.logged_in) {
         if !claim(
             conn,
             keys,

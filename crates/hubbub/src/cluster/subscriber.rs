@@ -248,15 +248,22 @@ async fn handle(
                 from: sender,
                 to,
                 text,
+                echo,
             } => {
                 if to_node == cx.config.node {
+                    let from = sender;
                     hub.remote_private(
                         to_session,
-                        EventKind::Private {
-                            ts,
-                            from: sender,
-                            to,
-                            text,
+                        if echo {
+                            EventKind::PrivateSent {
+                                ts,
+                                from,
+                                to,
+                                text,
+                                own: false,
+                            }
+                        } else {
+                            EventKind::Private { ts, from, to, text }
                         },
                     );
                 }

@@ -34,7 +34,8 @@ pub enum Event {
         text: Arc<str>,
         action: bool,
     },
-    /// A committed private message for session `to_session` of `to_node`.
+    /// A committed private message for session `to_session` of `to_node`
+    /// (with `echo`, the sender's own copy for another of its devices).
     Private {
         to_node: Arc<str>,
         to_session: u64,
@@ -42,6 +43,8 @@ pub enum Event {
         from: Arc<str>,
         to: Arc<str>,
         text: Arc<str>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        echo: bool,
     },
     Typing {
         key: String,
@@ -78,6 +81,7 @@ impl From<Outgoing> for Event {
                 from,
                 to,
                 text,
+                echo,
             } => Event::Private {
                 to_node,
                 to_session,
@@ -85,6 +89,7 @@ impl From<Outgoing> for Event {
                 from,
                 to,
                 text,
+                echo,
             },
             Outgoing::Typing {
                 key,
@@ -142,6 +147,7 @@ mod tests {
                 Event::Session(SessionState {
                     id: 7,
                     nick: "ann".into(),
+                    logged_in: true,
                     rooms: vec![("lobby".into(), "Lobby".into())],
                 }),
                 Event::Closed {

@@ -31,6 +31,11 @@ pub enum Claim {
 pub struct SessionState {
     pub id: u64,
     pub nick: Arc<str>,
+    /// Logged in to its nickname's account: then the account's sessions
+    /// on other nodes may hold the same nickname (one user, several
+    /// devices), and it makes no cluster claim.
+    #[serde(default)]
+    pub logged_in: bool,
     /// `(folded key, display name)` of each room the session is in.
     pub rooms: Vec<(String, Arc<str>)>,
 }
@@ -48,7 +53,9 @@ pub enum Outgoing {
         text: Arc<str>,
         action: bool,
     },
-    /// A committed private message for session `to_session` of `to_node`.
+    /// A committed private message for session `to_session` of `to_node`:
+    /// the recipient's copy, or with `echo` the sender's own (that session
+    /// being another device of the sender's).
     Private {
         to_node: Arc<str>,
         to_session: u64,
@@ -56,6 +63,7 @@ pub enum Outgoing {
         from: Arc<str>,
         to: Arc<str>,
         text: Arc<str>,
+        echo: bool,
     },
     /// Someone here started or stopped typing in a room with members elsewhere.
     Typing {

@@ -111,12 +111,15 @@ pub enum EventKind {
         to: Arc<str>,
         text: Arc<str>,
     },
-    /// The sender's own copy of a private message it sent.
+    /// The sender's copy of a private message it sent: for the session
+    /// that sent it (`own`, which has its answer already) and for the
+    /// sender's other sessions (its other devices, which show it).
     PrivateSent {
         ts: u64,
         from: Arc<str>,
         to: Arc<str>,
         text: Arc<str>,
+        own: bool,
     },
     /// A reply from the server to this session only (command output); may span lines.
     Notice { text: String },

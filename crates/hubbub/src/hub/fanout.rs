@@ -8,8 +8,23 @@ impl Hub {
     /// Pushes `event` to every member of `room`; returns true when an outbox
     /// is backlogged (see [`Outbox::is_backlogged`]): the sender should be paced.
     pub(super) fn fan_out(&self, room: &Room, event: &Arc<Event>) -> bool {
+        self.fan_out_except(room, event, None)
+    }
+
+    /// [`Hub::fan_out`] to every member of `room` but session `except`.
+    pub(super) fn fan_out_except(
+        &self,
+        room: &Room,
+        event: &Arc<Event>,
+        except: Option<SessionId>,
+    ) -> bool {
         let mut backlogged = false;
-        for outbox in room.members.values() {
+        let members = room
+            .members
+            .iter()
+            .filter(|(id, _)| Some(**id) != except)
+            .map(|(_, outbox)| outbox);
+        for outbox in members {
             match outbox.push(event.clone()) {
                 Pushed::Queued => {}
                 Pushed::Backlogged => backlogged = true,

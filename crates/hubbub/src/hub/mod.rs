@@ -26,6 +26,7 @@ mod fanout;
 pub mod names;
 mod order;
 pub mod outbox;
+pub mod policy;
 pub(crate) mod remote;
 mod rooms;
 mod sequencer;
@@ -122,6 +123,34 @@ pub enum HubError {
     TooManyJoined(usize),
     #[error("{0} is on another server of this cluster, which cannot be reached right now")]
     ClusterUnavailable(String),
+    #[error("{0} other session(s) are logged in to this account; log them out first")]
+    OtherSessions(usize),
+    #[error("you are banned from {0}{1}")]
+    Banned(String, String),
+    #[error("{0} is invite-only: ask one of its operators for an invitation")]
+    InviteOnly(String),
+    #[error("{0} is for registered users: log in first")]
+    RegisteredOnly(String),
+    #[error("{0} is full ({1} members)")]
+    RoomFull(String, u32),
+    #[error("you are muted in {0}")]
+    Muted(String),
+    #[error("{0} is moderated: only its operators and voiced members may speak")]
+    Moderated(String),
+    #[error("you are not an operator of {0}")]
+    NotOperator(String),
+    #[error("you are not a server operator")]
+    NotServerOperator,
+    #[error("invalid mode change {0}: use +i, +m, +R, +t, +l N or their - forms")]
+    BadMode(String),
+    #[error("invalid mask {0}: use account:NAME, nick:PATTERN (* and ?) or ip:ADDRESS[/BITS]")]
+    BadMask(String),
+    #[error("invalid duration {0}: use a number and s, m, h or d (at most 366 days)")]
+    BadDuration(String),
+    #[error("{0} holds too many entries of that kind (at most {1})")]
+    PolicyFull(String, usize),
+    #[error("{0}")]
+    NotFound(String),
 }
 
 impl HubError {
@@ -143,6 +172,20 @@ impl HubError {
             HubError::TooManyRooms(_) => "too_many_rooms",
             HubError::TooManyJoined(_) => "too_many_joined",
             HubError::ClusterUnavailable(_) => "cluster_unavailable",
+            HubError::OtherSessions(_) => "other_sessions",
+            HubError::Banned(..) => "banned",
+            HubError::InviteOnly(_) => "invite_only",
+            HubError::RegisteredOnly(_) => "registered_only",
+            HubError::RoomFull(..) => "room_full",
+            HubError::Muted(_) => "muted",
+            HubError::Moderated(_) => "moderated",
+            HubError::NotOperator(_) => "not_operator",
+            HubError::NotServerOperator => "not_server_operator",
+            HubError::BadMode(_) => "bad_mode",
+            HubError::BadMask(_) => "bad_mask",
+            HubError::BadDuration(_) => "bad_duration",
+            HubError::PolicyFull(..) => "policy_full",
+            HubError::NotFound(_) => "not_found",
         }
     }
 }
@@ -223,6 +266,17 @@ impl RoomMembers {
             .collect::<Vec<_>>()
             .join(", ")
     }
+}
+
+/// A nickname in use, as [`Hub::whois`] finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Presence {
+    /// As its holder spells it.
+    pub nick: Arc<str>,
+    /// Logged in to the account that owns it.
+    pub logged_in: bool,
+    /// Sessions holding it, on every node (one account's devices).
+    pub sessions: usize,
 }
 
 /// The chat core shared by every transport.
@@ -402,7 +456,7 @@ impl Hub {
         nick: &str,
         wants_typing: bool,
     ) -> Result<Session, HubError> {
-        self.open_into(&self.new_outbox(), None, nick, wants_typing)
+        self.open_into(&self.new_outbox(), None, nick, wants_typing, false)
             .await
     }
 
@@ -442,7 +496,7 @@ impl Hub {
         let mut taken = None;
         for name in names {
             match self
-                .open_into(&outbox, first.clone(), &name, wants_typing)
+                .open_into(&outbox, first.clone(), &name, wants_typing, false)
                 .await
             {
                 Err(e @ HubError::NickInUse(_)) => taken = Some(e),
@@ -452,22 +506,40 @@ impl Hub {
         Err(taken.unwrap_or(HubError::SessionEnded))
     }
 
+    /// [`Hub::open_first_free_into`] for a client that logged in to the
+    /// account owning `nick` as it connected: the session is logged in
+    /// from the start, and may share `nick` with the account's other
+    /// sessions (its other devices), here and on other nodes.
+    pub async fn open_logged_in_into(
+        self: &Arc<Self>,
+        outbox: Arc<Outbox>,
+        first: Option<Arc<Event>>,
+        nick: &str,
+        wants_typing: bool,
+    ) -> Result<Session, HubError> {
+        self.open_into(&outbox, first, nick, wants_typing, true)
+            .await
+    }
+
     async fn open_into(
         self: &Arc<Self>,
         outbox: &Arc<Outbox>,
         first: Option<Arc<Event>>,
         nick: &str,
         wants_typing: bool,
+        logged_in: bool,
     ) -> Result<Session, HubError> {
         let id = self.next_session.fetch_add(1, Ordering::Relaxed);
         let folded = names::nick_key(nick);
-        self.lock().check_nick_free(&folded, nick, id)?;
-        if let Some(link) = &self.broker {
+        self.lock().check_nick_free(&folded, nick, id, logged_in)?;
+        // An account's nickname is its own on every node through the
+        // shared account store; only a guest's needs a cluster claim.
+        if let (Some(link), false) = (&self.broker, logged_in) {
             if link.claim(folded.clone(), id).await == Claim::Taken {
                 return Err(HubError::NickInUse(nick.to_string()));
             }
         }
-        let opened = self.open_claimed(id, nick, wants_typing, outbox.clone(), first);
+        let opened = self.open_claimed(id, nick, wants_typing, logged_in, outbox.clone(), first);
         if opened.is_err() {
             self.release_nick(folded, id);
         }
@@ -480,6 +552,7 @@ impl Hub {
         id: SessionId,
         nick: &str,
         wants_typing: bool,
+        logged_in: bool,
         outbox: Arc<Outbox>,
         first: Option<Arc<Event>>,
     ) -> Result<Session, HubError> {
@@ -488,7 +561,7 @@ impl Hub {
 
         let mut state = self.lock();
         let folded = names::nick_key(&nick);
-        state.check_nick_free(&folded, &nick, id)?;
+        state.check_nick_free(&folded, &nick, id, logged_in)?;
         state.claim_nick(folded, &nick, id);
         state.sessions.insert(
             id,
@@ -497,7 +570,7 @@ impl Hub {
                 rooms: vec![room_key.clone()],
                 outbox: outbox.clone(),
                 wants_typing,
-                logged_in: false,
+                logged_in,
             },
         );
         let room_name = state.rooms[&room_key].name.clone();
@@ -561,18 +634,21 @@ impl Hub {
         answer.await.map_err(|_| HubError::SessionEnded)?
     }
 
-    /// Renames session `id` here, the cluster claim (if any) being made:
-    /// every room of the session sees `Renamed`.
+    /// Renames session `id` here, the cluster claim (if any) being made,
+    /// and sets whether it is logged in (to the account of `new`): every
+    /// room of the session sees `Renamed` (or, where the user is there on
+    /// another device too, the join or leave that keeps it listed once).
     fn rename_locally(
         &self,
         id: SessionId,
         new: &str,
         new_key: &str,
         first: Option<Arc<Event>>,
+        logged_in: bool,
     ) -> Result<(), HubError> {
         let mut state = self.lock();
         let old = state.member(id)?.nick.clone();
-        state.check_nick_free(new_key, new, id)?;
+        state.check_nick_free(new_key, new, id, logged_in)?;
         let new: Arc<str> = new.into();
         state.release_nick(&old, id);
         state.claim_nick(new_key.to_string(), &new, id);
@@ -580,19 +656,13 @@ impl Hub {
             return Err(HubError::SessionEnded);
         };
         member.nick = new.clone();
+        member.logged_in = logged_in;
         if let Some(first) = first {
             self.push_wire(&member.outbox, first);
         }
         let state = &*state;
         for key in &state.sessions[&id].rooms {
-            if let Some(room) = state.rooms.get(key) {
-                let renamed = Event::new(EventKind::Renamed {
-                    room: room.name.clone(),
-                    old: old.clone(),
-                    new: new.clone(),
-                });
-                self.fan_out(room, &renamed);
-            }
+            self.renamed_in(state, key, &old, &new, state::Device::Local(id));
         }
         Ok(())
     }
@@ -602,7 +672,7 @@ impl Hub {
     /// unreachable): it becomes `new` (already claimed), and is told why.
     pub(crate) fn yield_nick(&self, id: SessionId, new: &str) -> Result<(), HubError> {
         let old = self.lock().member(id)?.nick.clone();
-        self.rename_locally(id, new, &names::nick_key(new), None)?;
+        self.rename_locally(id, new, &names::nick_key(new), None, false)?;
         self.presence_changed(id);
         if let Some(member) = self.lock().sessions.get(&id) {
             self.deliver(

@@ -365,6 +365,32 @@ mod tests {
         async fn delete_account(&self, key: &str) -> Result<bool, crate::store::StoreError> {
             self.inner.delete_account(key).await
         }
+        async fn create_session_token(
+            &self,
+            hash: &str,
+            key: &str,
+            expires_ms: u64,
+            now_ms: u64,
+            keep: usize,
+        ) -> Result<(), crate::store::StoreError> {
+            self.inner
+                .create_session_token(hash, key, expires_ms, now_ms, keep)
+                .await
+        }
+        async fn session_token(
+            &self,
+            hash: &str,
+            now_ms: u64,
+        ) -> Result<Option<String>, crate::store::StoreError> {
+            self.inner.session_token(hash, now_ms).await
+        }
+        async fn delete_session_tokens(
+            &self,
+            key: &str,
+            hash: Option<&str>,
+        ) -> Result<(), crate::store::StoreError> {
+            self.inner.delete_session_tokens(key, hash).await
+        }
         fn kind(&self) -> &'static str {
             "racing"
         }
@@ -422,6 +448,7 @@ mod tests {
             crate::hub::broker::SessionState {
                 id: 1,
                 nick: "ava".into(),
+                logged_in: false,
                 rooms: vec![("lobby2".into(), "lobby2".into())],
             },
         );

@@ -11,7 +11,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use smallvec::SmallVec;
+
 use super::broker::SessionState;
+use super::state::Device;
 use super::{names, Event, EventKind, Hub, SessionId, State};
 use crate::store::StoredMessage;
 
@@ -24,6 +27,8 @@ pub(crate) const NODE_LOST: &str = "server went away";
 #[derive(Debug)]
 struct RemoteSession {
     nick: Arc<str>,
+    /// Logged in to its nickname's account.
+    logged_in: bool,
     /// Folded room keys.
     rooms: Vec<String>,
 }
@@ -31,23 +36,48 @@ struct RemoteSession {
 #[derive(Debug, Default)]
 pub(super) struct Remote {
     sessions: HashMap<RemoteId, RemoteSession>,
-    /// Folded nickname → its session.
-    nicks: HashMap<String, RemoteId>,
+    /// Folded nickname → its sessions (several: one account's devices).
+    nicks: HashMap<String, SmallVec<[RemoteId; 1]>>,
 }
 
 impl Remote {
-    /// The remote session holding folded nickname `key`, with its spelling.
-    pub(super) fn by_nick(&self, key: &str) -> Option<(&RemoteId, &Arc<str>)> {
-        let id = self.nicks.get(key)?;
-        Some((id, &self.sessions.get(id)?.nick))
+    /// The remote sessions holding folded nickname `key`.
+    pub(super) fn holders(&self, key: &str) -> impl Iterator<Item = &RemoteId> + '_ {
+        self.nicks.get(key).into_iter().flatten()
     }
 
-    pub(super) fn has_nick(&self, key: &str) -> bool {
-        self.nicks.contains_key(key)
+    /// The remote sessions holding folded nickname `key`, with its spelling.
+    pub(super) fn by_nick(&self, key: &str) -> Option<(Vec<RemoteId>, Arc<str>)> {
+        let ids: Vec<RemoteId> = self.holders(key).cloned().collect();
+        let nick = self.sessions.get(ids.first()?)?.nick.clone();
+        Some((ids, nick))
     }
 
-    pub(super) fn nick(&self, id: &RemoteId) -> Option<&Arc<str>> {
-        self.sessions.get(id).map(|s| &s.nick)
+    /// Whether a remote session holds `nick` (folded: `key`) so that this
+    /// node may not give it to a session of its own: any does, unless
+    /// `as_account` and all of them are logged in to it, spelled the same.
+    pub(super) fn blocks(&self, key: &str, nick: &str, as_account: bool) -> bool {
+        self.holders(key).any(|id| {
+            !as_account
+                || self
+                    .sessions
+                    .get(id)
+                    .is_none_or(|s| !s.logged_in || &*s.nick != nick)
+        })
+    }
+
+    /// A remote session's nickname and whether it is logged in.
+    pub(super) fn member(&self, id: &RemoteId) -> Option<(Arc<str>, bool)> {
+        self.sessions.get(id).map(|s| (s.nick.clone(), s.logged_in))
+    }
+
+    fn forget_nick(&mut self, key: String, id: &RemoteId) {
+        if let std::collections::hash_map::Entry::Occupied(mut holders) = self.nicks.entry(key) {
+            holders.get_mut().retain(|h| h != id);
+            if holders.get().is_empty() {
+                holders.remove();
+            }
+        }
     }
 }
 
@@ -160,56 +190,53 @@ impl Hub {
         }
     }
 
-    /// Records `session` of `node` and tells local members what changed.
+    /// Records `session` of `node` and tells local members what changed;
+    /// a user who is in a room through another session too (another
+    /// device) neither joins nor leaves it.
     fn upsert_remote(&self, state: &mut State, node: &Arc<str>, session: SessionState) {
         let rid: RemoteId = (node.clone(), session.id);
         let old = state.remote.sessions.remove(&rid);
         let nick = session.nick.clone();
+        let key = names::nick_key(&nick);
         if let Some(old) = &old {
-            let old_key = names::nick_key(&old.nick);
-            if state.remote.nicks.get(&old_key) == Some(&rid) {
-                state.remote.nicks.remove(&old_key);
-            }
+            state.remote.forget_nick(names::nick_key(&old.nick), &rid);
         }
-        state
-            .remote
-            .nicks
-            .insert(names::nick_key(&nick), rid.clone());
+        let holders = state.remote.nicks.entry(key.clone()).or_default();
+        if !holders.contains(&rid) {
+            holders.push(rid.clone());
+        }
         let old_rooms = old.as_ref().map(|o| o.rooms.clone()).unwrap_or_default();
         let new_keys: Vec<String> = session.rooms.iter().map(|(k, _)| k.clone()).collect();
-        for key in old_rooms.iter().filter(|k| !new_keys.contains(k)) {
+        for room in old_rooms.iter().filter(|k| !new_keys.contains(k)) {
             let old_nick = old.as_ref().map_or(&nick, |o| &o.nick);
-            self.remote_left(state, &rid, key, old_nick, None);
+            self.remote_left(state, &rid, room, old_nick, None);
         }
         if let Some(old) = &old {
             if old.nick != nick {
-                for key in old_rooms.iter().filter(|k| new_keys.contains(k)) {
-                    if let Some(room) = state.rooms.get(key) {
-                        let renamed = Event::new(EventKind::Renamed {
-                            room: room.name.clone(),
-                            old: old.nick.clone(),
-                            new: nick.clone(),
-                        });
-                        self.fan_out(room, &renamed);
-                    }
+                for room in old_rooms.iter().filter(|k| new_keys.contains(k)) {
+                    self.renamed_in(state, room, &old.nick, &nick, Device::Remote(&rid));
                 }
             }
         }
-        for (key, name) in session.rooms.iter().filter(|(k, _)| !old_rooms.contains(k)) {
-            let Ok(room) = state.room_entry(key, name, usize::MAX) else {
+        for (room_key, name) in session.rooms.iter().filter(|(k, _)| !old_rooms.contains(k)) {
+            let shown = state.user_in_room(&key, room_key, Device::Remote(&rid));
+            let Ok(room) = state.room_entry(room_key, name, usize::MAX) else {
                 continue;
             };
-            let joined = Event::new(EventKind::Joined {
-                room: room.name.clone(),
-                nick: nick.clone(),
-            });
-            self.fan_out(room, &joined);
+            if !shown {
+                let joined = Event::new(EventKind::Joined {
+                    room: room.name.clone(),
+                    nick: nick.clone(),
+                });
+                self.fan_out(room, &joined);
+            }
             room.remote.insert(rid.clone());
         }
         state.remote.sessions.insert(
             rid,
             RemoteSession {
                 nick,
+                logged_in: session.logged_in,
                 rooms: new_keys,
             },
         );
@@ -219,10 +246,7 @@ impl Hub {
         let Some(old) = state.remote.sessions.remove(rid) else {
             return;
         };
-        let key = names::nick_key(&old.nick);
-        if state.remote.nicks.get(&key) == Some(rid) {
-            state.remote.nicks.remove(&key);
-        }
+        state.remote.forget_nick(names::nick_key(&old.nick), rid);
         let announce = !self
             .shutting_down
             .load(std::sync::atomic::Ordering::Relaxed);
@@ -249,7 +273,9 @@ impl Hub {
         if !room.remote.remove(rid) {
             return;
         }
-        self.announce_left(room, nick, reason);
+        if !state.user_in_room(&names::nick_key(nick), key, Device::Remote(rid)) {
+            self.announce_left(&state.rooms[key], nick, reason);
+        }
         state.drop_room_if_empty(key, &self.config.default_room, self.store.is_some());
     }
 }

@@ -1,6 +1,7 @@
 //! Rooms: entering and leaving (with their announcements and the history
 //! a joiner gets), the room listing, and member lists.
 
+use super::state::Device;
 use super::*;
 
 impl Hub {
@@ -92,10 +93,71 @@ impl Hub {
             return;
         };
         room.members.remove(&id);
-        if announce {
-            self.announce_left(room, nick, reason);
+        if announce && !state.user_in_room(&names::nick_key(nick), key, Device::Local(id)) {
+            self.announce_left(&state.rooms[key], nick, reason);
         }
         state.drop_room_if_empty(key, &self.config.default_room, self.store.is_some());
+    }
+
+    /// Tells room `room_key` that one session (`device`) of user `old` is
+    /// now `new`: `Renamed` when that was the user's only session there
+    /// and `new` was not there yet; otherwise the join of `new` and/or
+    /// the leave of `old` that keep each user once in the member list.
+    pub(super) fn renamed_in(
+        &self,
+        state: &State,
+        room_key: &str,
+        old: &Arc<str>,
+        new: &Arc<str>,
+        device: Device<'_>,
+    ) {
+        let Some(room) = state.rooms.get(room_key) else {
+            return;
+        };
+        let (old_key, new_key) = (names::nick_key(old), names::nick_key(new));
+        let (old_stays, new_here) = if old_key == new_key {
+            (false, false)
+        } else {
+            (
+                state.user_in_room(&old_key, room_key, device),
+                state.user_in_room(&new_key, room_key, device),
+            )
+        };
+        let renamed = Event::new(EventKind::Renamed {
+            room: room.name.clone(),
+            old: old.clone(),
+            new: new.clone(),
+        });
+        let others = match (old_stays, new_here) {
+            (false, false) => {
+                self.fan_out(room, &renamed);
+                return;
+            }
+            (true, false) => Some(EventKind::Joined {
+                room: room.name.clone(),
+                nick: new.clone(),
+            }),
+            (false, true) => Some(EventKind::Left {
+                room: room.name.clone(),
+                nick: old.clone(),
+                reason: None,
+            }),
+            (true, true) => None,
+        };
+        // The session renamed sees its rename; the others what changed
+        // in the member list, if anything.
+        let own = match device {
+            Device::Local(id) => {
+                if let Some(outbox) = room.members.get(&id) {
+                    self.deliver(outbox, renamed);
+                }
+                Some(id)
+            }
+            Device::Remote(_) => None,
+        };
+        if let Some(others) = others {
+            self.fan_out_except(room, &Event::new(others), own);
+        }
     }
 
     /// Tells `room`'s members here that `nick` left.
@@ -126,12 +188,16 @@ impl Hub {
             let member = state.member(id)?;
             (member.nick.clone(), member.outbox.clone())
         };
+        // The user may be here already on another device.
+        let shown = state.user_in_room(&names::nick_key(&nick), key, Device::Local(id));
         let room = state.room_entry(key, name, self.config.max_rooms)?;
-        let joined = Event::new(EventKind::Joined {
-            room: room.name.clone(),
-            nick,
-        });
-        self.fan_out(room, &joined);
+        if !shown {
+            let joined = Event::new(EventKind::Joined {
+                room: room.name.clone(),
+                nick,
+            });
+            self.fan_out(room, &joined);
+        }
         room.members.insert(id, outbox.clone());
         self.send_history(room, &outbox, since);
         Ok(())
@@ -252,12 +318,27 @@ impl Hub {
         state.trim_caches();
     }
 
-    /// Whether nickname `nick` is in use on this node (with its spelling)
-    /// and, if so, whether that session is logged in to its account.
-    pub fn whois(&self, nick: &str) -> Option<(Arc<str>, bool)> {
+    /// Whether nickname `nick` is in use in the cluster (with its
+    /// spelling) and, if so, whether its holder is logged in to its
+    /// account, and through how many sessions (devices).
+    pub fn whois(&self, nick: &str) -> Option<Presence> {
         let state = self.lock();
-        let id = state.nicks.get(&names::nick_key(nick))?;
-        let member = state.sessions.get(id)?;
-        Some((member.nick.clone(), member.logged_in))
+        let key = names::nick_key(nick);
+        let mut holders = state
+            .holders(&key)
+            .filter_map(|id| state.sessions.get(&id))
+            .map(|m| (m.nick.clone(), m.logged_in))
+            .chain(
+                state
+                    .remote
+                    .holders(&key)
+                    .filter_map(|id| state.remote.member(id)),
+            );
+        let (nick, logged_in) = holders.next()?;
+        Some(Presence {
+            nick,
+            logged_in,
+            sessions: 1 + holders.count(),
+        })
     }
 }

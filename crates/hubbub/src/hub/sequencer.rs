@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::broker::Outgoing;
 use super::remote::RemoteId;
+use super::state::State;
 use super::{event, names, Event, EventKind, Hub, HubError, Posted, SessionId};
 use crate::store::{HistoryStore, Record, StoredMessage};
 
@@ -67,18 +68,31 @@ enum Planned {
     },
 }
 
-/// Where a private message goes.
-enum Recipient {
-    Local(SessionId, Arc<str>),
-    /// A session of another node (cluster mode).
-    Remote(RemoteId, Arc<str>),
+/// Where a private message goes: every session (device) holding the
+/// recipient's nickname, here and on other nodes.
+struct Recipient {
+    /// As the recipient spells it.
+    nick: Arc<str>,
+    local: Vec<SessionId>,
+    /// Sessions of other nodes (cluster mode).
+    remote: Vec<RemoteId>,
 }
 
 impl Recipient {
-    fn nick(&self) -> &Arc<str> {
-        match self {
-            Recipient::Local(_, nick) | Recipient::Remote(_, nick) => nick,
-        }
+    /// The holders of folded nickname `key`, if anyone holds it.
+    fn of(state: &State, key: &str) -> Option<Recipient> {
+        let local: Vec<SessionId> = state.holders(key).collect();
+        let (remote, remote_nick) = state.remote.by_nick(key).unzip();
+        let nick = local
+            .first()
+            .and_then(|id| state.sessions.get(id))
+            .map(|m| m.nick.clone())
+            .or(remote_nick)?;
+        Some(Recipient {
+            nick,
+            local,
+            remote: remote.unwrap_or_default(),
+        })
     }
 }
 
@@ -214,24 +228,15 @@ fn plan(hub: &Hub, batch: impl Iterator<Item = Pending>) -> Vec<Planned> {
                     }
                 };
                 let key = names::nick_key(&pending.to);
-                let local = state.nicks.get(&key).and_then(|id| {
-                    Some(Recipient::Local(*id, state.sessions.get(id)?.nick.clone()))
-                });
-                let remote = || {
-                    let (id, nick) = state.remote.by_nick(&key)?;
-                    Some(Recipient::Remote(id.clone(), nick.clone()))
-                };
-                let Some(to) = local.or_else(remote) else {
+                let Some(to) = Recipient::of(&state, &key) else {
                     let error = HubError::NoSuchNick(pending.to.clone());
                     let _ = pending.done.send(Err(error));
                     continue;
                 };
-                if let Recipient::Remote(_, nick) = &to {
-                    if !hub.broker.as_ref().is_some_and(|l| l.is_connected()) {
-                        let error = HubError::ClusterUnavailable(nick.to_string());
-                        let _ = pending.done.send(Err(error));
-                        continue;
-                    }
+                if to.local.is_empty() && !hub.broker.as_ref().is_some_and(|l| l.is_connected()) {
+                    let error = HubError::ClusterUnavailable(to.nick.to_string());
+                    let _ = pending.done.send(Err(error));
+                    continue;
                 }
                 planned.push(Planned::Private {
                     pending,
@@ -263,7 +268,7 @@ fn records(planned: &[Planned]) -> Vec<Record> {
             } => records.push(Record::Private {
                 ts: *ts,
                 from: from.clone(),
-                to: to.nick().clone(),
+                to: to.nick.clone(),
                 text: pending.text.clone(),
             }),
         }
@@ -363,42 +368,51 @@ fn apply(hub: &Arc<Hub>, planned: Vec<Planned>, ids: Vec<u64>) -> Applied {
                 from,
                 to,
             } => {
-                let to_nick = to.nick().clone();
-                match to {
-                    Recipient::Local(to_id, _) => {
-                        if let Some(target) = state.sessions.get(&to_id) {
-                            hub.deliver(
-                                &target.outbox,
-                                Event::new(EventKind::Private {
-                                    ts,
-                                    from: from.clone(),
-                                    to: to_nick.clone(),
-                                    text: pending.text.clone(),
-                                }),
-                            );
-                        }
-                    }
-                    Recipient::Remote((node, session), _) => {
-                        published.push(Outgoing::Private {
-                            to_node: node,
-                            to_session: session,
-                            ts,
-                            from: from.clone(),
-                            to: to_nick.clone(),
-                            text: pending.text.clone(),
-                        });
-                    }
-                }
-                if let Some(sender) = state.sessions.get(&pending.from) {
-                    hub.deliver(
-                        &sender.outbox,
-                        Event::new(EventKind::PrivateSent {
+                let to_nick = to.nick.clone();
+                let private = |echo: bool, own: bool| {
+                    let (from, to, text) = (from.clone(), to_nick.clone(), pending.text.clone());
+                    Event::new(if echo {
+                        EventKind::PrivateSent {
                             ts,
                             from,
-                            to: to_nick.clone(),
-                            text: pending.text,
-                        }),
-                    );
+                            to,
+                            text,
+                            own,
+                        }
+                    } else {
+                        EventKind::Private { ts, from, to, text }
+                    })
+                };
+                // The recipient on every device, and the sender's own copy
+                // on every device of the sender (the sender's other
+                // sessions show what it said) unless it wrote to itself.
+                let from_key = names::nick_key(&from);
+                let to_self = from_key == names::nick_key(&to_nick);
+                let mut copies: Vec<(SessionId, bool)> =
+                    to.local.iter().map(|&id| (id, false)).collect();
+                let mut remote: Vec<(RemoteId, bool)> =
+                    to.remote.into_iter().map(|id| (id, false)).collect();
+                if to_self {
+                    copies.push((pending.from, true));
+                } else {
+                    copies.extend(state.holders(&from_key).map(|id| (id, true)));
+                    remote.extend(state.remote.holders(&from_key).map(|id| (id.clone(), true)));
+                }
+                for (id, echo) in copies {
+                    if let Some(target) = state.sessions.get(&id) {
+                        hub.deliver(&target.outbox, private(echo, id == pending.from));
+                    }
+                }
+                for ((node, session), echo) in remote {
+                    published.push(Outgoing::Private {
+                        to_node: node,
+                        to_session: session,
+                        ts,
+                        from: from.clone(),
+                        to: to_nick.clone(),
+                        text: pending.text.clone(),
+                        echo,
+                    });
                 }
                 answers.push(Answer::Private(pending.done, (to_nick, ts)));
             }

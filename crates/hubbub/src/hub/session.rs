@@ -112,7 +112,8 @@ impl Session {
 
     /// Changes nickname; every room of the session sees `Renamed`. Changing
     /// only the case of one's own nickname is allowed. In a cluster the new
-    /// nickname is claimed cluster-wide first.
+    /// nickname is claimed cluster-wide first. A session logged in stays
+    /// so only when the new name folds to the same key (its account's).
     pub async fn rename(&self, new: &str) -> Result<(), HubError> {
         self.rename_with(new, None).await
     }
@@ -121,14 +122,41 @@ impl Session {
     /// the name is its own, ahead of the room's [`EventKind::Renamed`] (a
     /// protocol's direct answer, such as the seed's `nickname ready`).
     pub async fn rename_with(&self, new: &str, first: Option<Arc<Event>>) -> Result<(), HubError> {
-        names::validate_nick(new)?;
+        let stays = {
+            let state = self.hub.lock();
+            let member = state.member(self.id)?;
+            member.logged_in && names::nick_key(&member.nick) == names::nick_key(new)
+        };
+        self.rename_as(new, first, stays, false).await
+    }
+
+    /// Takes `new`, the nickname of the account this session has just
+    /// logged in to, and marks the session logged in: it may share the
+    /// nickname with the account's other sessions (its other devices).
+    pub async fn rename_logged_in(&self, new: &str) -> Result<(), HubError> {
+        self.rename_as(new, None, true, false).await
+    }
+
+    /// Renames to `new` (checked as a nickname unless `guest_name`: a
+    /// transport's default name, such as a line client's `IP:PORT`).
+    async fn rename_as(
+        &self,
+        new: &str,
+        first: Option<Arc<Event>>,
+        logged_in: bool,
+        guest_name: bool,
+    ) -> Result<(), HubError> {
+        if !guest_name {
+            names::validate_nick(new)?;
+        }
         let new_key = names::nick_key(new);
         let old_key = {
             let state = self.hub.lock();
-            state.check_nick_free(&new_key, new, self.id)?;
+            state.check_nick_free(&new_key, new, self.id, logged_in)?;
             names::nick_key(&state.member(self.id)?.nick)
         };
-        let claimed = new_key != old_key && self.hub.broker.is_some();
+        // An account's nickname needs no cluster claim (see `Hub::open_into`).
+        let claimed = !logged_in && new_key != old_key && self.hub.broker.is_some();
         if claimed {
             if let Some(link) = &self.hub.broker {
                 if link.claim(new_key.clone(), self.id).await == Claim::Taken {
@@ -136,9 +164,12 @@ impl Session {
                 }
             }
         }
-        match self.hub.rename_locally(self.id, new, &new_key, first) {
+        match self
+            .hub
+            .rename_locally(self.id, new, &new_key, first, logged_in)
+        {
             Ok(()) => {
-                if claimed {
+                if new_key != old_key {
                     self.hub.release_nick(old_key, self.id);
                 }
                 self.hub.presence_changed(self.id);
@@ -334,15 +365,84 @@ impl Session {
         );
     }
 
-    /// Sets what the room is told when this session leaves.
-    /// Marks the session as logged in to its nickname's account (or not),
-    /// which [`Hub::whois`] reports.
-    pub fn set_logged_in(&self, logged_in: bool) {
+    /// Marks the session logged in to the account of the nickname it
+    /// holds (it registered it, or logged in under it), which member
+    /// lists and [`Hub::whois`] show on every node.
+    pub fn set_logged_in(&self) {
         if let Ok(member) = self.hub.lock().member_mut(self.id) {
-            member.logged_in = logged_in;
+            member.logged_in = true;
+        }
+        self.hub.presence_changed(self.id);
+    }
+
+    /// Logs the session in to the account whose nickname is
+    /// `account_nick` (the caller checked the credentials): it takes that
+    /// name unless it holds it already, and may share it with the
+    /// account's other sessions (its other devices), here and on other
+    /// nodes.
+    pub async fn log_in_as(&self, account_nick: &str) -> Result<(), HubError> {
+        if *self.nick()? == *account_nick {
+            self.set_logged_in();
+            Ok(())
+        } else {
+            self.rename_logged_in(account_nick).await
         }
     }
 
+    /// Refuses (`other_sessions`) while other sessions share this one's
+    /// nickname: before deleting the account, which would leave them
+    /// holding a name nobody owns.
+    pub fn only_device(&self) -> Result<(), HubError> {
+        let nick = self.nick()?;
+        match self.hub.whois(&nick) {
+            Some(p) if p.sessions > 1 => Err(HubError::OtherSessions(p.sessions - 1)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Logs the session out of its account. It keeps its nickname as a
+    /// guest (claimed in the cluster, as a guest's is) unless the
+    /// account's other sessions (devices) hold it too: a guest cannot
+    /// share it, so the session takes the first free of `guest_names`
+    /// (the transport's default names) and that name is returned.
+    ///
+    /// Errors: `nick_in_use` when every guest name is taken too.
+    pub async fn log_out(
+        &self,
+        guest_names: impl IntoIterator<Item = String>,
+    ) -> Result<Option<Arc<str>>, HubError> {
+        let kept = {
+            let mut state = self.hub.lock();
+            let nick = state.member(self.id)?.nick.clone();
+            let key = names::nick_key(&nick);
+            let alone = state.check_nick_free(&key, &nick, self.id, false).is_ok();
+            if alone {
+                state.member_mut(self.id)?.logged_in = false;
+            }
+            alone.then_some(key)
+        };
+        if let Some(key) = kept {
+            self.hub.presence_changed(self.id);
+            if let Some(link) = &self.hub.broker {
+                // Best effort: the account kept the name its own until now;
+                // should a guest elsewhere hold it, the cluster's next
+                // resync renames one of the two.
+                let _ = link.claim(key, self.id).await;
+            }
+            return Ok(None);
+        }
+        let mut taken = HubError::SessionEnded;
+        for name in guest_names {
+            match self.rename_as(&name, None, false, true).await {
+                Ok(()) => return Ok(Some(name.into())),
+                Err(e @ HubError::NickInUse(_)) => taken = e,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(taken)
+    }
+
+    /// Sets what the room is told when this session leaves.
     pub fn set_leave_reason(&self, reason: Option<&str>) {
         *self.leave_reason.lock().unwrap_or_else(|e| e.into_inner()) = reason.map(Into::into);
     }

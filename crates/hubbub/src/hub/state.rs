@@ -13,8 +13,22 @@ pub(super) struct Member {
     pub(super) outbox: Arc<Outbox>,
     /// Whether the transport shows typing indicators.
     pub(super) wants_typing: bool,
-    /// Logged in to the account of its nickname (`crate::accounts`).
+    /// Logged in to the account of its nickname (`crate::accounts`): only
+    /// then may other sessions hold the same nickname (the same user on
+    /// several devices), and only sessions logged in to it too.
     pub(super) logged_in: bool,
+}
+
+/// The sessions holding one nickname: one, or several sessions logged in
+/// to the account that owns it (one user on several devices).
+pub(super) type Holders = smallvec::SmallVec<[SessionId; 1]>;
+
+/// One session of a user, here or on another node, as presence checks
+/// name the one they leave out ([`State::user_in_room`]).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Device<'a> {
+    Local(SessionId),
+    Remote(&'a RemoteId),
 }
 
 #[derive(Debug)]
@@ -40,16 +54,17 @@ pub(super) struct Room {
 
 #[derive(Debug, Default)]
 pub(super) struct State {
-    /// [`names::nick_look_alike`] of each session's nickname → session:
-    /// the second key nicknames must not collide by.
-    pub(super) nick_look_alikes: HashMap<String, SessionId>,
+    /// [`names::nick_look_alike`] of each session's nickname → its
+    /// holders: the second key nicknames must not collide by.
+    pub(super) nick_look_alikes: HashMap<String, Holders>,
     /// The look-alike key (UTS #39 skeleton, as for nicknames) of each
     /// room in memory → that room's key, so a spelling that looks like a
     /// live room's name finds that room ([`State::room_key`]).
     pub(super) look_alikes: HashMap<String, String>,
     pub(super) sessions: HashMap<SessionId, Member>,
-    /// Folded nickname → session; makes nicknames unique case-insensitively.
-    pub(super) nicks: HashMap<String, SessionId>,
+    /// Folded nickname → the sessions holding it; makes nicknames unique
+    /// case-insensitively (save for one account's several sessions).
+    pub(super) nicks: HashMap<String, Holders>,
     /// Folded room name → room. A room is in memory while someone (here or
     /// on another node) is in it, and the default room always; without a
     /// store, also once it has had a message (its memory is its history).
@@ -132,69 +147,113 @@ impl State {
         }
     }
 
+    /// Who is in `room`, each user once however many sessions (devices)
+    /// it has there, here and on other nodes.
     pub(super) fn room_members(&self, room: &Room) -> RoomMembers {
-        let mut members: Vec<Arc<str>> = room
+        let mut members: Vec<(Arc<str>, bool)> = room
             .members
             .keys()
-            .filter_map(|id| self.sessions.get(id).map(|m| m.nick.clone()))
-            .chain(
-                room.remote
-                    .iter()
-                    .filter_map(|id| self.remote.nick(id).cloned()),
-            )
+            .filter_map(|id| self.sessions.get(id).map(|m| (m.nick.clone(), m.logged_in)))
+            .chain(room.remote.iter().filter_map(|id| self.remote.member(id)))
             .collect();
-        members.sort_by_key(|n| names::fold(n));
-        let mut logged_in: Vec<Arc<str>> = room
-            .members
-            .keys()
-            .filter_map(|id| self.sessions.get(id))
-            .filter(|m| m.logged_in)
-            .map(|m| m.nick.clone())
+        members.sort_by_cached_key(|(n, _)| names::fold(n));
+        members.dedup_by(|a, b| names::nick_key(&a.0) == names::nick_key(&b.0));
+        let logged_in = members
+            .iter()
+            .filter(|(_, logged_in)| *logged_in)
+            .map(|(n, _)| n.clone())
             .collect();
-        logged_in.sort_by_key(|n| names::fold(n));
         RoomMembers {
             name: room.name.clone(),
-            members,
+            members: members.into_iter().map(|(n, _)| n).collect(),
             logged_in,
         }
     }
 
-    /// Refuses folded nickname `key` if anyone but session `id` holds it,
-    /// here or (as far as this node knows) on another node.
+    /// Whether the user with folded nickname `key` is in room `room_key`
+    /// through a session other than `except` (another device of theirs,
+    /// here or on another node): its arrival or departure through
+    /// `except` then changes nothing the room sees.
+    pub(super) fn user_in_room(&self, key: &str, room_key: &str, except: Device<'_>) -> bool {
+        let Some(room) = self.rooms.get(room_key) else {
+            return false;
+        };
+        let local = self.nicks.get(key).into_iter().flatten().any(|id| {
+            !matches!(except, Device::Local(e) if e == *id) && room.members.contains_key(id)
+        });
+        local
+            || self.remote.holders(key).any(|rid| {
+                !matches!(except, Device::Remote(e) if e == rid) && room.remote.contains(rid)
+            })
+    }
+
+    /// Refuses nickname `nick` (folded key `key`) if anyone but session
+    /// `id` holds it, here or (as far as this node knows) on another node;
+    /// or a nickname that looks the same. With `as_account` (the session
+    /// is logged in to the account that owns `nick`), sessions logged in
+    /// to it may already hold it, spelled the same: the same user on
+    /// another device.
     pub(super) fn check_nick_free(
         &self,
         key: &str,
         nick: &str,
         id: SessionId,
+        as_account: bool,
     ) -> Result<(), HubError> {
-        let local_owner = self.nicks.get(key).is_some_and(|&owner| owner != id);
-        let look_alike = self
-            .nick_look_alikes
-            .get(&names::nick_look_alike(nick))
-            .is_some_and(|&owner| owner != id);
-        if local_owner || look_alike || self.remote.has_nick(key) {
+        let shares = |other: &SessionId| {
+            as_account
+                && self
+                    .sessions
+                    .get(other)
+                    .is_some_and(|m| m.logged_in && &*m.nick == nick)
+        };
+        let blocked = |holders: Option<&Holders>| {
+            holders
+                .into_iter()
+                .flatten()
+                .any(|other| *other != id && !shares(other))
+        };
+        if blocked(self.nicks.get(key))
+            || blocked(self.nick_look_alikes.get(&names::nick_look_alike(nick)))
+            || self.remote.blocks(key, nick, as_account)
+        {
             return Err(HubError::NickInUse(nick.to_string()));
         }
         Ok(())
     }
 
+    /// The sessions here holding folded nickname `key`.
+    pub(super) fn holders(&self, key: &str) -> impl Iterator<Item = SessionId> + '_ {
+        self.nicks.get(key).into_iter().flatten().copied()
+    }
+
     /// Records `nick` (whose [`names::nick_key`] is `key`) as session `id`'s.
     pub(super) fn claim_nick(&mut self, key: String, nick: &str, id: SessionId) {
-        self.nicks.insert(key, id);
-        self.nick_look_alikes
-            .insert(names::nick_look_alike(nick), id);
+        let holders = self.nicks.entry(key).or_default();
+        if !holders.contains(&id) {
+            holders.push(id);
+        }
+        let holders = self
+            .nick_look_alikes
+            .entry(names::nick_look_alike(nick))
+            .or_default();
+        if !holders.contains(&id) {
+            holders.push(id);
+        }
     }
 
     /// Forgets session `id`'s nickname `nick`.
     pub(super) fn release_nick(&mut self, nick: &str, id: SessionId) {
-        let key = names::nick_key(nick);
-        if self.nicks.get(&key) == Some(&id) {
-            self.nicks.remove(&key);
+        fn release(map: &mut HashMap<String, Holders>, key: String, id: SessionId) {
+            if let std::collections::hash_map::Entry::Occupied(mut holders) = map.entry(key) {
+                holders.get_mut().retain(|h| *h != id);
+                if holders.get().is_empty() {
+                    holders.remove();
+                }
+            }
         }
-        let look_alike = names::nick_look_alike(nick);
-        if self.nick_look_alikes.get(&look_alike) == Some(&id) {
-            self.nick_look_alikes.remove(&look_alike);
-        }
+        release(&mut self.nicks, names::nick_key(nick), id);
+        release(&mut self.nick_look_alikes, names::nick_look_alike(nick), id);
     }
 
     /// Session `id` as the cluster should know it.
@@ -203,6 +262,7 @@ impl State {
         Some(SessionState {
             id,
             nick: member.nick.clone(),
+            logged_in: member.logged_in,
             rooms: member
                 .rooms
                 .iter()

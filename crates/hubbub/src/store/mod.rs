@@ -150,6 +150,25 @@ pub trait HistoryStore: Send + Sync + std::fmt::Debug + 'static {
     /// Deletes account `key`; `false` if there was none.
     async fn delete_account(&self, key: &str) -> Result<bool, StoreError>;
 
+    /// Stores session token hash `hash` (hex SHA-256) for account `key`,
+    /// valid until `expires_ms`; drops every expired token, and the
+    /// account's oldest beyond its newest `keep` (`crate::session_tokens`).
+    async fn create_session_token(
+        &self,
+        hash: &str,
+        key: &str,
+        expires_ms: u64,
+        now_ms: u64,
+        keep: usize,
+    ) -> Result<(), StoreError>;
+
+    /// The account key of session token hash `hash`, unless expired.
+    async fn session_token(&self, hash: &str, now_ms: u64) -> Result<Option<String>, StoreError>;
+
+    /// Deletes session token hash `hash`, or with `hash: None` every
+    /// session token of account `key`.
+    async fn delete_session_tokens(&self, key: &str, hash: Option<&str>) -> Result<(), StoreError>;
+
     /// Whether the store answers (`SELECT 1`), for readiness checks.
     async fn ping(&self) -> Result<(), StoreError>;
 

@@ -107,6 +107,78 @@ macro_rules! impl_history_store {
                 Ok(done.rows_affected() == 1)
             }
 
+            async fn create_session_token(
+                &self,
+                hash: &str,
+                key: &str,
+                expires_ms: u64,
+                now_ms: u64,
+                keep: usize,
+            ) -> Result<(), $crate::store::StoreError> {
+                // Expired tokens of anyone (indexed by expiry: cheap), and
+                // this account's beyond its newest `keep`, make room.
+                sqlx::query("DELETE FROM session_tokens WHERE expires_ms <= $1")
+                    .bind($crate::store::sql_int(now_ms))
+                    .execute(&self.pool)
+                    .await?;
+                sqlx::query(
+                    "DELETE FROM session_tokens WHERE account = $1 AND hash NOT IN \
+                     (SELECT hash FROM session_tokens WHERE account = $1 \
+                      ORDER BY expires_ms DESC LIMIT $2)",
+                )
+                .bind(key)
+                .bind(keep.saturating_sub(1) as i64)
+                .execute(&self.pool)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO session_tokens (hash, account, expires_ms) VALUES ($1, $2, $3)",
+                )
+                .bind(hash)
+                .bind(key)
+                .bind($crate::store::sql_int(expires_ms))
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn session_token(
+                &self,
+                hash: &str,
+                now_ms: u64,
+            ) -> Result<Option<String>, $crate::store::StoreError> {
+                let row = sqlx::query(
+                    "SELECT account FROM session_tokens WHERE hash = $1 AND expires_ms > $2",
+                )
+                .bind(hash)
+                .bind($crate::store::sql_int(now_ms))
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(|row| row.get("account")))
+            }
+
+            async fn delete_session_tokens(
+                &self,
+                key: &str,
+                hash: Option<&str>,
+            ) -> Result<(), $crate::store::StoreError> {
+                match hash {
+                    Some(hash) => {
+                        sqlx::query("DELETE FROM session_tokens WHERE hash = $1 AND account = $2")
+                            .bind(hash)
+                            .bind(key)
+                            .execute(&self.pool)
+                            .await?
+                    }
+                    None => {
+                        sqlx::query("DELETE FROM session_tokens WHERE account = $1")
+                            .bind(key)
+                            .execute(&self.pool)
+                            .await?
+                    }
+                };
+                Ok(())
+            }
+
             async fn page(
                 &self,
                 room_key: &str,

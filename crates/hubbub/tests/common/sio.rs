@@ -42,12 +42,48 @@ impl SioClient {
     /// answered (as official clients flush their buffered emits); reads
     /// `welcome`.
     pub async fn connect_then(http: SocketAddr, frame: Option<&str>) -> SioClient {
+        SioClient::connect_as(http, None, frame).await
+    }
+
+    /// Sends CONNECT with `auth` and returns the answer as parsed JSON:
+    /// `Ok(data)` for CONNECT (`40`), `Err(data)` for CONNECT_ERROR (`44`).
+    pub async fn connect_answer(http: SocketAddr, auth: Value) -> Result<Value, Value> {
         let url = format!("ws://{http}/socket.io/?EIO=4&transport=websocket");
         let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
             .await
             .expect("connect in time")
             .expect("websocket connect");
-        SioClient::open(ws, frame).await
+        let mut client = SioClient {
+            ws,
+            next_ack: 1,
+            events: VecDeque::new(),
+            acks: Default::default(),
+            nick: String::new(),
+        };
+        let open = client.frame().await.expect("engine.io open");
+        assert!(open.starts_with('0'), "engine.io open packet, got {open:?}");
+        client.send_raw(&format!("40{auth}")).await;
+        let answer = client.frame().await.expect("socket.io connect answer");
+        let data = |p: &str| serde_json::from_str(p).expect("json");
+        match answer.split_at(2) {
+            ("40", rest) => Ok(data(rest)),
+            ("44", rest) => Err(data(rest)),
+            _ => panic!("a CONNECT answer, got {answer:?}"),
+        }
+    }
+
+    /// Connects with CONNECT `auth` (credentials, a token); reads `welcome`.
+    pub async fn connect_auth(http: SocketAddr, auth: Value) -> SioClient {
+        SioClient::connect_as(http, Some(auth), None).await
+    }
+
+    async fn connect_as(http: SocketAddr, auth: Option<Value>, frame: Option<&str>) -> SioClient {
+        let url = format!("ws://{http}/socket.io/?EIO=4&transport=websocket");
+        let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
+            .await
+            .expect("connect in time")
+            .expect("websocket connect");
+        SioClient::open(ws, auth, frame).await
     }
 
     /// Connects over WSS to the HTTPS listener `https`, trusting what
@@ -78,12 +114,14 @@ impl SioClient {
             .await
             .expect("connect in time")
             .expect("websocket connect over TLS");
-        SioClient::open(ws, None).await
+        SioClient::open(ws, None, None).await
     }
 
-    /// Engine.IO open, Socket.IO CONNECT (then `frame`), and `welcome`.
+    /// Engine.IO open, Socket.IO CONNECT with `auth` (then `frame`), and
+    /// `welcome`.
     async fn open(
         ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+        auth: Option<Value>,
         frame: Option<&str>,
     ) -> SioClient {
         let mut client = SioClient {
@@ -95,7 +133,10 @@ impl SioClient {
         };
         let open = client.frame().await.expect("engine.io open");
         assert!(open.starts_with('0'), "engine.io open packet, got {open:?}");
-        client.send_raw("40").await;
+        match auth {
+            Some(auth) => client.send_raw(&format!("40{auth}")).await,
+            None => client.send_raw("40").await,
+        }
         let connected = client.frame().await.expect("socket.io connect");
         assert!(
             connected.starts_with("40"),

@@ -11,8 +11,11 @@ use crate::hub::{names, HubError, Session};
 #[derive(Debug)]
 pub(super) struct Login {
     pub accounts: Arc<Accounts>,
-    /// The client's address, and whether its connection is encrypted.
-    pub peer: Peer,
+    /// Where passwords come from: the client's address, and whether its
+    /// connection is encrypted.
+    pub from: Peer,
+    /// The client's address: its guest name (`IP:PORT`), as at connection.
+    pub peer: std::net::SocketAddr,
     /// The account's nickname key while logged in.
     pub account: Option<String>,
     /// When the token logged in with expires (seconds since the epoch).
@@ -55,10 +58,11 @@ impl Login {
             .may_take(nick, self.account.as_deref())
             .await?;
         let key = names::nick_key(nick);
+        // The hub logs a session out when it leaves its account's name.
         session.rename(nick).await?;
         if self.account.as_ref().is_some_and(|a| *a != key) {
             self.account = None;
-            session.set_logged_in(false);
+            self.token_exp = None;
             session.notice("you left your account's nickname: logged out");
         }
         Ok(())
@@ -76,9 +80,9 @@ impl Login {
             )
             .into());
         }
-        self.accounts.register(self.peer, &nick, password).await?;
+        self.accounts.register(self.from, &nick, password).await?;
         self.account = Some(names::nick_key(&nick));
-        session.set_logged_in(true);
+        session.set_logged_in();
         session.notice(format!("you registered {nick}; you are logged in"));
         Ok(())
     }
@@ -92,13 +96,10 @@ impl Login {
         let current = session.nick()?;
         let account = self
             .accounts
-            .login(self.peer, nick.unwrap_or(&current), password)
+            .login(self.from, nick.unwrap_or(&current), password)
             .await?;
-        if names::nick_key(&current) != account.key {
-            session.rename(&account.name).await?;
-        }
+        session.log_in_as(&account.name).await?;
         self.account = Some(account.key);
-        session.set_logged_in(true);
         session.notice(format!("you are logged in as {}", account.name));
         Ok(())
     }
@@ -107,13 +108,9 @@ impl Login {
     /// of the one logged in); a line client joins the first of its rooms.
     pub(super) async fn token(&mut self, session: &Session, token: &str) -> Result<(), Refused> {
         let (account, identity) = self.accounts.login_with_token(token).await?;
-        let current = session.nick()?;
-        if names::nick_key(&current) != account.key {
-            session.rename(&account.name).await?;
-        }
+        session.log_in_as(&account.name).await?;
         self.account = Some(account.key);
         self.token_exp = Some(identity.exp);
-        session.set_logged_in(true);
         session.notice(format!("you are logged in as {}", account.name));
         if let Some(room) = identity.rooms.first() {
             session.switch_to(room).await.ok();
@@ -128,14 +125,27 @@ impl Login {
         Some(std::time::Duration::from_secs(exp.saturating_sub(now)))
     }
 
-    pub(super) fn logout(&mut self, session: &Session) -> Result<(), Refused> {
-        self.token_exp = None;
-        if self.account.take().is_none() {
+    pub(super) async fn logout(&mut self, session: &Session) -> Result<(), Refused> {
+        if self.account.is_none() {
             return Err(AccountError::NotLoggedIn.into());
         }
-        session.set_logged_in(false);
-        session.notice("logged out (you keep your nickname until you change it)");
+        let renamed = session.log_out(self.guest_names()).await?;
+        self.account = None;
+        self.token_exp = None;
+        match renamed {
+            None => session.notice("logged out (you keep your nickname until you change it)"),
+            Some(nick) => session.notice(format!(
+                "logged out; your other sessions keep the account's nickname, you are now {nick}"
+            )),
+        }
         Ok(())
+    }
+
+    /// The names a line client gets as a guest: its address, as the Go
+    /// chat names it, then with a suffix.
+    fn guest_names(&self) -> impl Iterator<Item = String> {
+        let name = self.peer.to_string();
+        std::iter::once(name.clone()).chain((2..=9).map(move |n| format!("{name}-{n}")))
     }
 
     pub(super) async fn change_password(
@@ -146,7 +156,7 @@ impl Login {
     ) -> Result<(), Refused> {
         let nick = self.own_nick(session)?;
         self.accounts
-            .change_password(self.peer, &nick, old, new)
+            .change_password(self.from, &nick, old, new)
             .await?;
         session.notice("password changed");
         Ok(())
@@ -158,9 +168,11 @@ impl Login {
         password: &str,
     ) -> Result<(), Refused> {
         let nick = self.own_nick(session)?;
-        self.accounts.unregister(self.peer, &nick, password).await?;
+        session.only_device()?;
+        self.accounts.unregister(self.from, &nick, password).await?;
         self.account = None;
-        session.set_logged_in(false);
+        self.token_exp = None;
+        session.log_out(self.guest_names()).await?;
         session.notice(format!("account {nick} deleted; the nickname is free"));
         Ok(())
     }
@@ -174,7 +186,12 @@ impl Login {
             (false, true, _) => "not registered; here",
             (false, false, _) => "not registered; not here",
         };
-        session.notice(format!("{}: {status}", whois.nick));
+        let devices = if whois.sessions > 1 {
+            format!(" (on {} devices)", whois.sessions)
+        } else {
+            String::new()
+        };
+        session.notice(format!("{}: {status}{devices}", whois.nick));
         Ok(())
     }
 

@@ -166,7 +166,7 @@ mod tests {
                 EventKind::Left { room: "r".into(), nick: from.clone(), reason: reason.map(|r| r.as_str().into()) },
                 EventKind::Renamed { room: "r".into(), old: from.clone(), new: to.as_str().into() },
                 EventKind::Private { ts: 0, from: from.clone(), to: to.as_str().into(), text: text.as_str().into() },
-                EventKind::PrivateSent { ts: 0, from: from.clone(), to: to.as_str().into(), text: text.as_str().into() },
+                EventKind::PrivateSent { ts: 0, from: from.clone(), to: to.as_str().into(), text: text.as_str().into(), own: true },
             ];
             for event in &events {
                 let bytes = encode(event);

@@ -171,14 +171,17 @@ impl LineTransport {
         let mut in_flight = InFlight::new();
         let mut login = account::Login {
             accounts: self.accounts.clone(),
-            peer: crate::accounts::Peer {
+            from: crate::accounts::Peer {
                 ip: peer.ip(),
                 encrypted,
             },
+            peer,
             account: None,
             token_exp: None,
         };
 
+        // The token expiry this client was last warned of.
+        let mut warned_for = None;
         let close = loop {
             let line = tokio::select! {
                 biased;
@@ -189,6 +192,16 @@ impl LineTransport {
                     continue;
                 }
                 _ = sleep_until(deadline) => break Some(CloseReason::IdleTimeout),
+                _ = sleep_until(Instant::now() + login.token_left().unwrap_or_default().saturating_sub(crate::tokens::EXPIRY_WARNING)),
+                    if login.token_exp.is_some() && warned_for != login.token_exp => {
+                    warned_for = login.token_exp;
+                    let left = login.token_left().unwrap_or_default().as_secs();
+                    session.error(
+                        "token_expiring",
+                        format!("your token expires in {left} s; send /token JWT with a new one"),
+                    );
+                    continue;
+                }
                 _ = sleep_until(Instant::now() + login.token_left().unwrap_or_default()), if login.token_exp.is_some() => {
                     // Not refreshed with a new `/token` in time.
                     break Some(CloseReason::TokenExpired);
@@ -405,7 +418,7 @@ async fn handle(
         Input::Login { nick, password } => {
             account_result(session, login.login(session, nick, password).await)
         }
-        Input::Logout => account_result(session, login.logout(session)),
+        Input::Logout => account_result(session, login.logout(session).await),
         Input::Password { old, new } => {
             account_result(session, login.change_password(session, old, new).await)
         }

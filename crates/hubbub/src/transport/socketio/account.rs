@@ -31,16 +31,42 @@ impl Connection {
             .clone()
     }
 
-    /// Logged in to account `key`, by a token when `identity` is given.
+    /// Logged in to account `key` (the hub session is marked already), by
+    /// a token when `identity` is given.
     pub(super) fn logged_in_as(&self, key: String, identity: Option<&crate::tokens::Identity>) {
         *self.token.lock().unwrap_or_else(|e| e.into_inner()) =
             identity.map(|id| (id.sub.clone(), id.exp));
         self.set_account(Some(key));
     }
 
+    /// Records the account this connection is logged in to (the hub
+    /// session's flag is set by the hub calls that change it).
     fn set_account(&self, key: Option<String>) {
-        self.session.set_logged_in(key.is_some());
+        if key.is_none() {
+            *self.token.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            *self.session_token.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        }
         *self.account.lock().unwrap_or_else(|e| e.into_inner()) = key;
+    }
+
+    /// A new session token for account `key`, kept to be ended at logout;
+    /// `Value::Null` when none could be issued.
+    async fn new_session_token(&self, key: &str) -> Value {
+        let token = self.accounts.issue_session(key).await;
+        (*self.session_token.lock().unwrap_or_else(|e| e.into_inner())).clone_from(&token);
+        token.map_or(Value::Null, Value::String)
+    }
+
+    /// Ends the session token this connection holds, if any.
+    async fn end_session_token(&self) {
+        let token = self
+            .session_token
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let (Some(token), Some(key)) = (token, self.account()) {
+            self.accounts.end_session(&key, &token).await;
+        }
     }
 
     /// Renames to `nick` unless it is registered to another account;
@@ -62,7 +88,8 @@ impl Connection {
     }
 }
 
-/// `register {password}`: registers the current nickname.
+/// `register {password}`: registers the current nickname; answers
+/// `{nick, session}` (a session token for the next connection's `auth`).
 pub(super) async fn register(conn: Arc<Connection>, data: Value) -> Answer {
     let password = password_arg(&data, "password")?;
     let nick = conn.session.nick()?;
@@ -73,32 +100,42 @@ pub(super) async fn register(conn: Arc<Connection>, data: Value) -> Answer {
         ));
     }
     conn.accounts.register(conn.peer, &nick, password).await?;
-    conn.set_account(Some(names::nick_key(&nick)));
-    Ok(json!({ "nick": nick }))
+    conn.session.set_logged_in();
+    let key = names::nick_key(&nick);
+    conn.set_account(Some(key.clone()));
+    let session = conn.new_session_token(&key).await;
+    Ok(json!({ "nick": nick, "session": session }))
 }
 
-/// `login {nick?, password}`: `nick` defaults to the current nickname.
+/// `login {nick?, password}`: `nick` defaults to the current nickname;
+/// answers `{nick, session}` (a session token for the next connection's
+/// `auth`).
 pub(super) async fn login(conn: Arc<Connection>, data: Value) -> Answer {
     let password = password_arg(&data, "password")?;
     let current = conn.session.nick()?;
     let nick = string_arg(&data, "nick").unwrap_or(&current).to_string();
     let account = conn.accounts.login(conn.peer, &nick, password).await?;
-    if names::nick_key(&current) != account.key {
-        conn.session.rename(&account.name).await?;
-    }
-    conn.set_account(Some(account.key));
-    Ok(json!({ "nick": account.name }))
+    conn.session.log_in_as(&account.name).await?;
+    conn.end_session_token().await;
+    conn.set_account(Some(account.key.clone()));
+    let session = conn.new_session_token(&account.key).await;
+    Ok(json!({ "nick": account.name, "session": session }))
 }
 
+/// `logout`: answers `{nick}`, the nickname kept, or the guest name taken
+/// when the account's other sessions keep its nickname.
 pub(super) async fn logout(conn: Arc<Connection>, _: Value) -> Answer {
     if conn.account().is_none() {
         return Err(AccountError::NotLoggedIn.into());
     }
+    conn.session.log_out(conn.guest_names()).await?;
+    conn.end_session_token().await;
     conn.set_account(None);
-    Ok(Value::Null)
+    Ok(json!({ "nick": conn.session.nick()? }))
 }
 
-/// `password {old, new}`.
+/// `password {old, new}`: every session token of the account ends;
+/// answers `{session}`, a new one for this client.
 pub(super) async fn password(conn: Arc<Connection>, data: Value) -> Answer {
     let (old, new) = (password_arg(&data, "old")?, password_arg(&data, "new")?);
     if conn.account().is_none() {
@@ -108,7 +145,8 @@ pub(super) async fn password(conn: Arc<Connection>, data: Value) -> Answer {
     conn.accounts
         .change_password(conn.peer, &nick, old, new)
         .await?;
-    Ok(Value::Null)
+    let session = conn.new_session_token(&names::nick_key(&nick)).await;
+    Ok(json!({ "session": session }))
 }
 
 /// `unregister {password}`: deletes the account one is logged in to.
@@ -118,7 +156,9 @@ pub(super) async fn unregister(conn: Arc<Connection>, data: Value) -> Answer {
         return Err(AccountError::NotLoggedIn.into());
     }
     let nick = conn.session.nick()?;
+    conn.session.only_device()?;
     conn.accounts.unregister(conn.peer, &nick, password).await?;
+    conn.session.log_out(conn.guest_names()).await?;
     conn.set_account(None);
     Ok(Value::Null)
 }
@@ -153,8 +193,7 @@ pub(super) async fn refresh(conn: Arc<Connection>, data: Value) -> Answer {
     Ok(json!({ "exp": identity.exp }))
 }
 
-/// How long before a token expires its holder is warned.
-const TOKEN_WARNING: std::time::Duration = std::time::Duration::from_secs(30);
+use crate::tokens::EXPIRY_WARNING as TOKEN_WARNING;
 
 /// Closes the session when its token expires, unless refreshed meanwhile;
 /// warns its client [`TOKEN_WARNING`] before.

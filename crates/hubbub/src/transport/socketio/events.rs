@@ -176,12 +176,21 @@ fn payload(kind: &EventKind) -> Option<(&'static str, Value)> {
             "typing",
             json!({"room": room, "nick": nick, "typing": typing}),
         ),
-        EventKind::Private { ts, from, to, text } => (
+        // Also the copy for the sender's other devices (`from` is then
+        // the client's own nickname); the sending session itself has the
+        // acknowledgement already.
+        EventKind::Private { ts, from, to, text }
+        | EventKind::PrivateSent {
+            ts,
+            from,
+            to,
+            text,
+            own: false,
+        } => (
             "private",
             json!({"from": from, "to": to, "text": text, "ts": ts}),
         ),
-        // The sender already has the acknowledgement of its private message.
-        EventKind::PrivateSent { .. } => return None,
+        EventKind::PrivateSent { own: true, .. } => return None,
         EventKind::Notice { text } => ("info", json!({ "text": text })),
         EventKind::Error { code, message } => {
             ("error", json!({ "code": code, "message": message }))

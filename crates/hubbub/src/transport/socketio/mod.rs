@@ -207,20 +207,30 @@ impl SocketIoTransport {
         let socket = &session.socket;
         let vocabulary = match Vocabulary::from_auth(&auth) {
             Ok(vocabulary) => vocabulary,
-            Err(message) => return self.connect_error(session, &message),
+            Err(message) => return self.connect_error(session, "bad_request", &message),
         };
-        // Who the client says it is: an application's token, an account's
-        // credentials, or nobody (a guest).
-        let claimed = match (auth.get("token"), auth.get("nick"), auth.get("password")) {
-            (Some(Value::String(token)), _, _) => match self.accounts.login_with_token(token).await
-            {
+        // Who the client says it is: an application's token, a session
+        // token from an earlier login, an account's credentials, or nobody
+        // (a guest).
+        let token = auth.get("token").and_then(Value::as_str);
+        let resumed = auth.get("session").and_then(Value::as_str);
+        let credentials = (
+            auth.get("nick").and_then(Value::as_str),
+            auth.get("password").and_then(Value::as_str),
+        );
+        let claimed = match (token, resumed, credentials) {
+            (Some(token), _, _) => match self.accounts.login_with_token(token).await {
                 Ok((account, identity)) => Some((account, Some(identity))),
-                Err(e) => return self.connect_error(session, &e.to_string()),
+                Err(e) => return self.connect_error(session, e.code(), &e.to_string()),
             },
-            (_, Some(Value::String(nick)), Some(Value::String(password))) => {
+            (None, Some(resumed), _) => match self.accounts.login_with_session(resumed).await {
+                Ok(account) => Some((account, None)),
+                Err(e) => return self.connect_error(session, e.code(), &e.to_string()),
+            },
+            (None, None, (Some(nick), Some(password))) => {
                 match self.accounts.login(peer_of(session), nick, password).await {
                     Ok(account) => Some((account, None)),
-                    Err(e) => return self.connect_error(session, &e.to_string()),
+                    Err(e) => return self.connect_error(session, e.code(), &e.to_string()),
                 }
             }
             _ => None,
@@ -232,9 +242,8 @@ impl SocketIoTransport {
         let outbox = session.outbox.clone();
         let opened = match &claimed {
             Some((account, _)) => {
-                let name = std::iter::once(account.name.clone());
                 self.hub
-                    .open_first_free_into(outbox, Some(first), name, true)
+                    .open_logged_in_into(outbox, Some(first), &account.name, true)
                     .await
             }
             None => {
@@ -258,6 +267,8 @@ impl SocketIoTransport {
                     peer: peer_of(session),
                     account: Mutex::new(None),
                     token: Mutex::new(None),
+                    session_token: Mutex::new(resumed.map(str::to_string)),
+                    guests: self.guests.clone(),
                 });
                 if let Some((account, identity)) = claimed {
                     conn.logged_in_as(account.key, identity.as_ref());
@@ -270,17 +281,17 @@ impl SocketIoTransport {
                 }
                 let _ = socket.conn.set(conn);
             }
-            Err(e) => self.connect_error(session, &e.to_string()),
+            Err(e) => self.connect_error(session, e.code(), &e.to_string()),
         }
         socket.lock_queue().connecting = false;
     }
 
-    fn connect_error(&self, session: &engineio::Session<Socket>, message: &str) {
+    /// Answers CONNECT_ERROR: `{message, data: {code}}` (official clients
+    /// hand `message` and `data` to their `connect_error` listeners).
+    fn connect_error(&self, session: &engineio::Session<Socket>, code: &str, message: &str) {
         session.socket.lock_queue().connecting = false;
-        self.send(
-            session,
-            format!("44{}", json!({ "message": message })).into_bytes(),
-        );
+        let packet = json!({ "message": message, "data": { "code": code } });
+        self.send(session, format!("44{packet}").into_bytes());
     }
 }
 
@@ -553,9 +564,19 @@ pub(crate) struct Connection {
     account: Mutex<Option<String>>,
     /// The application token's user and expiry, when logged in by token.
     token: Mutex<Option<(String, u64)>>,
+    /// The session token this connection logged in with or was given
+    /// (`crate::session_tokens`): ended when it logs out.
+    session_token: Mutex<Option<String>>,
+    /// The transport's guest numbering (a logged-out device's new name).
+    guests: Arc<AtomicU64>,
 }
 
 impl Connection {
+    /// Guest names to take, as at connection (`guest-N`).
+    fn guest_names(&self) -> impl Iterator<Item = String> + '_ {
+        (0..100).map(|_| format!("guest-{}", self.guests.fetch_add(1, Ordering::Relaxed)))
+    }
+
     /// Ends the session (the room hears the leave), once.
     fn finish(&self) {
         if self.finished.swap(true, Ordering::SeqCst) {
