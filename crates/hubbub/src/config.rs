@@ -283,6 +283,15 @@ pub struct Options {
         value_delimiter = ','
     )]
     pub allowed_origins: Option<Vec<String>>,
+    /// Server operators: comma-separated account nicknames; logged in, they act as operators in every room, ban server-wide, disconnect users and send notices to all [default: none].
+    #[arg(
+        long,
+        global = true,
+        env = "HUBBUB_OPERATORS",
+        value_name = "NICKS",
+        value_delimiter = ','
+    )]
+    pub operators: Option<Vec<String>>,
     /// Log filter, in tracing's EnvFilter syntax [default: info].
     #[arg(long, global = true, env = "HUBBUB_LOG", value_name = "FILTER")]
     pub log: Option<String>,
@@ -360,6 +369,8 @@ pub struct Config {
     pub purge_interval: Duration,
     /// Origins, besides the page's own, allowed to open Socket.IO sessions.
     pub allowed_origins: AllowedOrigins,
+    /// Account nicknames of the server operators.
+    pub operators: Vec<String>,
     pub log: String,
 }
 
@@ -433,6 +444,7 @@ impl Default for Config {
             retention: Retention::default(),
             purge_interval: Duration::from_secs(60),
             allowed_origins: AllowedOrigins::default(),
+            operators: Vec::new(),
             log: "info".into(),
         }
     }
@@ -592,6 +604,7 @@ impl Config {
                 .or(file.purge_interval)
                 .map_or(d.purge_interval, |s| Duration::from_secs(s.max(1))),
             allowed_origins,
+            operators: cli.operators.or(file.operators).unwrap_or_default(),
             log: pick!(log),
         })
     }

@@ -20,6 +20,7 @@ pub mod cluster;
 pub mod config;
 pub mod hub;
 pub mod limits;
+pub mod moderation;
 pub mod server;
 pub mod session_tokens;
 pub mod store;

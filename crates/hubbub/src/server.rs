@@ -110,6 +110,11 @@ impl Server {
             max_rooms: config.max_rooms,
             history_cache_bytes: config.history_cache_bytes,
             outbox_total_limit: config.outbound_total_limit,
+            operators: config
+                .operators
+                .iter()
+                .map(|nick| crate::hub::names::nick_key(nick.trim()))
+                .collect(),
         };
         let stored = match &store {
             Some(store) => load_default_room(
@@ -140,6 +145,11 @@ impl Server {
         let (link, tasks) = cluster.unzip();
         let broker = link.map(|link| Arc::new(link) as Arc<dyn crate::hub::broker::Broker>);
         let hub = Hub::start(hub_config, store.clone(), stored, broker);
+        // Server-wide bans hold from the first connection on; the default
+        // room's policy too.
+        hub.reload_policy("").await;
+        hub.reload_policy(&crate::hub::names::fold(&config.default_room))
+            .await;
         if let Some(tasks) = tasks {
             tasks.spawn(&hub);
         }
@@ -264,9 +274,11 @@ impl Server {
         );
 
         let accounts = self.accounts.clone();
+        let moderation = Arc::new(crate::moderation::Moderation::new(self.hub.clone()));
         let line = LineTransport {
             hub: self.hub.clone(),
             accounts: accounts.clone(),
+            moderation: moderation.clone(),
             limiter: self.limiter.clone(),
             settings: Arc::new(LineSettings {
                 max_line_bytes: self.config.max_line_bytes,
@@ -300,7 +312,8 @@ impl Server {
                 ping_timeout: self.config.ping_timeout,
             },
             tracker.clone(),
-        );
+        )
+        .with_moderation(moderation);
         let engine = socket_io.start(token.clone(), tracker.clone());
         let app = web::router(
             self.hub.clone(),

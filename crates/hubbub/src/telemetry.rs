@@ -90,6 +90,7 @@ pub fn session_closed(transport: Transport, reason: Option<&CloseReason>) {
         Some(CloseReason::Shutdown) => "shutdown",
         Some(CloseReason::ProtocolError) => "protocol_error",
         Some(CloseReason::TokenExpired) => "token_expired",
+        Some(CloseReason::Removed { .. }) => "removed",
     };
     metrics::counter!("hubbub_sessions_closed_total", "transport" => transport.label(), "reason" => reason)
         .increment(1);

@@ -84,7 +84,7 @@ async fn a_session_token_keeps_a_client_logged_in(config: hubbub::Config) {
         refused(&server, json!({ "session": phone_token })).await,
         "invalid_session"
     );
-    let mut again = SioClient::connect_auth(server.http, json!({ "session": fresh })).await;
+    let again = SioClient::connect_auth(server.http, json!({ "session": fresh })).await;
     assert_eq!(again.nick, "sam");
     drop(again);
     // Wait until only the phone holds sam, then delete the account: its

@@ -266,6 +266,10 @@ impl Broker for Link {
         Link::publish(self, events.into_iter().map(wire::Event::from).collect()).await;
     }
 
+    fn moderation(&self, event: crate::hub::broker::ModerationEvent) {
+        self.send(Op::Publish(wire::Event::Moderation(event)));
+    }
+
     fn publish_now(&self, event: Outgoing) {
         self.send(Op::Publish(event.into()));
     }

@@ -217,6 +217,7 @@ async fn handle(
             Event::Gone { node } => hub.remote_replace(&node, Vec::new()),
             Event::Session(session) => hub.remote_session(&from, session),
             Event::Closed { id, reason } => hub.remote_closed(&from, id, reason),
+            Event::Moderation(event) => hub.remote_moderation(event),
             Event::Message {
                 key,
                 room,

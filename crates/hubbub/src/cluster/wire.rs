@@ -24,6 +24,8 @@ pub enum Event {
     Session(SessionState),
     /// A session of the sender ended.
     Closed { id: u64, reason: Option<Arc<str>> },
+    /// A moderation action for every node's own sessions.
+    Moderation(crate::hub::broker::ModerationEvent),
     /// A committed room message (its id is final: assigned by the store).
     Message {
         key: String,
@@ -111,6 +113,7 @@ impl Event {
     pub fn approx_size(&self) -> usize {
         64 + match self {
             Event::Hello | Event::Gone { .. } | Event::Closed { .. } => 0,
+            Event::Moderation(_) => 128,
             Event::Session(s) => s.nick.len() + s.rooms.len() * 40,
             Event::Message {
                 key,
@@ -148,6 +151,7 @@ mod tests {
                     id: 7,
                     nick: "ann".into(),
                     logged_in: true,
+                    ip: None,
                     rooms: vec![("lobby".into(), "Lobby".into())],
                 }),
                 Event::Closed {

@@ -36,6 +36,9 @@ pub struct SessionState {
     /// devices), and it makes no cluster claim.
     #[serde(default)]
     pub logged_in: bool,
+    /// The client's address: every node enforces IP bans on every member.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<std::net::IpAddr>,
     /// `(folded key, display name)` of each room the session is in.
     pub rooms: Vec<(String, Arc<str>)>,
 }
@@ -74,6 +77,38 @@ pub enum Outgoing {
     },
 }
 
+/// A moderation action the other nodes must apply to their own sessions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "m", rename_all = "snake_case")]
+pub enum ModerationEvent {
+    /// The policy of room `key` (`''`: the server's) changed in the store:
+    /// read it again, and remove whoever it now bans.
+    PolicyChanged { key: String },
+    /// `nick` (a nickname key) was kicked from room `key`.
+    Kick {
+        key: String,
+        nick: String,
+        by: Arc<str>,
+        reason: Option<Arc<str>>,
+    },
+    /// A server operator disconnected `nick` (a nickname key) everywhere.
+    Disconnect { nick: String, reason: Arc<str> },
+    /// A server operator's notice to every user.
+    Notice { text: Arc<str> },
+    /// Room `key`'s topic was set (or cleared) by `by`: for its members.
+    Topic {
+        key: String,
+        topic: Option<Arc<str>>,
+        by: Arc<str>,
+    },
+    /// Room `key`'s modes or roles were changed by `by` (`+m`, `+o alice`…).
+    Mode {
+        key: String,
+        by: Arc<str>,
+        change: Arc<str>,
+    },
+}
+
 /// A broker between this node and the others.
 #[async_trait::async_trait]
 pub trait Broker: Send + Sync + std::fmt::Debug + 'static {
@@ -102,6 +137,11 @@ pub trait Broker: Send + Sync + std::fmt::Debug + 'static {
 
     /// A passing event (typing) that may be dropped rather than wait.
     fn publish_now(&self, event: Outgoing);
+
+    /// A moderation action, for the other nodes to apply (never waits; if
+    /// it cannot be queued it is lost, as a typing event would be, and the
+    /// policy still holds on every node at its next read from the store).
+    fn moderation(&self, event: ModerationEvent);
 
     /// Leaves the cluster: the others see this node's users leave.
     async fn stop(&self);

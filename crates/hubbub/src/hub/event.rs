@@ -41,6 +41,8 @@ pub enum CloseReason {
     ProtocolError,
     /// The application token it logged in with expired, not refreshed.
     TokenExpired,
+    /// A server operator banned or disconnected it (`reason` says who and why).
+    Removed { reason: Arc<str> },
 }
 
 impl CloseReason {
@@ -56,6 +58,7 @@ impl CloseReason {
             CloseReason::Quit => "bye".to_string(),
             CloseReason::ProtocolError => "sent a packet that cannot be parsed".to_string(),
             CloseReason::TokenExpired => "your token expired".to_string(),
+            CloseReason::Removed { reason } => reason.to_string(),
         }
     }
 }
@@ -103,6 +106,30 @@ pub enum EventKind {
         room: Arc<str>,
         nick: Arc<str>,
         typing: bool,
+    },
+    /// Someone was removed from the room by an operator: kicked, or
+    /// `banned` (a ban covering them was set).
+    Kicked {
+        room: Arc<str>,
+        nick: Arc<str>,
+        by: Arc<str>,
+        reason: Option<Arc<str>>,
+        banned: bool,
+    },
+    /// The room's topic: set or cleared by `by` (`changed`), or as it is,
+    /// for whoever joins.
+    Topic {
+        room: Arc<str>,
+        topic: Option<Arc<str>>,
+        by: Arc<str>,
+        changed: bool,
+    },
+    /// An operator changed the room's modes or roles: `change` in IRC's
+    /// notation (`+m`, `-i`, `+l 20`, `+o alice`, `+v bob`, `+b nick:eve*`).
+    Mode {
+        room: Arc<str>,
+        by: Arc<str>,
+        change: Arc<str>,
     },
     /// A private message, delivered to its recipient.
     Private {
@@ -199,6 +226,17 @@ impl Event {
                     room.len() + messages.iter().map(|m| m.weight()).sum::<usize>()
                 }
                 EventKind::Joined { room, nick } => room.len() + nick.len(),
+                EventKind::Kicked {
+                    room,
+                    nick,
+                    by,
+                    reason,
+                    ..
+                } => room.len() + nick.len() + by.len() + reason.as_ref().map_or(0, |r| r.len()),
+                EventKind::Topic {
+                    room, topic, by, ..
+                } => room.len() + by.len() + topic.as_ref().map_or(0, |t| t.len()),
+                EventKind::Mode { room, by, change } => room.len() + by.len() + change.len(),
                 EventKind::Left { room, nick, reason } => {
                     room.len() + nick.len() + reason.as_ref().map_or(0, |r| r.len())
                 }

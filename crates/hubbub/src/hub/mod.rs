@@ -23,6 +23,7 @@ pub mod broker;
 mod cache;
 pub mod event;
 mod fanout;
+mod moderation;
 pub mod names;
 mod order;
 pub mod outbox;
@@ -48,6 +49,7 @@ use crate::store::{HistoryStore, PageQuery, StoredMessage, StoredRoom};
 use broker::{Broker, Claim, Outgoing, SessionState};
 use cache::{CacheBudget, RoomCache};
 use outbox::QueuedTotal;
+use policy::{Policy, Who};
 use remote::RemoteId;
 use state::{Member, Room, State};
 
@@ -74,6 +76,9 @@ pub struct HubConfig {
     /// Most bytes all outboxes together may hold; past it the largest
     /// queues are closed as slow consumers (see [`Hub::shed_queues`]).
     pub outbox_total_limit: usize,
+    /// Account keys of the server operators (`--operators`): they act as
+    /// operators in every room and may ban server-wide.
+    pub operators: HashSet<String>,
 }
 
 impl Default for HubConfig {
@@ -86,6 +91,7 @@ impl Default for HubConfig {
             max_rooms: 10_000,
             history_cache_bytes: 64 * 1024 * 1024,
             outbox_total_limit: 256 * 1024 * 1024,
+            operators: HashSet::new(),
         }
     }
 }
@@ -266,6 +272,18 @@ impl RoomMembers {
             .collect::<Vec<_>>()
             .join(", ")
     }
+}
+
+/// What the hub knows of a client besides its name.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ClientInfo {
+    /// The transport shows typing indicators ([`EventKind::Typing`]).
+    pub wants_typing: bool,
+    /// Always in exactly one room (a line client): when removed from its
+    /// room (kicked, banned) it is moved to the default room.
+    pub one_room: bool,
+    /// The client's address, for IP bans.
+    pub ip: Option<std::net::IpAddr>,
 }
 
 /// A nickname in use, as [`Hub::whois`] finds it.
@@ -456,7 +474,11 @@ impl Hub {
         nick: &str,
         wants_typing: bool,
     ) -> Result<Session, HubError> {
-        self.open_into(&self.new_outbox(), None, nick, wants_typing, false)
+        let client = ClientInfo {
+            wants_typing,
+            ..ClientInfo::default()
+        };
+        self.open_into(&self.new_outbox(), None, nick, client, false)
             .await
     }
 
@@ -465,9 +487,9 @@ impl Hub {
     pub async fn open_first_free(
         self: &Arc<Self>,
         names: impl IntoIterator<Item = String>,
-        wants_typing: bool,
+        client: ClientInfo,
     ) -> Result<Session, HubError> {
-        self.open_first_free_into(self.new_outbox(), None, names, wants_typing)
+        self.open_first_free_into(self.new_outbox(), None, names, client)
             .await
     }
 
@@ -491,12 +513,12 @@ impl Hub {
         outbox: Arc<Outbox>,
         first: Option<Arc<Event>>,
         names: impl IntoIterator<Item = String>,
-        wants_typing: bool,
+        client: ClientInfo,
     ) -> Result<Session, HubError> {
         let mut taken = None;
         for name in names {
             match self
-                .open_into(&outbox, first.clone(), &name, wants_typing, false)
+                .open_into(&outbox, first.clone(), &name, client, false)
                 .await
             {
                 Err(e @ HubError::NickInUse(_)) => taken = Some(e),
@@ -515,10 +537,9 @@ impl Hub {
         outbox: Arc<Outbox>,
         first: Option<Arc<Event>>,
         nick: &str,
-        wants_typing: bool,
+        client: ClientInfo,
     ) -> Result<Session, HubError> {
-        self.open_into(&outbox, first, nick, wants_typing, true)
-            .await
+        self.open_into(&outbox, first, nick, client, true).await
     }
 
     async fn open_into(
@@ -526,7 +547,7 @@ impl Hub {
         outbox: &Arc<Outbox>,
         first: Option<Arc<Event>>,
         nick: &str,
-        wants_typing: bool,
+        client: ClientInfo,
         logged_in: bool,
     ) -> Result<Session, HubError> {
         let id = self.next_session.fetch_add(1, Ordering::Relaxed);
@@ -539,7 +560,7 @@ impl Hub {
                 return Err(HubError::NickInUse(nick.to_string()));
             }
         }
-        let opened = self.open_claimed(id, nick, wants_typing, logged_in, outbox.clone(), first);
+        let opened = self.open_claimed(id, nick, client, logged_in, outbox.clone(), first);
         if opened.is_err() {
             self.release_nick(folded, id);
         }
@@ -551,7 +572,7 @@ impl Hub {
         self: &Arc<Self>,
         id: SessionId,
         nick: &str,
-        wants_typing: bool,
+        client: ClientInfo,
         logged_in: bool,
         outbox: Arc<Outbox>,
         first: Option<Arc<Event>>,
@@ -562,6 +583,28 @@ impl Hub {
         let mut state = self.lock();
         let folded = names::nick_key(&nick);
         state.check_nick_free(&folded, &nick, id, logged_in)?;
+        // Server-wide bans, and the default room's own (a session is
+        // always somewhere to start with).
+        let who = Who {
+            nick: &nick,
+            account: logged_in.then(|| folded.clone()),
+            ip: client.ip,
+        };
+        let now = event::now_millis();
+        if let Some(ban) = state.server_policy.ban_of(&who, now) {
+            return Err(HubError::Banned(
+                "this server".into(),
+                ban.reason
+                    .as_deref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default(),
+            ));
+        }
+        let lobby = &state.rooms[&room_key];
+        let op = self.is_operator(&lobby.policy, &who);
+        lobby
+            .policy
+            .may_enter(&lobby.name, &who, lobby.members.len(), op, now)?;
         state.claim_nick(folded, &nick, id);
         state.sessions.insert(
             id,
@@ -569,7 +612,9 @@ impl Hub {
                 nick: nick.clone(),
                 rooms: vec![room_key.clone()],
                 outbox: outbox.clone(),
-                wants_typing,
+                wants_typing: client.wants_typing,
+                one_room: client.one_room,
+                ip: client.ip,
                 logged_in,
             },
         );
@@ -593,6 +638,16 @@ impl Hub {
             outbox,
             leave_reason: Mutex::new(None),
         })
+    }
+
+    /// Whether `who` acts as an operator under `policy`: the room's owner
+    /// or operators, or a server operator (`--operators`), logged in.
+    pub(super) fn is_operator(&self, policy: &Policy, who: &Who<'_>) -> bool {
+        policy.is_op(who)
+            || who
+                .account
+                .as_deref()
+                .is_some_and(|a| self.config.operators.contains(a))
     }
 
     /// The broker to the other nodes, if this node is part of a cluster.
@@ -649,6 +704,20 @@ impl Hub {
         let mut state = self.lock();
         let old = state.member(id)?.nick.clone();
         state.check_nick_free(new_key, new, id, logged_in)?;
+        let who = Who {
+            nick: new,
+            account: logged_in.then(|| new_key.to_string()),
+            ip: state.member(id)?.ip,
+        };
+        if !self.is_operator(&Policy::default(), &who) {
+            if let Some(ban) = state.server_policy.ban_of(&who, event::now_millis()) {
+                let reason = ban.reason.as_deref().map(|r| format!(": {r}"));
+                return Err(HubError::Banned(
+                    "this server".into(),
+                    reason.unwrap_or_default(),
+                ));
+            }
+        }
         let new: Arc<str> = new.into();
         state.release_nick(&old, id);
         state.claim_nick(new_key.to_string(), &new, id);

@@ -384,6 +384,33 @@ mod tests {
         ) -> Result<Option<String>, crate::store::StoreError> {
             self.inner.session_token(hash, now_ms).await
         }
+        async fn policy(
+            &self,
+            key: &str,
+        ) -> Result<Option<(String, i64)>, crate::store::StoreError> {
+            self.inner.policy(key).await
+        }
+        async fn put_policy(
+            &self,
+            key: &str,
+            json: &str,
+            read: Option<i64>,
+        ) -> Result<bool, crate::store::StoreError> {
+            self.inner.put_policy(key, json, read).await
+        }
+        async fn log_moderation(
+            &self,
+            entry: &crate::store::ModerationEntry,
+        ) -> Result<(), crate::store::StoreError> {
+            self.inner.log_moderation(entry).await
+        }
+        async fn moderation_log(
+            &self,
+            key: &str,
+            limit: u32,
+        ) -> Result<Vec<crate::store::ModerationEntry>, crate::store::StoreError> {
+            self.inner.moderation_log(key, limit).await
+        }
         async fn delete_session_tokens(
             &self,
             key: &str,
@@ -449,6 +476,7 @@ mod tests {
                 id: 1,
                 nick: "ava".into(),
                 logged_in: false,
+                ip: None,
                 rooms: vec![("lobby2".into(), "lobby2".into())],
             },
         );

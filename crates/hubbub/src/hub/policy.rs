@@ -28,6 +28,9 @@ pub const MAX_REASON_BYTES: usize = 200;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Policy {
+    /// The room's display name as first spelled (a room with a policy
+    /// but no message yet has no other record of it).
+    pub name: Option<String>,
     /// Account key of the owner: the logged-in user who created the room.
     pub owner: Option<String>,
     pub topic: Option<Topic>,
@@ -182,7 +185,7 @@ impl Mask {
     /// Whether `who` is covered.
     pub fn matches(&self, who: &Who<'_>) -> bool {
         match self {
-            Mask::Account(name) => who.account == Some(names::nick_key(name).as_str()),
+            Mask::Account(name) => who.account.as_deref() == Some(names::nick_key(name).as_str()),
             Mask::Nick(pattern) => glob(&fold_pattern(pattern), &names::nick_key(who.nick)),
             Mask::Ip(net) => who.ip.is_some_and(|ip| net.contains(&ip.to_canonical())),
         }
@@ -278,11 +281,11 @@ impl Ban {
 }
 
 /// Someone a policy is applied to.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Who<'a> {
     pub nick: &'a str,
     /// The account key, when logged in.
-    pub account: Option<&'a str>,
+    pub account: Option<String>,
     pub ip: Option<IpAddr>,
 }
 
@@ -305,6 +308,7 @@ impl Policy {
     /// logged in (server operators are checked by the caller).
     pub fn is_op(&self, who: &Who<'_>) -> bool {
         who.account
+            .as_deref()
             .is_some_and(|a| self.owner.as_deref() == Some(a) || self.ops.contains(a))
     }
 
@@ -424,21 +428,12 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn who(
-        nick: &str,
-        account: Option<&'static str>,
-        ip: &str,
-    ) -> (String, Option<&'static str>, IpAddr) {
-        (nick.to_string(), account, ip.parse().unwrap())
-    }
-
     #[test]
     fn masks_cover_accounts_nicknames_and_networks() {
-        let (nick, account, ip) = who("Bob_99", Some("bob_99"), "10.1.2.3");
         let bob = Who {
-            nick: &nick,
-            account,
-            ip: Some(ip),
+            nick: "Bob_99",
+            account: Some("bob_99".into()),
+            ip: Some("10.1.2.3".parse().unwrap()),
         };
         for (mask, covers) in [
             ("account:BOB_99", true),

@@ -29,6 +29,7 @@ struct RemoteSession {
     nick: Arc<str>,
     /// Logged in to its nickname's account.
     logged_in: bool,
+    ip: Option<std::net::IpAddr>,
     /// Folded room keys.
     rooms: Vec<String>,
 }
@@ -63,6 +64,16 @@ impl Remote {
                     .sessions
                     .get(id)
                     .is_none_or(|s| !s.logged_in || &*s.nick != nick)
+        })
+    }
+
+    /// A remote session as policies see it.
+    pub(super) fn who(&self, id: &RemoteId) -> Option<super::policy::Who<'_>> {
+        let s = self.sessions.get(id)?;
+        Some(super::policy::Who {
+            nick: &s.nick,
+            account: s.logged_in.then(|| names::nick_key(&s.nick)),
+            ip: s.ip,
         })
     }
 
@@ -237,6 +248,7 @@ impl Hub {
             RemoteSession {
                 nick,
                 logged_in: session.logged_in,
+                ip: session.ip,
                 rooms: new_keys,
             },
         );

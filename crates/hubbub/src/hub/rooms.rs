@@ -200,6 +200,7 @@ impl Hub {
         }
         room.members.insert(id, outbox.clone());
         self.send_history(room, &outbox, since);
+        self.send_topic(state, id, key);
         Ok(())
     }
 
@@ -265,8 +266,21 @@ impl Hub {
         }
         let recent = self.config.history_cache;
         let loaded = async {
+            let policy = store
+                .policy(key)
+                .await?
+                .map(|(json, _)| moderation::parse_policy(key, &json));
             let Some(room) = store.room(key).await? else {
-                return Ok(None);
+                // A room with a policy but no message yet.
+                return Ok(policy.map(|policy| {
+                    let name = policy.name.clone().unwrap_or_else(|| key.to_string());
+                    let room = crate::store::StoredRoom {
+                        key: key.to_string(),
+                        name: name.into(),
+                        last_id: 0,
+                    };
+                    (room, Vec::new(), Some(policy))
+                }));
             };
             let query = PageQuery {
                 before: None,
@@ -278,10 +292,10 @@ impl Hub {
             } else {
                 Vec::new()
             };
-            Ok::<_, crate::store::StoreError>(Some((room, messages)))
+            Ok::<_, crate::store::StoreError>(Some((room, messages, policy)))
         }
         .await;
-        let (stored, messages) = match loaded {
+        let (stored, messages, policy) = match loaded {
             Ok(Some(loaded)) => loaded,
             Ok(None) => return,
             Err(e) => {
@@ -305,11 +319,13 @@ impl Hub {
             .iter()
             .map(|m| Event::new(EventKind::from_stored(m)))
             .collect();
+        let persisted = stored.last_id > 0 || !messages.is_empty();
         let room = state
             .rooms
             .entry(key.to_string())
             .or_insert_with(|| Room::new(stored.name, 0));
-        room.persisted = true;
+        room.persisted |= persisted;
+        room.policy = Arc::new(policy.unwrap_or_default());
         room.last_id = room.last_id.max(last_id);
         room.known_id = room.known_id.max(room.last_id);
         room.held.clear();

@@ -48,6 +48,24 @@ impl Session {
         Ok(self.hub.lock().member(self.id)?.nick.clone())
     }
 
+    /// The display names of the rooms the session is in, in joining order.
+    pub fn rooms(&self) -> Result<Vec<Arc<str>>, HubError> {
+        let state = self.hub.lock();
+        Ok(state
+            .member(self.id)?
+            .rooms
+            .iter()
+            .filter_map(|k| state.rooms.get(k).map(|r| r.name.clone()))
+            .collect())
+    }
+
+    /// The key of the account the session is logged in to, if any.
+    pub fn account_key(&self) -> Option<String> {
+        let state = self.hub.lock();
+        let member = state.sessions.get(&self.id)?;
+        member.logged_in.then(|| names::nick_key(&member.nick))
+    }
+
     /// The session's current room (the one it joined last), with its members.
     pub fn room(&self) -> Result<RoomMembers, HubError> {
         let state = self.hub.lock();
@@ -92,6 +110,7 @@ impl Session {
                 None => state.current_room(self.id)?,
                 Some(room) => state.joined_room(self.id, room)?,
             };
+            self.hub.check_speech(&state, self.id, &key)?;
             (key, state.member(self.id)?.nick.clone())
         };
         let (done, answer) = oneshot::channel();
@@ -191,27 +210,38 @@ impl Session {
         let name = names::validate_room(room)?;
         let key = self.hub.lock().room_key(name);
         self.hub.load_room(&key).await;
+        let (members, created) = self.switch_locked(&key, name)?;
+        self.hub.presence_changed(self.id);
+        if created {
+            self.hub.claim_room(&key, name, self.id).await;
+        }
+        Ok(members)
+    }
+
+    /// [`Session::switch_to`] under the hub lock; also says whether the
+    /// room was created.
+    fn switch_locked(&self, key: &str, name: &str) -> Result<(RoomMembers, bool), HubError> {
         let mut state = self.hub.lock();
         let member = state.member(self.id)?;
-        if member.rooms == [key.clone()] {
-            return Err(HubError::AlreadyInRoom(state.rooms[&key].name.to_string()));
+        if member.rooms == [key] {
+            return Err(HubError::AlreadyInRoom(state.rooms[key].name.to_string()));
         }
         let nick = member.nick.clone();
-        // Create the room first: if that is refused, nothing has changed.
-        state.room_entry(&key, name, self.hub.config.max_rooms)?;
+        // Check and create the room first: if that is refused, nothing
+        // has changed.
+        self.hub.check_entry(&state, self.id, key)?;
+        let created = !state.rooms.contains_key(key);
+        state.room_entry(key, name, self.hub.config.max_rooms)?;
         let old_rooms = std::mem::take(&mut state.member_mut(self.id)?.rooms);
         for old in old_rooms.iter().filter(|&old| *old != key) {
             self.hub
                 .exit_room(&mut state, self.id, old, &nick, None, true);
         }
-        if !old_rooms.contains(&key) {
-            self.hub.enter_room(&mut state, self.id, &key, name, None)?;
+        if !old_rooms.iter().any(|r| r == key) {
+            self.hub.enter_room(&mut state, self.id, key, name, None)?;
         }
-        state.member_mut(self.id)?.rooms = vec![key.clone()];
-        let members = state.room_members(&state.rooms[&key]);
-        drop(state);
-        self.hub.presence_changed(self.id);
-        Ok(members)
+        state.member_mut(self.id)?.rooms = vec![key.to_string()];
+        Ok((state.room_members(&state.rooms[key]), created))
     }
 
     /// Adds `room` (created on demand) to the session's rooms and makes it
@@ -226,9 +256,25 @@ impl Session {
         let name = names::validate_room(room)?;
         let key = self.hub.lock().room_key(name);
         self.hub.load_room(&key).await;
+        let (entered, created) = self.enter_locked(&key, name, since)?;
+        self.hub.presence_changed(self.id);
+        if created {
+            self.hub.claim_room(&key, name, self.id).await;
+        }
+        Ok(entered)
+    }
+
+    /// [`Session::enter`] under the hub lock; also says whether the room
+    /// was created.
+    fn enter_locked(
+        &self,
+        key: &str,
+        name: &str,
+        since: Option<u64>,
+    ) -> Result<((RoomMembers, u64), bool), HubError> {
         let mut state = self.hub.lock();
         let member = state.member_mut(self.id)?;
-        if let Some(at) = member.rooms.iter().position(|r| *r == key) {
+        let created = if let Some(at) = member.rooms.iter().position(|r| r == key) {
             // Already here: becomes current; with `since` (a client
             // resuming), it still gets what it missed.
             let key = member.rooms.remove(at);
@@ -238,19 +284,19 @@ impl Session {
                 let key = member.rooms.last().expect("just pushed").clone();
                 self.hub.send_history(&state.rooms[&key], &outbox, since);
             }
+            false
         } else {
             if member.rooms.len() >= MAX_ROOMS_PER_SESSION {
                 return Err(HubError::TooManyJoined(MAX_ROOMS_PER_SESSION));
             }
-            self.hub
-                .enter_room(&mut state, self.id, &key, name, since)?;
-            state.member_mut(self.id)?.rooms.push(key.clone());
-        }
-        let room = &state.rooms[&key];
-        let entered = (state.room_members(room), room.last_id);
-        drop(state);
-        self.hub.presence_changed(self.id);
-        Ok(entered)
+            self.hub.check_entry(&state, self.id, key)?;
+            let created = !state.rooms.contains_key(key);
+            self.hub.enter_room(&mut state, self.id, key, name, since)?;
+            state.member_mut(self.id)?.rooms.push(key.to_string());
+            created
+        };
+        let room = &state.rooms[key];
+        Ok(((state.room_members(room), room.last_id), created))
     }
 
     /// Leaves `room`; the others there see `Left`. If it was the current

@@ -13,6 +13,11 @@ pub(super) struct Member {
     pub(super) outbox: Arc<Outbox>,
     /// Whether the transport shows typing indicators.
     pub(super) wants_typing: bool,
+    /// Always in exactly one room (a line client): moved to the default
+    /// room when removed from its room.
+    pub(super) one_room: bool,
+    /// The client's address (IP bans).
+    pub(super) ip: Option<std::net::IpAddr>,
     /// Logged in to the account of its nickname (`crate::accounts`): only
     /// then may other sessions hold the same nickname (the same user on
     /// several devices), and only sessions logged in to it too.
@@ -50,6 +55,8 @@ pub(super) struct Room {
     pub(super) recent: RoomCache,
     /// Has had a message (and so, with a store, a row): kept when empty.
     pub(super) persisted: bool,
+    /// Who runs the room and who may enter and speak ([`policy`]).
+    pub(super) policy: Arc<Policy>,
 }
 
 #[derive(Debug, Default)]
@@ -73,6 +80,8 @@ pub(super) struct State {
     pub(super) remote: remote::Remote,
     /// The byte budget of every room's `recent` cache.
     pub(super) cache: CacheBudget,
+    /// The server's own policy: server-wide bans.
+    pub(super) server_policy: Arc<Policy>,
 }
 
 impl Room {
@@ -87,6 +96,7 @@ impl Room {
             repairing: false,
             recent: RoomCache::default(),
             persisted: false,
+            policy: Arc::default(),
         }
     }
 }
@@ -134,7 +144,9 @@ impl State {
     pub(super) fn drop_room_if_empty(&mut self, key: &str, default_room: &str, stored: bool) {
         if key != names::fold(default_room)
             && self.rooms.get(key).is_some_and(|r| {
-                r.members.is_empty() && r.remote.is_empty() && (stored || !r.persisted)
+                r.members.is_empty()
+                    && r.remote.is_empty()
+                    && (stored || (!r.persisted && r.policy.is_default()))
             })
         {
             if let Some(mut room) = self.rooms.remove(key) {
@@ -263,11 +275,22 @@ impl State {
             id,
             nick: member.nick.clone(),
             logged_in: member.logged_in,
+            ip: member.ip,
             rooms: member
                 .rooms
                 .iter()
                 .filter_map(|k| Some((k.clone(), self.rooms.get(k)?.name.clone())))
                 .collect(),
+        })
+    }
+
+    /// Session `id` as policies see it.
+    pub(super) fn who(&self, id: SessionId) -> Option<Who<'_>> {
+        let member = self.sessions.get(&id)?;
+        Some(Who {
+            nick: &member.nick,
+            account: member.logged_in.then(|| names::nick_key(&member.nick)),
+            ip: member.ip,
         })
     }
 

@@ -70,6 +70,21 @@ pub struct StoredAccount {
     pub created_ms: u64,
 }
 
+/// One moderation action, as the log keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ModerationEntry {
+    /// Room key (`''` for server-wide actions).
+    pub room: String,
+    /// Who acted (a nickname).
+    pub actor: String,
+    /// `kick`, `ban`, `unban`, `mute`, `topic`, `mode`, `op`… (docs/PROTOCOL.md).
+    pub action: String,
+    pub target: Option<String>,
+    pub reason: Option<String>,
+    /// Milliseconds since the Unix epoch.
+    pub ms: u64,
+}
+
 /// Which messages a page holds: the newest `limit` with `after < id < before`,
 /// returned oldest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,6 +183,30 @@ pub trait HistoryStore: Send + Sync + std::fmt::Debug + 'static {
     /// Deletes session token hash `hash`, or with `hash: None` every
     /// session token of account `key`.
     async fn delete_session_tokens(&self, key: &str, hash: Option<&str>) -> Result<(), StoreError>;
+
+    /// The policy of room `key` (`''`: the server's) as stored: its JSON
+    /// and version, if one was ever set.
+    async fn policy(&self, key: &str) -> Result<Option<(String, i64)>, StoreError>;
+
+    /// Stores `json` as the policy of room `key` if its stored version is
+    /// still `read` (`None`: none was stored); `false` if another writer
+    /// came first (read again and retry).
+    async fn put_policy(
+        &self,
+        key: &str,
+        json: &str,
+        read: Option<i64>,
+    ) -> Result<bool, StoreError>;
+
+    /// Appends `entry` to the moderation log.
+    async fn log_moderation(&self, entry: &ModerationEntry) -> Result<(), StoreError>;
+
+    /// The newest `limit` entries of room `key`'s moderation log, oldest first.
+    async fn moderation_log(
+        &self,
+        key: &str,
+        limit: u32,
+    ) -> Result<Vec<ModerationEntry>, StoreError>;
 
     /// Whether the store answers (`SELECT 1`), for readiness checks.
     async fn ping(&self) -> Result<(), StoreError>;

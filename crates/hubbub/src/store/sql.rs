@@ -179,6 +179,96 @@ macro_rules! impl_history_store {
                 Ok(())
             }
 
+            async fn policy(
+                &self,
+                key: &str,
+            ) -> Result<Option<(String, i64)>, $crate::store::StoreError> {
+                let row = sqlx::query("SELECT policy, version FROM room_policies WHERE room = $1")
+                    .bind(key)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.map(|row| (row.get("policy"), row.get("version"))))
+            }
+
+            async fn put_policy(
+                &self,
+                key: &str,
+                json: &str,
+                read: Option<i64>,
+            ) -> Result<bool, $crate::store::StoreError> {
+                let done = match read {
+                    None => {
+                        sqlx::query(
+                            "INSERT INTO room_policies (room, policy, version) VALUES ($1, $2, 1) \
+                             ON CONFLICT (room) DO NOTHING",
+                        )
+                        .bind(key)
+                        .bind(json)
+                        .execute(&self.pool)
+                        .await?
+                    }
+                    Some(version) => {
+                        sqlx::query(
+                            "UPDATE room_policies SET policy = $1, version = version + 1 \
+                             WHERE room = $2 AND version = $3",
+                        )
+                        .bind(json)
+                        .bind(key)
+                        .bind(version)
+                        .execute(&self.pool)
+                        .await?
+                    }
+                };
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn log_moderation(
+                &self,
+                entry: &$crate::store::ModerationEntry,
+            ) -> Result<(), $crate::store::StoreError> {
+                sqlx::query(
+                    "INSERT INTO moderation_log (room, actor, action, target, reason, ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(&entry.room)
+                .bind(&entry.actor)
+                .bind(&entry.action)
+                .bind(&entry.target)
+                .bind(&entry.reason)
+                .bind($crate::store::sql_int(entry.ms))
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn moderation_log(
+                &self,
+                key: &str,
+                limit: u32,
+            ) -> Result<Vec<$crate::store::ModerationEntry>, $crate::store::StoreError> {
+                let rows = sqlx::query(
+                    "SELECT room, actor, action, target, reason, ms FROM moderation_log \
+                     WHERE room = $1 ORDER BY id DESC LIMIT $2",
+                )
+                .bind(key)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+                let mut entries: Vec<_> = rows
+                    .into_iter()
+                    .map(|row| $crate::store::ModerationEntry {
+                        room: row.get("room"),
+                        actor: row.get("actor"),
+                        action: row.get("action"),
+                        target: row.get("target"),
+                        reason: row.get("reason"),
+                        ms: row.get::<i64, _>("ms") as u64,
+                    })
+                    .collect();
+                entries.reverse();
+                Ok(entries)
+            }
+
             async fn page(
                 &self,
                 room_key: &str,

@@ -152,7 +152,7 @@ fn close_code_for(reason: &CloseReason) -> u16 {
         CloseReason::Shutdown => close_code::GOING_AWAY,
         CloseReason::SlowConsumer { .. } | CloseReason::Flooding => close_code::POLICY,
         CloseReason::ProtocolError => close_code::PROTOCOL_ERROR,
-        CloseReason::TokenExpired => close_code::POLICY,
+        CloseReason::TokenExpired | CloseReason::Removed { .. } => close_code::POLICY,
         CloseReason::IdleTimeout | CloseReason::Quit => close_code::NORMAL,
     }
 }

@@ -41,7 +41,13 @@ pub enum Input<'a> {
     Whois(&'a str),
     /// `/token JWT`: logs in with an application's token.
     Token(&'a str),
+    /// A moderation command (`/topic`, `/kick`, `/ban`… see [`HELP`]),
+    /// for the current room.
+    Moderate(Request),
 }
+
+use crate::hub::policy;
+use crate::moderation::{Request, MAX_LOG_READ};
 
 /// Most messages one `/history` returns.
 pub const MAX_HISTORY: u32 = 500;
@@ -87,6 +93,24 @@ commands:
 /unregister PASSWORD    delete your account
 /whois NICK       whether NICK is registered, here and logged in
 /token JWT        log in with a token from the site you came from
+/topic [TEXT|-]   show, set or (with -) clear this room's topic
+/mode [CHANGE]    show or change this room's modes: +i invite-only, +m moderated,
+                  +R registered users only, -t anyone sets the topic, +l N at most N
+/kick NICK [REASON]                 remove NICK from this room
+/ban MASK [DURATION] [REASON]       ban from this room: NICK, account:NAME,
+                  nick:PATTERN (* and ?) or ip:ADDRESS[/BITS]; DURATION like 10m, 2h, 7d
+/unban MASK       lift a ban
+/mute MASK [DURATION] [REASON]      may stay, may not speak
+/unmute MASK      lift a mute
+/bans             list this room's bans and mutes
+/op NICK, /deop NICK                give or take operator status (the owner)
+/voice NICK, /devoice NICK          let NICK speak in a moderated room, or not
+/invite NICK      let NICK into this invite-only room
+/modlog [ROOM] [N]                  the last N moderation actions (operators)
+/kline MASK [DURATION] [REASON]     ban from the server (server operators)
+/unkline MASK, /klines              lift or list server bans (server operators)
+/kill NICK [REASON]                 disconnect NICK everywhere (server operators)
+/wall TEXT        a notice to everyone (server operators)
 /help             this list
 //TEXT            send a line that starts with /";
 
@@ -161,8 +185,146 @@ pub fn parse(line: &str) -> Result<Input<'_>, ParseError> {
         "unregister" => Err(ParseError::Usage("/unregister PASSWORD")),
         "whois" => single("/whois NICK").map(Input::Whois),
         "token" => single("/token JWT").map(Input::Token),
-        _ => Err(ParseError::Unknown(name.to_string())),
+        other => match moderation(other, args) {
+            Some(request) => request.map(Input::Moderate),
+            None => Err(ParseError::Unknown(name.to_string())),
+        },
     }
+}
+
+/// The moderation commands: `None` for a name that is not one.
+fn moderation(name: &str, args: &str) -> Option<Result<Request, ParseError>> {
+    let words: Vec<&str> = args.split_whitespace().collect();
+    let owned = |s: &str| s.to_string();
+    // `WORD [DURATION] [REASON…]`
+    let with_duration =
+        |usage: &'static str| -> Result<(String, Option<String>, Option<String>), ParseError> {
+            let (&first, rest) = words.split_first().ok_or(ParseError::Usage(usage))?;
+            let (duration, rest) = match rest.split_first() {
+                Some((&d, rest)) if policy::parse_duration(d).is_ok() => (Some(owned(d)), rest),
+                _ => (None, rest),
+            };
+            let reason = (!rest.is_empty()).then(|| rest.join(" "));
+            Ok((owned(first), duration, reason))
+        };
+    let one = |usage: &'static str| match words.as_slice() {
+        [word] => Ok(owned(word)),
+        _ => Err(ParseError::Usage(usage)),
+    };
+    let role = |op: bool, grant: bool, usage: &'static str| {
+        one(usage).map(|nick| Request::Role {
+            room: None,
+            nick,
+            op,
+            grant,
+        })
+    };
+    Some(match name {
+        "topic" => Ok(Request::Topic {
+            room: None,
+            text: match args {
+                "" => None,
+                "-" => Some(String::new()),
+                text => Some(owned(text)),
+            },
+        }),
+        "kick" => match words.split_first() {
+            Some((&nick, rest)) => Ok(Request::Kick {
+                room: None,
+                nick: owned(nick),
+                reason: (!rest.is_empty()).then(|| rest.join(" ")),
+            }),
+            None => Err(ParseError::Usage("/kick NICK [REASON]")),
+        },
+        "ban" | "mute" => {
+            let usage = if name == "ban" {
+                "/ban MASK [DURATION] [REASON]"
+            } else {
+                "/mute MASK [DURATION] [REASON]"
+            };
+            with_duration(usage).map(|(mask, duration, reason)| Request::Ban {
+                room: None,
+                mask,
+                duration,
+                reason,
+                mute: name == "mute",
+            })
+        }
+        "unban" => one("/unban MASK").map(|mask| Request::Unban {
+            room: None,
+            mask,
+            mute: false,
+        }),
+        "unmute" => one("/unmute MASK").map(|mask| Request::Unban {
+            room: None,
+            mask,
+            mute: true,
+        }),
+        "bans" if words.is_empty() => Ok(Request::Bans { room: None }),
+        "bans" => Err(ParseError::Usage("/bans")),
+        "op" => role(true, true, "/op NICK"),
+        "deop" => role(true, false, "/deop NICK"),
+        "voice" => role(false, true, "/voice NICK"),
+        "devoice" => role(false, false, "/devoice NICK"),
+        "invite" => one("/invite NICK").map(|nick| Request::Invite { room: None, nick }),
+        "mode" => match words.as_slice() {
+            [] => Ok(Request::Mode {
+                room: None,
+                change: None,
+                arg: None,
+            }),
+            [change] => Ok(Request::Mode {
+                room: None,
+                change: Some(owned(change)),
+                arg: None,
+            }),
+            [change, arg] => Ok(Request::Mode {
+                room: None,
+                change: Some(owned(change)),
+                arg: Some(owned(arg)),
+            }),
+            _ => Err(ParseError::Usage("/mode [CHANGE [ARG]]")),
+        },
+        "modlog" => {
+            let usage = "/modlog [ROOM] [N], N from 1 to 200";
+            let limit = |n: &str| {
+                n.parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=MAX_LOG_READ).contains(n))
+                    .ok_or(ParseError::Usage(usage))
+            };
+            match words.as_slice() {
+                [] => Ok((None, 20)),
+                [n] if n.parse::<u32>().is_ok() => limit(n).map(|n| (None, n)),
+                [room] => Ok((Some(owned(room)), 20)),
+                [room, n] => limit(n).map(|n| (Some(owned(room)), n)),
+                _ => Err(ParseError::Usage(usage)),
+            }
+            .map(|(room, limit)| Request::Modlog { room, limit })
+        }
+        "kline" => {
+            with_duration("/kline MASK [DURATION] [REASON]").map(|(mask, duration, reason)| {
+                Request::ServerBan {
+                    mask,
+                    duration,
+                    reason,
+                }
+            })
+        }
+        "unkline" => one("/unkline MASK").map(|mask| Request::ServerUnban { mask }),
+        "klines" if words.is_empty() => Ok(Request::ServerBans),
+        "klines" => Err(ParseError::Usage("/klines")),
+        "kill" => match words.split_first() {
+            Some((&nick, rest)) => Ok(Request::Kill {
+                nick: owned(nick),
+                reason: (!rest.is_empty()).then(|| rest.join(" ")),
+            }),
+            None => Err(ParseError::Usage("/kill NICK [REASON]")),
+        },
+        "wall" if !args.is_empty() => Ok(Request::Wall { text: owned(args) }),
+        "wall" => Err(ParseError::Usage("/wall TEXT")),
+        _ => return None,
+    })
 }
 
 #[cfg(test)]

@@ -73,6 +73,35 @@ pub fn encode(event: &EventKind) -> Bytes {
             out
         }
         EventKind::Joined { nick, .. } => format!("{nick} has joined us\n"),
+        EventKind::Kicked {
+            room,
+            nick,
+            by,
+            reason,
+            banned,
+        } => {
+            let what = if *banned { "banned" } else { "kicked" };
+            match reason {
+                Some(reason) => format!("{nick} was {what} from {room} by {by} ({reason})\n"),
+                None => format!("{nick} was {what} from {room} by {by}\n"),
+            }
+        }
+        EventKind::Topic {
+            room,
+            topic,
+            by,
+            changed: true,
+        } => match topic {
+            Some(topic) => format!("{by} set the topic of {room}: {topic}\n"),
+            None => format!("{by} cleared the topic of {room}\n"),
+        },
+        EventKind::Topic {
+            room, topic, by, ..
+        } => match topic {
+            Some(topic) => format!("{room} topic: {topic} (set by {by})\n"),
+            None => format!("{room} has no topic\n"),
+        },
+        EventKind::Mode { room, by, change } => format!("{by} sets mode {change} on {room}\n"),
         EventKind::Left {
             nick, reason: None, ..
         } => format!("{nick} has left\n"),

@@ -61,6 +61,7 @@ pub struct LineSettings {
 pub struct LineTransport {
     pub hub: Arc<Hub>,
     pub accounts: Arc<crate::accounts::Accounts>,
+    pub moderation: Arc<crate::moderation::Moderation>,
     pub limiter: Arc<ConnectionLimiter>,
     pub settings: Arc<LineSettings>,
     pub shutdown: CancellationToken,
@@ -244,9 +245,13 @@ impl LineTransport {
             }
             match line {
                 Line::Text(text) => {
-                    if let Some(quit) =
-                        handle(&session, &text, &mut in_flight, &mut flood, &mut login).await
-                    {
+                    let context = Context {
+                        in_flight: &mut in_flight,
+                        flood: &mut flood,
+                        login: &mut login,
+                        moderation: &self.moderation,
+                    };
+                    if let Some(quit) = handle(&session, &text, context).await {
                         session.set_leave_reason(quit.as_deref());
                         break Some(CloseReason::Quit);
                     }
@@ -382,13 +387,21 @@ async fn send(
     Ok(())
 }
 
-async fn handle(
-    session: &Session,
-    line: &str,
-    in_flight: &mut InFlight,
-    flood: &mut FloodControl,
-    login: &mut account::Login,
-) -> Option<Option<String>> {
+/// What a command may use of its connection besides the session.
+struct Context<'a> {
+    in_flight: &'a mut InFlight,
+    flood: &'a mut FloodControl,
+    login: &'a mut account::Login,
+    moderation: &'a crate::moderation::Moderation,
+}
+
+async fn handle(session: &Session, line: &str, context: Context<'_>) -> Option<Option<String>> {
+    let Context {
+        in_flight,
+        flood,
+        login,
+        moderation,
+    } = context;
     let input = match command::parse(line) {
         Ok(input) => input,
         Err(e) => {
@@ -427,6 +440,10 @@ async fn handle(
         }
         Input::Whois(nick) => account_result(session, login.whois(session, nick).await),
         Input::Token(token) => account_result(session, login.token(session, token).await),
+        Input::Moderate(request) => moderation.act(session, request).await.map(|outcome| {
+            flood.charge(outcome.text.len());
+            session.notice(outcome.text)
+        }),
         Input::Join(room) => session.switch_to(room).await.map(|room| {
             session.notice(format!(
                 "you are now in {} ({}: {})",
@@ -517,7 +534,12 @@ fn plural(n: usize, noun: &str) -> String {
 async fn open_as_peer(hub: &Arc<Hub>, peer: SocketAddr) -> Result<Session, HubError> {
     let name = peer.to_string();
     let names = std::iter::once(name.clone()).chain((2..=9).map(|n| format!("{name}-{n}")));
-    hub.open_first_free(names, false)
+    let client = crate::hub::ClientInfo {
+        wants_typing: false,
+        one_room: true,
+        ip: Some(peer.ip()),
+    };
+    hub.open_first_free(names, client)
         .await
         .map_err(|e| match e {
             HubError::NickInUse(_) => HubError::NickInUse(name),

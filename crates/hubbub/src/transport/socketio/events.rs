@@ -165,6 +165,28 @@ fn payload(kind: &EventKind) -> Option<(&'static str, Value)> {
             )
         }
         EventKind::Joined { room, nick } => ("joined", json!({"room": room, "nick": nick})),
+        EventKind::Kicked {
+            room,
+            nick,
+            by,
+            reason,
+            banned,
+        } => (
+            "kicked",
+            json!({"room": room, "nick": nick, "by": by, "reason": reason, "banned": banned}),
+        ),
+        EventKind::Topic {
+            room,
+            topic,
+            by,
+            changed,
+        } => (
+            "topic",
+            json!({"room": room, "topic": topic, "by": by, "changed": changed}),
+        ),
+        EventKind::Mode { room, by, change } => {
+            ("mode", json!({"room": room, "by": by, "change": change}))
+        }
         EventKind::Left { room, nick, reason } => (
             "left",
             json!({"room": room, "nick": nick, "reason": reason}),

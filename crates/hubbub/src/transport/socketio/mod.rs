@@ -11,6 +11,7 @@
 
 mod account;
 mod events;
+mod moderation;
 pub mod packet;
 mod requests;
 
@@ -51,6 +52,7 @@ pub struct SocketIoSettings {
 pub struct SocketIoTransport {
     pub hub: Arc<Hub>,
     pub accounts: Arc<crate::accounts::Accounts>,
+    pub moderation: Arc<crate::moderation::Moderation>,
     /// Caps Socket.IO sessions, total and per IP.
     pub limiter: Arc<ConnectionLimiter>,
     pub settings: Arc<SocketIoSettings>,
@@ -77,6 +79,12 @@ const DRAIN_ON_DISCONNECT: Duration = Duration::from_secs(5);
 const MAX_SKIPPED_ATTACHMENTS: usize = 16;
 
 impl SocketIoTransport {
+    /// Shares `moderation` (its log, without a store) with the other transports.
+    pub fn with_moderation(mut self, moderation: Arc<crate::moderation::Moderation>) -> Self {
+        self.moderation = moderation;
+        self
+    }
+
     pub fn new(
         hub: Arc<Hub>,
         accounts: Arc<crate::accounts::Accounts>,
@@ -86,6 +94,7 @@ impl SocketIoTransport {
     ) -> SocketIoTransport {
         SocketIoTransport {
             accounts,
+            moderation: Arc::new(crate::moderation::Moderation::new(hub.clone())),
             limiter,
             settings: Arc::new(settings),
             tracker,
@@ -240,15 +249,20 @@ impl SocketIoTransport {
             bytes: Bytes::from(connected),
         });
         let outbox = session.outbox.clone();
+        let client = crate::hub::ClientInfo {
+            wants_typing: true,
+            one_room: false,
+            ip: Some(session.ip),
+        };
         let opened = match &claimed {
             Some((account, _)) => {
                 self.hub
-                    .open_logged_in_into(outbox, Some(first), &account.name, true)
+                    .open_logged_in_into(outbox, Some(first), &account.name, client)
                     .await
             }
             None => {
                 self.hub
-                    .open_first_free_into(outbox, Some(first), self.guest_names(), true)
+                    .open_first_free_into(outbox, Some(first), self.guest_names(), client)
                     .await
             }
         };
@@ -264,6 +278,7 @@ impl SocketIoTransport {
                     finished: AtomicBool::new(false),
                     vocabulary,
                     accounts: self.accounts.clone(),
+                    moderation: self.moderation.clone(),
                     peer: peer_of(session),
                     account: Mutex::new(None),
                     token: Mutex::new(None),
@@ -557,8 +572,9 @@ pub(crate) struct Connection {
     /// How room messages are sent to this client.
     vocabulary: Vocabulary,
     accounts: Arc<crate::accounts::Accounts>,
+    moderation: Arc<crate::moderation::Moderation>,
     /// The client's address and whether its connection is encrypted
-    /// (passwords, login rate limits).
+    /// (passwords, login rate limits, bans by network).
     peer: crate::accounts::Peer,
     /// The nickname key of the account logged in to, if any.
     account: Mutex<Option<String>>,

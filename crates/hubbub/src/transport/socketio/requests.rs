@@ -103,10 +103,14 @@ pub(crate) async fn handle(
         "unregister" => account::unregister(conn, data).await.into(),
         "whois" => account::whois(conn, data).await.into(),
         "refresh" => account::refresh(conn, data).await.into(),
-        _ => Outcome::Done(Err(RequestError::new(
-            "unknown_event",
-            format!("unknown event {name:?}"),
-        ))),
+        other => match super::moderation::request(other, &data) {
+            Some(Ok(request)) => super::moderation::act(conn, request).await.into(),
+            Some(Err(e)) => Outcome::Done(Err(e)),
+            None => Outcome::Done(Err(RequestError::new(
+                "unknown_event",
+                format!("unknown event {name:?}"),
+            ))),
+        },
     };
     match outcome {
         Outcome::Done(answer) => respond(transport, session, ack, answer),

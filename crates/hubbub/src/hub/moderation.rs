@@ -1,0 +1,577 @@
+//! Moderation in the hub: changing a room's (or the server's) policy and
+//! enforcing it on the members present, kicks, and the server operators'
+//! disconnects and notices — here and, through the broker, on every node.
+//!
+//! A policy change is written to the store first (retried when another
+//! node changed the same policy meanwhile: the write names the version it
+//! read), then installed here, then announced to the other nodes
+//! ([`ModerationEvent::PolicyChanged`]), which read it from the store and
+//! install it too. Installing removes at once the members, on this node,
+//! that a new ban covers. Without a store a policy lives in this process.
+//! Who may change what is decided by the caller (`crate::moderation`).
+
+use super::broker::ModerationEvent;
+use super::state::Device;
+use super::*;
+
+/// How many times a policy change is retried against concurrent changes
+/// from other nodes before giving up (`store_unavailable`).
+const MAX_POLICY_RETRIES: usize = 8;
+
+impl Hub {
+    /// The key, display name and policy of room `room`, reading the room
+    /// in from the store if it is not in memory.
+    ///
+    /// Errors: `invalid_room`; `no_such_room` for a room that was never
+    /// used (nobody in it, no history, no policy).
+    pub async fn room_policy(
+        &self,
+        room: &str,
+    ) -> Result<(String, Arc<str>, Arc<Policy>), HubError> {
+        let key = self.lock().room_key(names::validate_room(room)?);
+        self.load_room(&key).await;
+        let state = self.lock();
+        let room_state = state
+            .rooms
+            .get(&key)
+            .ok_or_else(|| HubError::NoSuchRoom(room.to_string()))?;
+        Ok((key, room_state.name.clone(), room_state.policy.clone()))
+    }
+
+    /// The server's policy (server-wide bans).
+    pub fn server_policy(&self) -> Arc<Policy> {
+        self.lock().server_policy.clone()
+    }
+
+    /// Changes the policy of room `key` (`""`: the server's) by `change`,
+    /// which may refuse; stores it, installs it here (removing whoever a
+    /// new ban covers, `by` named as who did it) and tells the other nodes.
+    /// `name` is the room's display name, for a room not in memory.
+    ///
+    /// Errors: what `change` returns; `store_unavailable`.
+    pub async fn change_policy(
+        &self,
+        key: &str,
+        by: &str,
+        mut change: impl FnMut(&mut Policy) -> Result<(), HubError>,
+    ) -> Result<Arc<Policy>, HubError> {
+        let policy = match &self.store {
+            Some(store) => {
+                let unavailable = |e: crate::store::StoreError| {
+                    tracing::warn!(error = %e, "policy store failed");
+                    HubError::StoreUnavailable
+                };
+                let mut stored = None;
+                for _ in 0..MAX_POLICY_RETRIES {
+                    let read = store.policy(key).await.map_err(unavailable)?;
+                    let (mut policy, version) = match read {
+                        Some((json, version)) => (parse_policy(key, &json), Some(version)),
+                        None => (Policy::default(), None),
+                    };
+                    change(&mut policy)?;
+                    policy.expire(event::now_millis());
+                    let json = serde_json::to_string(&policy).unwrap_or_default();
+                    if store
+                        .put_policy(key, &json, version)
+                        .await
+                        .map_err(unavailable)?
+                    {
+                        stored = Some(policy);
+                        break;
+                    }
+                }
+                Arc::new(stored.ok_or(HubError::StoreUnavailable)?)
+            }
+            None => {
+                let mut policy = (*self.current_policy(key)).clone();
+                change(&mut policy)?;
+                policy.expire(event::now_millis());
+                Arc::new(policy)
+            }
+        };
+        self.install_policy(key, policy.clone(), by);
+        if let Some(broker) = &self.broker {
+            broker.moderation(ModerationEvent::PolicyChanged {
+                key: key.to_string(),
+            });
+        }
+        Ok(policy)
+    }
+
+    /// The policy in memory for room `key` (`""`: the server's).
+    fn current_policy(&self, key: &str) -> Arc<Policy> {
+        let state = self.lock();
+        if key.is_empty() {
+            return state.server_policy.clone();
+        }
+        state
+            .rooms
+            .get(key)
+            .map(|r| r.policy.clone())
+            .unwrap_or_default()
+    }
+
+    /// Reads room `key`'s policy (`""`: the server's) from the store and
+    /// installs it: another node changed it, or the server is starting.
+    pub(crate) async fn reload_policy(&self, key: &str) {
+        let Some(store) = &self.store else {
+            return;
+        };
+        match store.policy(key).await {
+            Ok(Some((json, _))) => {
+                self.install_policy(key, Arc::new(parse_policy(key, &json)), "an operator")
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "reading a room policy failed"),
+        }
+    }
+
+    /// Makes `policy` room `key`'s (`""`: the server's) here, and removes
+    /// the members it bans: from the room, or for the server's, from the
+    /// server. A room not in memory is left alone (it reads its policy
+    /// when someone joins it).
+    pub(crate) fn install_policy(&self, key: &str, policy: Arc<Policy>, by: &str) {
+        let now = event::now_millis();
+        let mut changed_sessions = Vec::new();
+        {
+            let mut guard = self.lock();
+            let state = &mut *guard;
+            if key.is_empty() {
+                state.server_policy = policy.clone();
+                for (id, member) in &state.sessions {
+                    let Some(who) = state.who(*id) else { continue };
+                    if self.is_operator(&Policy::default(), &who) {
+                        continue;
+                    }
+                    if let Some(ban) = policy.ban_of(&who, now) {
+                        let reason = match &ban.reason {
+                            Some(r) => format!("you are banned from this server: {r}"),
+                            None => "you are banned from this server".to_string(),
+                        };
+                        member.outbox.close(CloseReason::Removed {
+                            reason: reason.into(),
+                        });
+                    }
+                }
+                return;
+            }
+            let Some(room) = state.rooms.get_mut(key) else {
+                return;
+            };
+            room.policy = policy.clone();
+            let room = &state.rooms[key];
+            // Who the new policy bans, once per user (every device goes).
+            let mut banned: Vec<(String, Option<Arc<str>>)> = Vec::new();
+            let locals = room.members.keys().filter_map(|id| state.who(*id));
+            let remotes = room.remote.iter().filter_map(|id| state.remote.who(id));
+            for who in locals.chain(remotes) {
+                if self.is_operator(&policy, &who) {
+                    continue;
+                }
+                if let Some(ban) = policy.ban_of(&who, now) {
+                    let nick = names::nick_key(who.nick);
+                    if !banned.iter().any(|(n, _)| *n == nick) {
+                        banned.push((nick, ban.reason.as_deref().map(Arc::from)));
+                    }
+                }
+            }
+            for (nick, reason) in banned {
+                changed_sessions.extend(self.remove_user(state, key, &nick, by, reason, true));
+            }
+        }
+        for id in changed_sessions {
+            self.presence_changed(id);
+        }
+    }
+
+    /// Kicks the user `nick` from room `key`, on every node: each of its
+    /// sessions leaves the room, which sees [`EventKind::Kicked`].
+    ///
+    /// Errors: `no_such_nick` when nobody of that name is in the room.
+    pub fn kick(
+        &self,
+        key: &str,
+        nick: &str,
+        by: &str,
+        reason: Option<&str>,
+    ) -> Result<(), HubError> {
+        let nick_key = names::nick_key(nick);
+        let reason: Option<Arc<str>> = reason.map(Arc::from);
+        let changed = {
+            let mut state = self.lock();
+            let present = state
+                .rooms
+                .get(key)
+                .is_some_and(|_| state.user_in_room(&nick_key, key, Device::Local(0)));
+            if !present {
+                return Err(HubError::NoSuchNick(nick.to_string()));
+            }
+            self.remove_user(&mut state, key, &nick_key, by, reason.clone(), false)
+        };
+        for id in changed {
+            self.presence_changed(id);
+        }
+        if let Some(broker) = &self.broker {
+            broker.moderation(ModerationEvent::Kick {
+                key: key.to_string(),
+                nick: nick_key,
+                by: by.into(),
+                reason,
+            });
+        }
+        Ok(())
+    }
+
+    /// Disconnects every session of `nick` on every node (a server
+    /// operator's `/kill`).
+    ///
+    /// Errors: `no_such_nick` when nobody holds it anywhere.
+    pub fn disconnect_user(&self, nick: &str, reason: &str) -> Result<(), HubError> {
+        let key = names::nick_key(nick);
+        if self.whois(nick).is_none() {
+            return Err(HubError::NoSuchNick(nick.to_string()));
+        }
+        self.disconnect_here(&key, reason);
+        if let Some(broker) = &self.broker {
+            broker.moderation(ModerationEvent::Disconnect {
+                nick: key,
+                reason: reason.into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// A server operator's notice, to every session on every node.
+    pub fn notice_everyone(&self, text: &str) {
+        self.notice_here(text);
+        if let Some(broker) = &self.broker {
+            broker.moderation(ModerationEvent::Notice { text: text.into() });
+        }
+    }
+
+    /// Applies another node's moderation action to this node's sessions.
+    pub(crate) fn remote_moderation(self: &Arc<Self>, event: ModerationEvent) {
+        match event {
+            ModerationEvent::PolicyChanged { key } => {
+                let hub = self.clone();
+                tokio::spawn(async move { hub.reload_policy(&key).await });
+            }
+            ModerationEvent::Kick {
+                key,
+                nick,
+                by,
+                reason,
+            } => {
+                let changed = {
+                    let mut state = self.lock();
+                    self.remove_user(&mut state, &key, &nick, &by, reason, false)
+                };
+                for id in changed {
+                    self.presence_changed(id);
+                }
+            }
+            ModerationEvent::Disconnect { nick, reason } => self.disconnect_here(&nick, &reason),
+            ModerationEvent::Notice { text } => self.notice_here(&text),
+            ModerationEvent::Topic { key, topic, by } => {
+                self.announce_here(&key, |room| EventKind::Topic {
+                    room,
+                    topic,
+                    by,
+                    changed: true,
+                })
+            }
+            ModerationEvent::Mode { key, by, change } => {
+                self.announce_here(&key, |room| EventKind::Mode { room, by, change })
+            }
+        }
+    }
+
+    /// Tells room `key`'s members on every node that its topic changed.
+    pub fn announce_topic(&self, key: &str, topic: Option<&str>, by: &str) {
+        let topic: Option<Arc<str>> = topic.map(Arc::from);
+        let by: Arc<str> = by.into();
+        self.announce_here(key, |room| EventKind::Topic {
+            room,
+            topic: topic.clone(),
+            by: by.clone(),
+            changed: true,
+        });
+        if let Some(broker) = &self.broker {
+            broker.moderation(ModerationEvent::Topic {
+                key: key.to_string(),
+                topic,
+                by,
+            });
+        }
+    }
+
+    /// Tells room `key`'s members on every node of a mode or role change.
+    pub fn announce_mode(&self, key: &str, change: &str, by: &str) {
+        let (change, by): (Arc<str>, Arc<str>) = (change.into(), by.into());
+        self.announce_here(key, |room| EventKind::Mode {
+            room,
+            by: by.clone(),
+            change: change.clone(),
+        });
+        if let Some(broker) = &self.broker {
+            broker.moderation(ModerationEvent::Mode {
+                key: key.to_string(),
+                by,
+                change,
+            });
+        }
+    }
+
+    fn disconnect_here(&self, nick_key: &str, reason: &str) {
+        let state = self.lock();
+        for id in state.holders(nick_key) {
+            if let Some(member) = state.sessions.get(&id) {
+                member.outbox.close(CloseReason::Removed {
+                    reason: reason.into(),
+                });
+            }
+        }
+    }
+
+    fn notice_here(&self, text: &str) {
+        let state = self.lock();
+        let notice = Event::new(EventKind::Notice {
+            text: text.to_string(),
+        });
+        for member in state.sessions.values() {
+            self.deliver(&member.outbox, notice.clone());
+        }
+    }
+
+    /// Removes user `nick_key` (all its sessions here, and this node's
+    /// mirror of its sessions elsewhere) from room `key`, telling the room
+    /// once. A line client removed from its only room goes to the default
+    /// room, or, removed from that, is disconnected. Returns the local
+    /// sessions whose rooms changed (the caller tells the cluster).
+    fn remove_user(
+        &self,
+        state: &mut State,
+        key: &str,
+        nick_key: &str,
+        by: &str,
+        reason: Option<Arc<str>>,
+        banned: bool,
+    ) -> Vec<SessionId> {
+        let Some(room) = state.rooms.get(key) else {
+            return Vec::new();
+        };
+        let local: Vec<SessionId> = state
+            .holders(nick_key)
+            .filter(|id| room.members.contains_key(id))
+            .collect();
+        let remote: Vec<RemoteId> = state
+            .remote
+            .holders(nick_key)
+            .filter(|id| room.remote.contains(*id))
+            .cloned()
+            .collect();
+        let nick = local
+            .first()
+            .and_then(|id| state.sessions.get(id))
+            .map(|m| m.nick.clone())
+            .or_else(|| {
+                remote
+                    .first()
+                    .and_then(|id| state.remote.member(id))
+                    .map(|(n, _)| n)
+            });
+        let Some(nick) = nick else {
+            return Vec::new();
+        };
+        let kicked = Event::new(EventKind::Kicked {
+            room: room.name.clone(),
+            nick,
+            by: by.into(),
+            reason,
+            banned,
+        });
+        self.fan_out(room, &kicked);
+        let room_name = room.name.clone();
+        if let Some(room) = state.rooms.get_mut(key) {
+            for id in &local {
+                room.members.remove(id);
+            }
+            for id in &remote {
+                room.remote.remove(id);
+            }
+        }
+        let default_key = names::fold(&self.config.default_room);
+        for id in &local {
+            let Some(member) = state.sessions.get_mut(id) else {
+                continue;
+            };
+            member.rooms.retain(|r| r != key);
+            if !(member.one_room && member.rooms.is_empty()) {
+                continue;
+            }
+            if key == default_key {
+                member.outbox.close(CloseReason::Removed {
+                    reason: format!("removed from {room_name}").into(),
+                });
+                continue;
+            }
+            let default_room = self.config.default_room.clone();
+            let entered = self
+                .check_entry(state, *id, &default_key)
+                .and_then(|()| self.enter_room(state, *id, &default_key, &default_room, None));
+            match entered {
+                Ok(()) => {
+                    if let Some(member) = state.sessions.get_mut(id) {
+                        member.rooms.push(default_key.clone());
+                        let notice = format!("you are now in {default_room}");
+                        self.deliver(
+                            &member.outbox,
+                            Event::new(EventKind::Notice { text: notice }),
+                        );
+                    }
+                }
+                Err(e) => {
+                    if let Some(member) = state.sessions.get(id) {
+                        member.outbox.close(CloseReason::Removed {
+                            reason: e.to_string().into(),
+                        });
+                    }
+                }
+            }
+        }
+        state.drop_room_if_empty(key, &self.config.default_room, self.store.is_some());
+        local
+    }
+
+    /// Whether session `id` may enter room `key` (in memory, or about to
+    /// be created: a new room has the default policy) under its policy.
+    ///
+    /// Errors: `banned`, `invite_only`, `registered_only`, `room_full`.
+    pub(super) fn check_entry(
+        &self,
+        state: &State,
+        id: SessionId,
+        key: &str,
+    ) -> Result<(), HubError> {
+        let Some(room) = state.rooms.get(key) else {
+            return Ok(());
+        };
+        if room.policy.is_default() {
+            return Ok(());
+        }
+        let who = state.who(id).ok_or(HubError::SessionEnded)?;
+        // Another device of the user is in already: no new member.
+        let members = if state.user_in_room(&names::nick_key(who.nick), key, Device::Local(id)) {
+            0
+        } else {
+            room.members.len() + room.remote.len()
+        };
+        let op = self.is_operator(&room.policy, &who);
+        room.policy
+            .may_enter(&room.name, &who, members, op, event::now_millis())
+    }
+
+    /// Whether session `id` may speak in room `key` now.
+    ///
+    /// Errors: `muted`, `moderated`.
+    pub(super) fn check_speech(
+        &self,
+        state: &State,
+        id: SessionId,
+        key: &str,
+    ) -> Result<(), HubError> {
+        let Some(room) = state.rooms.get(key) else {
+            return Ok(());
+        };
+        let policy = &room.policy;
+        if !policy.modes.moderated && policy.mutes.is_empty() && policy.bans.is_empty() {
+            return Ok(());
+        }
+        let who = state.who(id).ok_or(HubError::SessionEnded)?;
+        let op = self.is_operator(policy, &who);
+        policy.may_speak(&room.name, &who, op, event::now_millis())
+    }
+
+    /// Whether session `id` is an operator of room `key` (`""`: a server
+    /// operator).
+    pub fn session_is_operator(&self, id: SessionId, key: &str) -> bool {
+        let state = self.lock();
+        let Some(who) = state.who(id) else {
+            return false;
+        };
+        if key.is_empty() {
+            return self.is_operator(&Policy::default(), &who);
+        }
+        let policy = state
+            .rooms
+            .get(key)
+            .map(|r| r.policy.clone())
+            .unwrap_or_default();
+        self.is_operator(&policy, &who)
+    }
+
+    /// Makes session `id`, if logged in, the owner of room `key`, which it
+    /// has just created (`name`: as it spelled it). A guest creates rooms
+    /// nobody owns.
+    pub(super) async fn claim_room(&self, key: &str, name: &str, id: SessionId) {
+        let (account, nick) = {
+            let state = self.lock();
+            match state.who(id) {
+                Some(Who {
+                    account: Some(account),
+                    nick,
+                    ..
+                }) => (account, nick.to_string()),
+                _ => return,
+            }
+        };
+        let claimed = self
+            .change_policy(key, &nick, |policy| {
+                if policy.owner.is_none() {
+                    policy.owner = Some(account.clone());
+                    policy.name.get_or_insert_with(|| name.to_string());
+                }
+                Ok(())
+            })
+            .await;
+        if let Err(e) = claimed {
+            tracing::warn!(room = key, error = %e, "could not record a room's owner");
+        }
+    }
+
+    /// Tells session `id` the topic of room `key`, if it has one.
+    pub(super) fn send_topic(&self, state: &State, id: SessionId, key: &str) {
+        let (Some(room), Some(member)) = (state.rooms.get(key), state.sessions.get(&id)) else {
+            return;
+        };
+        if let Some(topic) = &room.policy.topic {
+            self.deliver(
+                &member.outbox,
+                Event::new(EventKind::Topic {
+                    room: room.name.clone(),
+                    topic: Some(topic.text.as_str().into()),
+                    by: topic.by.as_str().into(),
+                    changed: false,
+                }),
+            );
+        }
+    }
+
+    /// Tells room `key`'s members here the event `make` builds from the
+    /// room's display name.
+    fn announce_here(&self, key: &str, make: impl FnOnce(Arc<str>) -> EventKind) {
+        let state = self.lock();
+        if let Some(room) = state.rooms.get(key) {
+            self.fan_out(room, &Event::new(make(room.name.clone())));
+        }
+    }
+}
+
+/// A stored policy; one that does not parse (written by a newer version,
+/// or damaged) counts as empty, with a warning, rather than lock a room.
+pub(super) fn parse_policy(key: &str, json: &str) -> Policy {
+    serde_json::from_str(json).unwrap_or_else(|e| {
+        tracing::warn!(room = key, error = %e, "a stored room policy does not parse; ignoring it");
+        Policy::default()
+    })
+}

@@ -1,0 +1,691 @@
+//! Moderation actions, for every transport: who may do what, doing it
+//! (through the hub, which stores and enforces a room's policy on every
+//! node: `hub::moderation`), and the audit log.
+//!
+//! Who may: a room's owner (the logged-in user who created it) grants and
+//! takes operator status; the room's operators (and its owner) set the
+//! topic and modes, kick, ban, mute, voice and invite, and read the log;
+//! anyone in a room with `-t` sets its topic. Server operators
+//! (`--operators`, logged in) act as operators in every room and alone ban
+//! server-wide, disconnect users and send notices to all. Every action is
+//! logged (who, what, to whom, why, when): in the store's
+//! `moderation_log`, or without a store the last [`MEMORY_LOG`] per room.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Value};
+
+use crate::hub::event::now_millis;
+use crate::hub::policy::{self, Ban, Mask, Policy};
+use crate::hub::{names, Hub, HubError, Session};
+use crate::store::{HistoryStore, ModerationEntry};
+
+/// Log entries kept per room without a store.
+pub const MEMORY_LOG: usize = 1000;
+/// Most log entries one `/modlog` returns.
+pub const MAX_LOG_READ: u32 = 200;
+
+/// A moderation request, as either transport parsed it. `room: None` is
+/// the session's current room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// Shows the topic (`text: None`), sets it, or clears it (`Some("")`).
+    Topic {
+        room: Option<String>,
+        text: Option<String>,
+    },
+    Kick {
+        room: Option<String>,
+        nick: String,
+        reason: Option<String>,
+    },
+    /// Bans (or with `mute`, mutes) `mask` (`duration`: like `10m`).
+    Ban {
+        room: Option<String>,
+        mask: String,
+        duration: Option<String>,
+        reason: Option<String>,
+        mute: bool,
+    },
+    Unban {
+        room: Option<String>,
+        mask: String,
+        mute: bool,
+    },
+    /// Lists bans and mutes.
+    Bans {
+        room: Option<String>,
+    },
+    /// Grants or takes operator status (`op`) or voice.
+    Role {
+        room: Option<String>,
+        nick: String,
+        op: bool,
+        grant: bool,
+    },
+    Invite {
+        room: Option<String>,
+        nick: String,
+    },
+    /// Shows the modes (`change: None`) or changes one (`+m`, `+l 20`).
+    Mode {
+        room: Option<String>,
+        change: Option<String>,
+        arg: Option<String>,
+    },
+    Modlog {
+        room: Option<String>,
+        limit: u32,
+    },
+    /// Server operators: server-wide ban, unban, list.
+    ServerBan {
+        mask: String,
+        duration: Option<String>,
+        reason: Option<String>,
+    },
+    ServerUnban {
+        mask: String,
+    },
+    ServerBans,
+    /// Server operators: disconnect a user everywhere.
+    Kill {
+        nick: String,
+        reason: Option<String>,
+    },
+    /// Server operators: a notice to everyone.
+    Wall {
+        text: String,
+    },
+}
+
+/// What an action answers: a sentence for line clients, data for
+/// Socket.IO acknowledgements.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub text: String,
+    pub data: Value,
+}
+
+impl Outcome {
+    fn new(text: impl Into<String>, data: Value) -> Outcome {
+        Outcome {
+            text: text.into(),
+            data,
+        }
+    }
+}
+
+/// The moderation service shared by every transport.
+#[derive(Debug)]
+pub struct Moderation {
+    hub: Arc<Hub>,
+    /// The log without a store: room key → newest entries.
+    memory_log: Mutex<HashMap<String, VecDeque<ModerationEntry>>>,
+}
+
+/// A room resolved for an action.
+struct Target {
+    key: String,
+    name: Arc<str>,
+    policy: Arc<Policy>,
+}
+
+impl Moderation {
+    pub fn new(hub: Arc<Hub>) -> Moderation {
+        Moderation {
+            hub,
+            memory_log: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn store(&self) -> Option<&Arc<dyn HistoryStore>> {
+        self.hub.store()
+    }
+
+    /// Carries out `request` for `session`.
+    ///
+    /// Errors: `not_operator` / `not_server_operator` when the session may
+    /// not; `no_such_room`, `no_such_nick`, `bad_mask`, `bad_mode`,
+    /// `bad_duration`, `not_found` (unbanning what is not banned),
+    /// `policy_full`, `store_unavailable`.
+    pub async fn act(&self, session: &Session, request: Request) -> Result<Outcome, HubError> {
+        let by = session.nick()?.to_string();
+        match request {
+            Request::Topic { room, text } => self.topic(session, &by, room, text).await,
+            Request::Kick { room, nick, reason } => {
+                let room = self.room_as_operator(session, room).await?;
+                let reason = reason
+                    .map(|r| clean(&r, policy::MAX_REASON_BYTES))
+                    .transpose()?;
+                self.hub.kick(&room.key, &nick, &by, reason.as_deref())?;
+                self.log(&room.key, &by, "kick", Some(&nick), reason.as_deref())
+                    .await;
+                Ok(Outcome::new(
+                    format!("you kicked {nick} from {}", room.name),
+                    json!({ "room": room.name, "nick": nick }),
+                ))
+            }
+            Request::Ban {
+                room,
+                mask,
+                duration,
+                reason,
+                mute,
+            } => {
+                let room = self.room_as_operator(session, room).await?;
+                self.ban(&room.key, &room.name, &by, &mask, duration, reason, mute)
+                    .await
+            }
+            Request::Unban { room, mask, mute } => {
+                let room = self.room_as_operator(session, room).await?;
+                self.unban(&room.key, &room.name, &by, &mask, mute).await
+            }
+            Request::Bans { room } => {
+                let room = self.room_as_operator(session, room).await?;
+                Ok(list_bans(&room.name, &room.policy))
+            }
+            Request::Role {
+                room,
+                nick,
+                op,
+                grant,
+            } => self.role(session, &by, room, &nick, op, grant).await,
+            Request::Invite { room, nick } => {
+                let room = self.room_as_operator(session, room).await?;
+                let key = target_key(&nick)?;
+                self.hub
+                    .change_policy(&room.key, &by, |p| {
+                        if p.invites.len() >= policy::MAX_ENTRIES {
+                            return Err(HubError::PolicyFull(
+                                "the invitation list".into(),
+                                policy::MAX_ENTRIES,
+                            ));
+                        }
+                        p.invites.insert(key.clone());
+                        Ok(())
+                    })
+                    .await?;
+                self.log(&room.key, &by, "invite", Some(&nick), None).await;
+                Ok(Outcome::new(
+                    format!("you invited {nick} to {}", room.name),
+                    json!({ "room": room.name, "nick": nick }),
+                ))
+            }
+            Request::Mode { room, change, arg } => self.mode(session, &by, room, change, arg).await,
+            Request::Modlog { room, limit } => {
+                let room = self.room_as_operator(session, room).await?;
+                self.modlog(&room.key, &room.name, limit).await
+            }
+            Request::ServerBan {
+                mask,
+                duration,
+                reason,
+            } => {
+                self.server_operator(session)?;
+                self.ban("", "this server", &by, &mask, duration, reason, false)
+                    .await
+            }
+            Request::ServerUnban { mask } => {
+                self.server_operator(session)?;
+                self.unban("", "this server", &by, &mask, false).await
+            }
+            Request::ServerBans => {
+                self.server_operator(session)?;
+                Ok(list_bans("this server", &self.hub.server_policy()))
+            }
+            Request::Kill { nick, reason } => {
+                self.server_operator(session)?;
+                let why = match &reason {
+                    Some(r) => format!(
+                        "disconnected by {by}: {}",
+                        clean(r, policy::MAX_REASON_BYTES)?
+                    ),
+                    None => format!("disconnected by {by}"),
+                };
+                self.hub.disconnect_user(&nick, &why)?;
+                self.log("", &by, "kill", Some(&nick), reason.as_deref())
+                    .await;
+                Ok(Outcome::new(
+                    format!("you disconnected {nick}"),
+                    json!({ "nick": nick }),
+                ))
+            }
+            Request::Wall { text } => {
+                self.server_operator(session)?;
+                let text = clean(&text, policy::MAX_TOPIC_BYTES)?;
+                self.hub
+                    .notice_everyone(&format!("notice from {by} to everyone: {text}"));
+                self.log("", &by, "wall", None, Some(&text)).await;
+                Ok(Outcome::new("notice sent", Value::Null))
+            }
+        }
+    }
+
+    async fn topic(
+        &self,
+        session: &Session,
+        by: &str,
+        room: Option<String>,
+        text: Option<String>,
+    ) -> Result<Outcome, HubError> {
+        let room = self.room(session, room).await?;
+        let Some(text) = text else {
+            let topic = room.policy.topic.as_ref();
+            return Ok(Outcome::new(
+                match topic {
+                    Some(t) => format!("topic of {}: {} (set by {})", room.name, t.text, t.by),
+                    None => format!("{} has no topic", room.name),
+                },
+                json!({ "room": room.name, "topic": topic.map(|t| &t.text), "by": topic.map(|t| &t.by) }),
+            ));
+        };
+        let in_room = session.rooms()?.iter().any(|r| **r == *room.name);
+        let op = self.hub.session_is_operator(session.id(), &room.key);
+        if !(op || (room.policy.modes.open_topic && in_room)) {
+            return Err(HubError::NotOperator(room.name.to_string()));
+        }
+        let text = clean(text.trim(), policy::MAX_TOPIC_BYTES)?;
+        let topic = (!text.is_empty()).then(|| policy::Topic {
+            text: text.clone(),
+            by: by.to_string(),
+            ms: now_millis(),
+        });
+        self.hub
+            .change_policy(&room.key, by, |p| {
+                p.topic.clone_from(&topic);
+                Ok(())
+            })
+            .await?;
+        let shown = (!text.is_empty()).then_some(text.as_str());
+        self.hub.announce_topic(&room.key, shown, by);
+        self.log(&room.key, by, "topic", None, shown).await;
+        Ok(Outcome::new(
+            format!("topic of {} set", room.name),
+            json!({ "room": room.name, "topic": shown }),
+        ))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn ban(
+        &self,
+        key: &str,
+        name: &str,
+        by: &str,
+        mask: &str,
+        duration: Option<String>,
+        reason: Option<String>,
+        mute: bool,
+    ) -> Result<Outcome, HubError> {
+        let mask = self.resolve_mask(mask)?;
+        let now = now_millis();
+        let until = match duration {
+            Some(d) => Some(now + policy::parse_duration(&d)?),
+            None => None,
+        };
+        let reason = reason
+            .map(|r| clean(&r, policy::MAX_REASON_BYTES))
+            .transpose()?;
+        let ban = Ban {
+            mask: mask.clone(),
+            reason: reason.clone(),
+            by: by.to_string(),
+            ms: now,
+            until,
+        };
+        let kind = if mute { "mute" } else { "ban" };
+        self.hub
+            .change_policy(key, by, |p| {
+                let list = if mute { &mut p.mutes } else { &mut p.bans };
+                list.retain(|b| b.mask != mask);
+                if list.len() >= policy::MAX_ENTRIES {
+                    return Err(HubError::PolicyFull(
+                        format!("the {kind} list"),
+                        policy::MAX_ENTRIES,
+                    ));
+                }
+                list.push(ban.clone());
+                Ok(())
+            })
+            .await?;
+        if !key.is_empty() {
+            let flag = if mute { "+q" } else { "+b" };
+            self.hub.announce_mode(key, &format!("{flag} {mask}"), by);
+        }
+        self.log(key, by, kind, Some(&mask.to_string()), reason.as_deref())
+            .await;
+        let past = if mute { "muted" } else { "banned" };
+        let until_text = until
+            .map(|u| format!(" for {}", describe_for(u - now)))
+            .unwrap_or_default();
+        Ok(Outcome::new(
+            format!("{mask} is {past} in {name}{until_text}"),
+            json!({ "room": name, "mask": mask.to_string(), "until": until, "reason": reason }),
+        ))
+    }
+
+    async fn unban(
+        &self,
+        key: &str,
+        name: &str,
+        by: &str,
+        mask: &str,
+        mute: bool,
+    ) -> Result<Outcome, HubError> {
+        let mask = self.resolve_mask(mask)?;
+        let kind = if mute { "mute" } else { "ban" };
+        self.hub
+            .change_policy(key, by, |p| {
+                let list = if mute { &mut p.mutes } else { &mut p.bans };
+                let before = list.len();
+                list.retain(|b| b.mask != mask);
+                if list.len() == before {
+                    return Err(HubError::NotFound(format!("no {kind} of {mask} in {name}")));
+                }
+                Ok(())
+            })
+            .await?;
+        if !key.is_empty() {
+            let flag = if mute { "-q" } else { "-b" };
+            self.hub.announce_mode(key, &format!("{flag} {mask}"), by);
+        }
+        self.log(key, by, &format!("un{kind}"), Some(&mask.to_string()), None)
+            .await;
+        let past = if mute { "unmuted" } else { "unbanned" };
+        Ok(Outcome::new(
+            format!("{mask} is {past} in {name}"),
+            json!({ "room": name, "mask": mask.to_string() }),
+        ))
+    }
+
+    async fn role(
+        &self,
+        session: &Session,
+        by: &str,
+        room: Option<String>,
+        nick: &str,
+        op: bool,
+        grant: bool,
+    ) -> Result<Outcome, HubError> {
+        let room = self.room(session, room).await?;
+        let key = target_key(nick)?;
+        let me = session.account_key();
+        let server_op = self.hub.session_is_operator(session.id(), "");
+        let allowed = if op {
+            // Operator status is the owner's to give.
+            server_op || (me.is_some() && room.policy.owner == me)
+        } else {
+            self.hub.session_is_operator(session.id(), &room.key)
+        };
+        if !allowed {
+            return Err(HubError::NotOperator(room.name.to_string()));
+        }
+        self.hub
+            .change_policy(&room.key, by, |p| {
+                let set = if op { &mut p.ops } else { &mut p.voiced };
+                if grant {
+                    if set.len() >= policy::MAX_ENTRIES {
+                        return Err(HubError::PolicyFull(
+                            "that list".into(),
+                            policy::MAX_ENTRIES,
+                        ));
+                    }
+                    set.insert(key.clone());
+                } else {
+                    set.remove(&key);
+                }
+                Ok(())
+            })
+            .await?;
+        let flag = match (grant, op) {
+            (true, true) => "+o",
+            (false, true) => "-o",
+            (true, false) => "+v",
+            (false, false) => "-v",
+        };
+        self.hub
+            .announce_mode(&room.key, &format!("{flag} {nick}"), by);
+        let action = match (grant, op) {
+            (true, true) => "op",
+            (false, true) => "deop",
+            (true, false) => "voice",
+            (false, false) => "devoice",
+        };
+        self.log(&room.key, by, action, Some(nick), None).await;
+        Ok(Outcome::new(
+            format!("{flag} {nick} in {}", room.name),
+            json!({ "room": room.name, "nick": nick, "change": flag }),
+        ))
+    }
+
+    async fn mode(
+        &self,
+        session: &Session,
+        by: &str,
+        room: Option<String>,
+        change: Option<String>,
+        arg: Option<String>,
+    ) -> Result<Outcome, HubError> {
+        let Some(change) = change else {
+            let room = self.room(session, room).await?;
+            let modes = room.policy.modes.describe();
+            return Ok(Outcome::new(
+                format!("modes of {}: {modes}", room.name),
+                json!({ "room": room.name, "modes": modes }),
+            ));
+        };
+        let room = self.room_as_operator(session, room).await?;
+        // Checked before the store is touched, so a bad change costs nothing.
+        room.policy.modes.clone().apply(&change, arg.as_deref())?;
+        let policy = self
+            .hub
+            .change_policy(&room.key, by, |p| p.modes.apply(&change, arg.as_deref()))
+            .await?;
+        let shown = match &arg {
+            Some(arg) if change == "+l" => format!("{change} {arg}"),
+            _ => change.clone(),
+        };
+        self.hub.announce_mode(&room.key, &shown, by);
+        self.log(&room.key, by, "mode", Some(&shown), None).await;
+        let modes = policy.modes.describe();
+        Ok(Outcome::new(
+            format!("modes of {}: {modes}", room.name),
+            json!({ "room": room.name, "modes": modes }),
+        ))
+    }
+
+    async fn modlog(&self, key: &str, name: &str, limit: u32) -> Result<Outcome, HubError> {
+        let limit = limit.clamp(1, MAX_LOG_READ);
+        let entries = match self.store() {
+            Some(store) => store.moderation_log(key, limit).await.map_err(|e| {
+                tracing::warn!(error = %e, "reading the moderation log failed");
+                HubError::StoreUnavailable
+            })?,
+            None => {
+                let log = self.memory_log.lock().unwrap_or_else(|e| e.into_inner());
+                let entries = log.get(key).map(|l| l.iter().cloned().collect::<Vec<_>>());
+                let entries = entries.unwrap_or_default();
+                let skip = entries.len().saturating_sub(limit as usize);
+                entries.into_iter().skip(skip).collect()
+            }
+        };
+        let mut text = format!("moderation log of {name} ({}):", entries.len());
+        for e in &entries {
+            let when = chrono::DateTime::from_timestamp_millis(e.ms as i64)
+                .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+                .unwrap_or_default();
+            text.push_str(&format!("\n[{when}] {} {}", e.actor, e.action));
+            if let Some(target) = &e.target {
+                text.push_str(&format!(" {target}"));
+            }
+            if let Some(reason) = &e.reason {
+                text.push_str(&format!(" ({reason})"));
+            }
+        }
+        Ok(Outcome::new(
+            text,
+            json!({ "room": name, "entries": entries }),
+        ))
+    }
+
+    /// Appends to the audit log; a store failure is logged, not fatal
+    /// (the action itself is done).
+    async fn log(
+        &self,
+        key: &str,
+        actor: &str,
+        action: &str,
+        target: Option<&str>,
+        reason: Option<&str>,
+    ) {
+        let entry = ModerationEntry {
+            room: key.to_string(),
+            actor: actor.to_string(),
+            action: action.to_string(),
+            target: target.map(str::to_string),
+            reason: reason.map(str::to_string),
+            ms: now_millis(),
+        };
+        match self.store() {
+            Some(store) => {
+                if let Err(e) = store.log_moderation(&entry).await {
+                    tracing::warn!(error = %e, "writing the moderation log failed");
+                }
+            }
+            None => {
+                let mut log = self.memory_log.lock().unwrap_or_else(|e| e.into_inner());
+                // Bounded by the rooms that may exist, plus the server's.
+                if !log.contains_key(key) && log.len() > self.hub.config().max_rooms {
+                    return;
+                }
+                let entries = log.entry(key.to_string()).or_default();
+                if entries.len() >= MEMORY_LOG {
+                    entries.pop_front();
+                }
+                entries.push_back(entry);
+            }
+        }
+    }
+
+    /// The room `room` names (default: the session's current room).
+    async fn room(&self, session: &Session, room: Option<String>) -> Result<Target, HubError> {
+        let room = match room {
+            Some(room) => room,
+            None => session.room()?.name.to_string(),
+        };
+        let (key, name, policy) = self.hub.room_policy(&room).await?;
+        Ok(Target { key, name, policy })
+    }
+
+    /// [`Moderation::room`], if the session is one of its operators.
+    async fn room_as_operator(
+        &self,
+        session: &Session,
+        room: Option<String>,
+    ) -> Result<Target, HubError> {
+        let target = self.room(session, room).await?;
+        if !self.hub.session_is_operator(session.id(), &target.key) {
+            return Err(HubError::NotOperator(target.name.to_string()));
+        }
+        Ok(target)
+    }
+
+    fn server_operator(&self, session: &Session) -> Result<(), HubError> {
+        if self.hub.session_is_operator(session.id(), "") {
+            Ok(())
+        } else {
+            Err(HubError::NotServerOperator)
+        }
+    }
+
+    /// A mask as typed; a bare nickname of someone logged in means their
+    /// account (every device, whatever name they take next).
+    fn resolve_mask(&self, text: &str) -> Result<Mask, HubError> {
+        let mask = Mask::parse(text)?;
+        if let Mask::Nick(pattern) = &mask {
+            if !pattern.contains(['*', '?']) && !text.starts_with("nick:") {
+                if let Some(presence) = self.hub.whois(pattern) {
+                    if presence.logged_in {
+                        return Ok(Mask::Account(presence.nick.to_string()));
+                    }
+                }
+            }
+        }
+        Ok(mask)
+    }
+}
+
+/// The bans and mutes of a policy, for people and programs.
+fn list_bans(name: &str, policy: &Policy) -> Outcome {
+    let now = now_millis();
+    let describe = |b: &Ban| {
+        let mut line = format!("{} (by {}", b.mask, b.by);
+        if let Some(until) = b.until {
+            line.push_str(&format!(
+                ", {} left",
+                describe_for(until.saturating_sub(now))
+            ));
+        }
+        line.push(')');
+        if let Some(reason) = &b.reason {
+            line.push_str(&format!(": {reason}"));
+        }
+        line
+    };
+    let active = |list: &[Ban]| {
+        list.iter()
+            .filter(|b| b.active(now))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let (bans, mutes) = (active(&policy.bans), active(&policy.mutes));
+    let mut text = format!("bans of {name} ({}):", bans.len());
+    for b in &bans {
+        text.push_str(&format!("\n  {}", describe(b)));
+    }
+    text.push_str(&format!("\nmutes of {name} ({}):", mutes.len()));
+    for b in &mutes {
+        text.push_str(&format!("\n  {}", describe(b)));
+    }
+    Outcome::new(text, json!({ "room": name, "bans": bans, "mutes": mutes }))
+}
+
+/// The key of a nickname named as the target of an action: any name a
+/// session can hold (guest names included), so not checked as a new
+/// nickname would be, only for shape.
+///
+/// Errors: `invalid_nick`.
+fn target_key(nick: &str) -> Result<String, HubError> {
+    if nick.is_empty()
+        || nick.len() > 64
+        || nick.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(HubError::InvalidNick(format!("{nick:?} is not a nickname")));
+    }
+    Ok(names::nick_key(nick))
+}
+
+/// `2h 5m`, `40s`: a duration in milliseconds, for people.
+fn describe_for(ms: u64) -> String {
+    let s = ms.div_ceil(1000);
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m", s / 60),
+        3600..=86_399 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86_400),
+    }
+}
+
+/// `text` cut to at most `max` bytes, on a character boundary, and
+/// checked for control characters (which would forge lines for line
+/// clients).
+///
+/// Errors: `invalid_text`.
+fn clean(text: &str, max: usize) -> Result<String, HubError> {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    names::validate_text(&text[..end], max)?;
+    Ok(text[..end].to_string())
+}
