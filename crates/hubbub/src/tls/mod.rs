@@ -13,7 +13,10 @@
 //! SIGHUP reloads the certificate from the same paths
 //! ([`reload_on_sighup`]): new handshakes get the new one, connections
 //! already open are not touched, and a file that does not load keeps the
-//! old certificate (logged as an error).
+//! old certificate (logged as an error). A client that resumes a session
+//! begun before the reload is shown no certificate at all, as TLS
+//! resumption goes; resumable sessions are kept in rustls's default
+//! in-memory cache (256 of them, the oldest dropped first).
 
 pub mod certs;
 pub mod stream;
