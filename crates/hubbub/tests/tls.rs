@@ -296,16 +296,21 @@ async fn passwords_from_a_non_loopback_address_need_tls() {
     server.shutdown().await;
 }
 
-/// `hubbub_refusals_total{kind}` as the admin listener at `admin` shows it
-/// (0 before the first).
-async fn refusals(admin: SocketAddr, kind: &str) -> f64 {
+/// The value of `series` (a metric name with its labels) as the admin
+/// listener at `admin` shows it (0 before the first).
+async fn metric(admin: SocketAddr, series: &str) -> f64 {
     let mut stream = TcpStream::connect(admin).await.unwrap();
     let metrics = exchange(&mut stream, &get("/metrics")).await;
-    let series = format!("hubbub_refusals_total{{kind=\"{kind}\"}} ");
+    let series = format!("{series} ");
     metrics
         .lines()
         .find_map(|l| l.strip_prefix(&series))
         .map_or(0.0, |v| v.parse().unwrap())
+}
+
+/// `hubbub_refusals_total{kind}` as the admin listener at `admin` shows it.
+async fn refusals(admin: SocketAddr, kind: &str) -> f64 {
+    metric(admin, &format!("hubbub_refusals_total{{kind=\"{kind}\"}}")).await
 }
 
 /// Waits until refusals of `kind` reach `at_least` (the server counts a
@@ -339,8 +344,12 @@ async fn a_silent_handshake_holds_a_slot_until_its_timeout() {
     let timeouts = refusals(server.admin, "tls_handshake_timeout").await;
     let started = tokio::time::Instant::now();
     let mut silent = TcpStream::connect(server.tls_tcp.unwrap()).await.unwrap();
-    // Until the server has accepted it, the slot may still be free.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Once the server has accepted it, it holds the address's one slot.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while metric(server.admin, "hubbub_sockets_open").await != 1.0 {
+        assert!(tokio::time::Instant::now() < deadline, "never accepted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     // While it says nothing, it is this address's one connection: a plain
     // client is refused, and so is an HTTPS one (closed unanswered).
