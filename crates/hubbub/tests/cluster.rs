@@ -847,3 +847,64 @@ async fn one_account_on_two_nodes_is_one_member_and_gets_everything() {
     let left = tcp_skip_until(&mut bob, |l| l.starts_with("ann ")).await;
     assert_eq!(left, "ann has left");
 }
+
+#[tokio::test]
+async fn a_ban_on_one_node_removes_and_keeps_out_a_member_of_another() {
+    let cluster = Cluster::new().await;
+    let n1 = cluster.node(REDIS, "n1").await;
+    let n2 = cluster.node(REDIS, "n2").await;
+    let mut alice = tcp(&n1, "alice").await;
+    alice.send("/register long enough").await;
+    tcp_skip_to(&mut alice, "* you registered alice; you are logged in").await;
+    alice.send("/join games").await;
+    tcp_skip_until(&mut alice, |l| l.starts_with("* you are now in games")).await;
+    let mut mallory = tcp(&n2, "mallory").await;
+    mallory.send("/join games").await;
+    tcp_skip_until(&mut mallory, |l| l.starts_with("* you are now in games")).await;
+    tcp_skip_to(&mut alice, "mallory has joined us").await;
+    let mut web = socket(&n2, "watcher").await;
+    web.ok("join", Some(json!({"room": "games"}))).await;
+
+    // The topic set on n1 reaches n2's members.
+    alice.send("/topic no spam").await;
+    let topic = web.event_skipping("topic").await;
+    assert_eq!(
+        (topic["topic"].as_str(), topic["by"].as_str()),
+        (Some("no spam"), Some("alice"))
+    );
+
+    // A kick on n1 removes mallory on n2.
+    alice.send("/kick mallory first warning").await;
+    tcp_skip_to(
+        &mut mallory,
+        "mallory was kicked from games by alice (first warning)",
+    )
+    .await;
+    tcp_skip_until(&mut mallory, |l| l.starts_with("* you are now in lobby")).await;
+    mallory.send("/join games").await;
+    tcp_skip_until(&mut mallory, |l| l.starts_with("* you are now in games")).await;
+
+    // A ban on n1 removes mallory on n2 at once, and keeps her out there.
+    alice.send("/ban mallory spam").await;
+    tcp_skip_to(
+        &mut mallory,
+        "mallory was banned from games by alice (spam)",
+    )
+    .await;
+    tcp_skip_until(&mut mallory, |l| l.starts_with("* you are now in lobby")).await;
+    mallory.send("/join games").await;
+    tcp_skip_to(&mut mallory, "! you are banned from games: spam").await;
+    let kicked = web.event_skipping("kicked").await;
+    assert_eq!(kicked["nick"], "mallory");
+    // The room's member list on n1 no longer has her.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        alice.send("/who").await;
+        let who = tcp_skip_until(&mut alice, |l| l.starts_with("* games (")).await;
+        if !who.contains("mallory") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{who}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -100,6 +100,10 @@ async fn an_owner_runs_a_room_with_topic_modes_kicks_and_bans() {
     bob.send("/topic").await;
     bob.expect("* topic of games: Board games tonight (set by alice)")
         .await;
+    // The room list shows it too.
+    bob.send("/rooms").await;
+    bob.expect("* 2 rooms: games (3, topic: Board games tonight), lobby (0)")
+        .await;
 
     // Moderated: only operators and voiced members speak.
     alice.send("/mode +m").await;
@@ -201,6 +205,16 @@ async fn timed_bans_mutes_ip_bans_and_invitations() {
     dave.send("hello!").await;
     line_starting(&mut alice, "dave: hello!").await;
 
+    // A nickname pattern.
+    alice.send("/ban dav*").await;
+    line_starting(&mut alice, "dave was banned from den by alice").await;
+    line_starting(&mut alice, "* nick:dav* is banned in den").await;
+    line_starting(&mut dave, "* you are now in lobby").await;
+    dave.send("/join den").await;
+    line_starting(&mut dave, "! you are banned from den").await;
+    alice.send("/unban nick:dav*").await;
+    line_starting(&mut alice, "* nick:dav* is unbanned in den").await;
+
     // An IP ban: a client from 127.0.0.3 is kept out, 127.0.0.1 is not.
     alice.send("/ban ip:127.0.0.3").await;
     line_starting(&mut alice, "* ip:127.0.0.3 is banned in den").await;
@@ -280,6 +294,20 @@ async fn socket_io_requests_do_the_same_with_acks_and_events() {
         kicked,
         json!({"room": "club", "nick": nick, "by": "olga", "reason": "test", "banned": false})
     );
+    // The limit holds: with olga alone in club and a limit of 1, nobody
+    // else gets in.
+    owner
+        .ok(
+            "mode",
+            Some(json!({"room": "club", "change": "+l", "arg": "1"})),
+        )
+        .await;
+    assert_eq!(
+        guest
+            .error_code("join", Some(json!({"room": "club"})))
+            .await,
+        "room_full"
+    );
     let bans = owner.ok("bans", Some(json!({"room": "club"}))).await;
     assert_eq!(bans["bans"], json!([]));
     let log = owner.ok("modlog", Some(json!({"room": "club"}))).await;
@@ -289,7 +317,7 @@ async fn socket_io_requests_do_the_same_with_acks_and_events() {
         .iter()
         .map(|e| e["action"].as_str().unwrap())
         .collect();
-    assert_eq!(actions, ["topic", "mode", "kick"]);
+    assert_eq!(actions, ["topic", "mode", "kick", "mode"]);
     assert_eq!(
         guest
             .error_code("wall", Some(json!({"text": "hi all"})))

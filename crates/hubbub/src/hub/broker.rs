@@ -82,8 +82,9 @@ pub enum Outgoing {
 #[serde(tag = "m", rename_all = "snake_case")]
 pub enum ModerationEvent {
     /// The policy of room `key` (`''`: the server's) changed in the store:
-    /// read it again, and remove whoever it now bans.
-    PolicyChanged { key: String },
+    /// read it again, and remove whoever it now bans (`by` names who
+    /// changed it, for the room's announcement).
+    PolicyChanged { key: String, by: Arc<str> },
     /// `nick` (a nickname key) was kicked from room `key`.
     Kick {
         key: String,

@@ -230,6 +230,8 @@ pub struct Posted {
 pub struct RoomSummary {
     pub name: Arc<str>,
     pub members: usize,
+    /// The room's topic, if it has one.
+    pub topic: Option<Arc<str>>,
 }
 
 /// A room listing: at most [`MAX_LISTED_ROOMS`] rooms (with more, the ones

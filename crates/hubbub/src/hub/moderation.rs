@@ -93,6 +93,7 @@ impl Hub {
         if let Some(broker) = &self.broker {
             broker.moderation(ModerationEvent::PolicyChanged {
                 key: key.to_string(),
+                by: by.into(),
             });
         }
         Ok(policy)
@@ -112,15 +113,19 @@ impl Hub {
     }
 
     /// Reads room `key`'s policy (`""`: the server's) from the store and
-    /// installs it: another node changed it, or the server is starting.
+    /// installs it: the server is starting.
     pub(crate) async fn reload_policy(&self, key: &str) {
+        self.reload_policy_by(key, "an operator").await;
+    }
+
+    /// Reads room `key`'s policy from the store and installs it: `by`
+    /// changed it on another node.
+    async fn reload_policy_by(&self, key: &str, by: &str) {
         let Some(store) = &self.store else {
             return;
         };
         match store.policy(key).await {
-            Ok(Some((json, _))) => {
-                self.install_policy(key, Arc::new(parse_policy(key, &json)), "an operator")
-            }
+            Ok(Some((json, _))) => self.install_policy(key, Arc::new(parse_policy(key, &json)), by),
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "reading a room policy failed"),
         }
@@ -252,9 +257,9 @@ impl Hub {
     /// Applies another node's moderation action to this node's sessions.
     pub(crate) fn remote_moderation(self: &Arc<Self>, event: ModerationEvent) {
         match event {
-            ModerationEvent::PolicyChanged { key } => {
+            ModerationEvent::PolicyChanged { key, by } => {
                 let hub = self.clone();
-                tokio::spawn(async move { hub.reload_policy(&key).await });
+                tokio::spawn(async move { hub.reload_policy_by(&key, &by).await });
             }
             ModerationEvent::Kick {
                 key,

@@ -35,6 +35,7 @@ impl Hub {
             .rooms
             .values()
             .map(|r| RoomSummary {
+                topic: r.policy.topic.as_ref().map(|t| t.text.as_str().into()),
                 name: r.name.clone(),
                 members: r.members.len() + r.remote.len(),
             })

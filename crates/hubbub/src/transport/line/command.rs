@@ -94,11 +94,9 @@ commands:
 /whois NICK       whether NICK is registered, here and logged in
 /token JWT        log in with a token from the site you came from
 /topic [TEXT|-]   show, set or (with -) clear this room's topic
-/mode [CHANGE]    show or change this room's modes: +i invite-only, +m moderated,
-                  +R registered users only, -t anyone sets the topic, +l N at most N
+/mode [CHANGE]    show or change this room's modes (+i invite-only, +m moderated, +R registered users only, -t anyone sets the topic, +l N at most N members)
 /kick NICK [REASON]                 remove NICK from this room
-/ban MASK [DURATION] [REASON]       ban from this room: NICK, account:NAME,
-                  nick:PATTERN (* and ?) or ip:ADDRESS[/BITS]; DURATION like 10m, 2h, 7d
+/ban MASK [DURATION] [REASON]       ban from this room; MASK: NICK, account:NAME, nick:PATTERN (* and ?) or ip:ADDRESS[/BITS]; DURATION: 10m, 2h, 7d…
 /unban MASK       lift a ban
 /mute MASK [DURATION] [REASON]      may stay, may not speak
 /unmute MASK      lift a mute

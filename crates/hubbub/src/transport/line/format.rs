@@ -192,10 +192,13 @@ mod tests {
             let events = [
                 EventKind::Message { room: "r".into(), id: 1, ts: 0, from: from.clone(), text: text.as_str().into(), action },
                 EventKind::Joined { room: "r".into(), nick: from.clone() },
-                EventKind::Left { room: "r".into(), nick: from.clone(), reason: reason.map(|r| r.as_str().into()) },
+                EventKind::Left { room: "r".into(), nick: from.clone(), reason: reason.clone().map(|r| r.as_str().into()) },
                 EventKind::Renamed { room: "r".into(), old: from.clone(), new: to.as_str().into() },
                 EventKind::Private { ts: 0, from: from.clone(), to: to.as_str().into(), text: text.as_str().into() },
                 EventKind::PrivateSent { ts: 0, from: from.clone(), to: to.as_str().into(), text: text.as_str().into(), own: true },
+                EventKind::Kicked { room: "r".into(), nick: to.as_str().into(), by: from.clone(), reason: reason.clone().map(|r| r.as_str().into()), banned: action },
+                EventKind::Topic { room: "r".into(), topic: Some(text.as_str().into()), by: from.clone(), changed: action },
+                EventKind::Mode { room: "r".into(), by: from.clone(), change: format!("+b nick:{to}").into() },
             ];
             for event in &events {
                 let bytes = encode(event);

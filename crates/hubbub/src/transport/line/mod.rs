@@ -454,11 +454,20 @@ async fn handle(session: &Session, line: &str, context: Context<'_>) -> Option<O
         }),
         Input::Rooms => {
             let listing = session.hub().rooms();
-            flood.charge(listing.rooms.iter().map(|r| r.name.len() + 8).sum());
+            flood.charge(
+                listing
+                    .rooms
+                    .iter()
+                    .map(|r| r.name.len() + 8 + r.topic.as_ref().map_or(0, |t| t.len()))
+                    .sum(),
+            );
             let list: Vec<_> = listing
                 .rooms
                 .iter()
-                .map(|r| format!("{} ({})", r.name, r.members))
+                .map(|r| match &r.topic {
+                    Some(topic) => format!("{} ({}, topic: {topic})", r.name, r.members),
+                    None => format!("{} ({})", r.name, r.members),
+                })
                 .collect();
             let count = plural(listing.total, "room");
             session.notice(if listing.rooms.len() < listing.total {

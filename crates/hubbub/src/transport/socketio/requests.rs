@@ -229,7 +229,10 @@ async fn rooms(conn: Arc<Connection>, _: Value) -> Answer {
         .rooms()
         .rooms
         .into_iter()
-        .map(|r| json!({ "name": r.name, "members": r.members }))
+        .map(|r| match &r.topic {
+            Some(topic) => json!({ "name": r.name, "members": r.members, "topic": topic }),
+            None => json!({ "name": r.name, "members": r.members }),
+        })
         .collect();
     Ok(Value::Array(rooms))
 }
