@@ -92,8 +92,16 @@ impl SioClient {
         https: SocketAddr,
         tls: std::sync::Arc<rustls::ClientConfig>,
     ) -> SioClient {
-        let tcp = TcpStream::connect(https).await.expect("connect");
-        SioClient::connect_tls_on(tcp, https, tls).await
+        SioClient::connect_tls_auth_on(None, https, tls, None).await
+    }
+
+    /// [`SioClient::connect_tls`] with CONNECT `auth` (a token, a session).
+    pub async fn connect_tls_auth(
+        https: SocketAddr,
+        tls: std::sync::Arc<rustls::ClientConfig>,
+        auth: Value,
+    ) -> SioClient {
+        SioClient::connect_tls_auth_on(None, https, tls, Some(auth)).await
     }
 
     /// Like [`SioClient::connect_tls`], on a TCP connection already open
@@ -103,6 +111,19 @@ impl SioClient {
         https: SocketAddr,
         tls: std::sync::Arc<rustls::ClientConfig>,
     ) -> SioClient {
+        SioClient::connect_tls_auth_on(Some(tcp), https, tls, None).await
+    }
+
+    async fn connect_tls_auth_on(
+        tcp: Option<TcpStream>,
+        https: SocketAddr,
+        tls: std::sync::Arc<rustls::ClientConfig>,
+        auth: Option<Value>,
+    ) -> SioClient {
+        let tcp = match tcp {
+            Some(tcp) => tcp,
+            None => TcpStream::connect(https).await.expect("connect"),
+        };
         let url = format!("wss://{https}/socket.io/?EIO=4&transport=websocket");
         let connecting = tokio_tungstenite::client_async_tls_with_config(
             url,
@@ -114,7 +135,7 @@ impl SioClient {
             .await
             .expect("connect in time")
             .expect("websocket connect over TLS");
-        SioClient::open(ws, None, None).await
+        SioClient::open(ws, auth, None).await
     }
 
     /// Engine.IO open, Socket.IO CONNECT with `auth` (then `frame`), and
