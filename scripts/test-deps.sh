@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what the interop tests need; safe to run again (does nothing when done).
 #   - Chromium at /usr/bin/chromium (Debian package), for the browser test
+#   - openssl, which the Node TLS test makes its certificate with
 #   - tests/interop/node/node_modules (npm ci from package-lock.json)
 #   - a Python venv at target/pyenv with tests/interop/python/requirements.txt
 set -euo pipefail
@@ -16,6 +17,15 @@ if [ ! -x /usr/bin/chromium ]; then
   if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
   "${sudo_cmd[@]}" apt-get update -q
   "${sudo_cmd[@]}" apt-get install -y -q chromium
+fi
+
+# --- openssl --------------------------------------------------------------
+if ! command -v openssl >/dev/null; then
+  log "installing openssl (apt-get)"
+  sudo_cmd=()
+  if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+  "${sudo_cmd[@]}" apt-get update -q
+  "${sudo_cmd[@]}" apt-get install -y -q openssl
 fi
 
 # --- Node packages --------------------------------------------------------

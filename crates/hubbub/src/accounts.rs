@@ -117,6 +117,14 @@ pub struct Whois {
     pub sessions: usize,
 }
 
+/// Where a password comes from: the client's address (login rate limits,
+/// loopback) and whether its connection is encrypted (TLS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer {
+    pub ip: IpAddr,
+    pub encrypted: bool,
+}
+
 /// The accounts service shared by every transport.
 #[derive(Debug)]
 pub struct Accounts {
@@ -241,10 +249,14 @@ impl Accounts {
         }
     }
 
-    /// Whether a password may be sent from `ip` over an unencrypted
-    /// connection: from loopback, or when the operator allows it.
-    pub fn password_allowed(&self, ip: IpAddr) -> bool {
-        self.insecure_ok || ip.is_loopback() || ip.to_canonical().is_loopback()
+    /// Whether a password may be sent by `peer`: over TLS, from loopback,
+    /// or when the operator allows unencrypted connections
+    /// (`--allow-insecure-passwords`).
+    pub fn password_allowed(&self, peer: Peer) -> bool {
+        self.insecure_ok
+            || peer.encrypted
+            || peer.ip.is_loopback()
+            || peer.ip.to_canonical().is_loopback()
     }
 
     /// The account of nickname `nick`, if registered.
@@ -259,11 +271,11 @@ impl Accounts {
     /// Registers nickname `nick` with `password`.
     pub async fn register(
         &self,
-        ip: IpAddr,
+        peer: Peer,
         nick: &str,
         password: &str,
     ) -> Result<(), AccountError> {
-        self.check_password(ip, password)?;
+        self.check_password(peer, password)?;
         if self.find(nick).await?.is_some() {
             return Err(AccountError::AlreadyRegistered(nick.to_string()));
         }
@@ -283,16 +295,16 @@ impl Accounts {
     /// Checks `password` for nickname `nick`; the account on success.
     pub async fn login(
         &self,
-        ip: IpAddr,
+        peer: Peer,
         nick: &str,
         password: &str,
     ) -> Result<StoredAccount, AccountError> {
-        if !self.password_allowed(ip) {
+        if !self.password_allowed(peer) {
             return Err(AccountError::InsecureConnection);
         }
         let key = names::nick_key(nick);
         self.forget_idle();
-        if self.by_ip.check_key(&ip).is_err() || self.by_account.check_key(&key).is_err() {
+        if self.by_ip.check_key(&peer.ip).is_err() || self.by_account.check_key(&key).is_err() {
             return Err(AccountError::RateLimited);
         }
         if password.len() > MAX_PASSWORD_BYTES {
@@ -313,13 +325,13 @@ impl Accounts {
     /// Changes account `nick`'s password, given the current one.
     pub async fn change_password(
         &self,
-        ip: IpAddr,
+        peer: Peer,
         nick: &str,
         old: &str,
         new: &str,
     ) -> Result<(), AccountError> {
-        self.check_password(ip, new)?;
-        let account = self.login(ip, nick, old).await?;
+        self.check_password(peer, new)?;
+        let account = self.login(peer, nick, old).await?;
         let hash = self.hash(new).await?;
         let changed = match &self.store {
             Some(store) => store
@@ -345,11 +357,11 @@ impl Accounts {
     /// Deletes account `nick`, given its password.
     pub async fn unregister(
         &self,
-        ip: IpAddr,
+        peer: Peer,
         nick: &str,
         password: &str,
     ) -> Result<(), AccountError> {
-        let account = self.login(ip, nick, password).await?;
+        let account = self.login(peer, nick, password).await?;
         self.sessions
             .revoke_all(&account.key)
             .await
@@ -416,8 +428,8 @@ impl Accounts {
         })
     }
 
-    fn check_password(&self, ip: IpAddr, password: &str) -> Result<(), AccountError> {
-        if !self.password_allowed(ip) {
+    fn check_password(&self, peer: Peer, password: &str) -> Result<(), AccountError> {
+        if !self.password_allowed(peer) {
             return Err(AccountError::InsecureConnection);
         }
         if password.chars().count() < MIN_PASSWORD_CHARS || password.len() > MAX_PASSWORD_BYTES {
@@ -525,7 +537,10 @@ mod tests {
         )
     }
 
-    const HOME: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+    const HOME: Peer = Peer {
+        ip: IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        encrypted: false,
+    };
 
     #[tokio::test]
     async fn register_login_change_and_delete() {
@@ -576,12 +591,48 @@ mod tests {
             accounts.register(HOME, "bob", "short").await,
             Err(AccountError::BadPassword)
         );
-        let remote: IpAddr = "203.0.113.7".parse().unwrap();
+        let remote = Peer {
+            ip: "203.0.113.7".parse().unwrap(),
+            encrypted: false,
+        };
         assert_eq!(
             accounts.register(remote, "bob", "long enough").await,
             Err(AccountError::InsecureConnection)
         );
         assert!(Accounts::new(None, HashCost::default(), true).password_allowed(remote));
+    }
+
+    #[tokio::test]
+    async fn passwords_over_tls_are_accepted_from_anywhere() {
+        let accounts = accounts();
+        let plain = Peer {
+            ip: "203.0.113.7".parse().unwrap(),
+            encrypted: false,
+        };
+        let tls = Peer {
+            encrypted: true,
+            ..plain
+        };
+        assert!(!accounts.password_allowed(plain));
+        assert!(accounts.password_allowed(tls));
+        accounts.register(tls, "dave", "long enough").await.unwrap();
+        assert_eq!(
+            accounts.login(plain, "dave", "long enough").await,
+            Err(AccountError::InsecureConnection)
+        );
+        assert!(accounts.login(tls, "dave", "long enough").await.is_ok());
+        // The same from IPv6, and from an IPv4-mapped IPv6 address.
+        for ip in ["2001:db8::7", "::ffff:203.0.113.7"] {
+            let ip = ip.parse().unwrap();
+            assert!(!accounts.password_allowed(Peer {
+                ip,
+                encrypted: false
+            }));
+            assert!(accounts.password_allowed(Peer {
+                ip,
+                encrypted: true
+            }));
+        }
     }
 
     #[tokio::test]

@@ -39,10 +39,10 @@ pub struct Options {
     #[arg(long, global = true, env = "HUBBUB_CONFIG", value_name = "FILE")]
     #[serde(skip)]
     pub config: Option<PathBuf>,
-    /// TCP line-protocol listener [default: 0.0.0.0:8888].
+    /// TCP line-protocol listener, or `off` [default: 0.0.0.0:8888].
     #[arg(long, global = true, env = "HUBBUB_TCP_ADDR", value_name = "HOST:PORT")]
     pub tcp_addr: Option<String>,
-    /// HTTP listener for the web page and Socket.IO [default: 0.0.0.0:8080].
+    /// HTTP listener for the web page and Socket.IO, or `off` [default: 0.0.0.0:8080].
     #[arg(
         long,
         global = true,
@@ -58,6 +58,36 @@ pub struct Options {
         value_name = "HOST:PORT"
     )]
     pub admin_addr: Option<String>,
+    /// Certificate chain (PEM, leaf first) for the TLS listeners; with --tls-key. SIGHUP reloads it [default: no TLS].
+    #[arg(long, global = true, env = "HUBBUB_TLS_CERT", value_name = "PATH")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM: PKCS#8, RSA or EC) of --tls-cert.
+    #[arg(long, global = true, env = "HUBBUB_TLS_KEY", value_name = "PATH")]
+    pub tls_key: Option<PathBuf>,
+    /// TLS line-protocol listener, or `off`; needs --tls-cert [default: 0.0.0.0:6697 with --tls-cert].
+    #[arg(
+        long,
+        global = true,
+        env = "HUBBUB_TLS_TCP_ADDR",
+        value_name = "HOST:PORT"
+    )]
+    pub tls_tcp_addr: Option<String>,
+    /// HTTPS listener (page, Socket.IO polling and WSS), or `off`; needs --tls-cert [default: 0.0.0.0:8443 with --tls-cert].
+    #[arg(
+        long,
+        global = true,
+        env = "HUBBUB_HTTPS_ADDR",
+        value_name = "HOST:PORT"
+    )]
+    pub https_addr: Option<String>,
+    /// Milliseconds a client has to complete the TLS handshake [default: 10000].
+    #[arg(
+        long,
+        global = true,
+        env = "HUBBUB_TLS_HANDSHAKE_TIMEOUT_MS",
+        value_name = "MS"
+    )]
+    pub tls_handshake_timeout_ms: Option<u64>,
     /// Directory for persistent data [default: ./data].
     #[arg(long, global = true, env = "HUBBUB_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
@@ -278,8 +308,20 @@ pub struct Options {
 /// The resolved configuration the server runs with.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The line listener; [`OFF`] = none.
     pub tcp_addr: String,
+    /// The HTTP listener; [`OFF`] = none.
     pub http_addr: String,
+    /// Certificate chain (PEM) of the TLS listeners.
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// The TLS line listener; `None` = none.
+    pub tls_tcp_addr: Option<String>,
+    /// The HTTPS listener; `None` = none.
+    pub https_addr: Option<String>,
+    /// Time a client has to complete the TLS handshake.
+    pub tls_handshake_timeout: Duration,
     /// Where /metrics and /readyz are served.
     pub admin_addr: String,
     pub data_dir: PathBuf,
@@ -351,11 +393,30 @@ pub enum StoreKind {
     Memory,
 }
 
+/// A listener address that means "do not listen".
+pub const OFF: &str = "off";
+/// The TLS line listener's address when --tls-cert is given.
+pub const DEFAULT_TLS_TCP_ADDR: &str = "0.0.0.0:6697";
+/// The HTTPS listener's address when --tls-cert is given.
+pub const DEFAULT_HTTPS_ADDR: &str = "0.0.0.0:8443";
+/// The shortest TLS handshake timeout accepted.
+pub const MIN_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_millis(100);
+
+/// `addr`, unless it is [`OFF`].
+pub fn listening(addr: &str) -> Option<&str> {
+    (!addr.eq_ignore_ascii_case(OFF)).then_some(addr)
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
             tcp_addr: "0.0.0.0:8888".into(),
             http_addr: "0.0.0.0:8080".into(),
+            tls_cert: None,
+            tls_key: None,
+            tls_tcp_addr: None,
+            https_addr: None,
+            tls_handshake_timeout: Duration::from_secs(10),
             admin_addr: "127.0.0.1:8081".into(),
             data_dir: PathBuf::from("./data"),
             default_room: "lobby".into(),
@@ -450,9 +511,30 @@ impl Config {
                 .unwrap_or(""),
         )
         .map_err(|e| anyhow::anyhow!("--frame-ancestors: {e}"))?;
+        let tls_cert = cli.tls_cert.or(file.tls_cert);
+        let tls_key = cli.tls_key.or(file.tls_key);
+        // The TLS listeners are on, at their defaults, once there is a
+        // certificate; an address given without one is refused by
+        // `validate`.
+        let tls_listener = |given: Option<String>, default: &str| match given {
+            Some(addr) => listening(&addr).map(str::to_string),
+            None if tls_cert.is_some() || tls_key.is_some() => Some(default.to_string()),
+            None => None,
+        };
         Ok(Config {
             tcp_addr: pick!(tcp_addr),
             http_addr: pick!(http_addr),
+            tls_tcp_addr: tls_listener(
+                cli.tls_tcp_addr.or(file.tls_tcp_addr),
+                DEFAULT_TLS_TCP_ADDR,
+            ),
+            https_addr: tls_listener(cli.https_addr.or(file.https_addr), DEFAULT_HTTPS_ADDR),
+            tls_cert,
+            tls_key,
+            tls_handshake_timeout: cli
+                .tls_handshake_timeout_ms
+                .or(file.tls_handshake_timeout_ms)
+                .map_or(d.tls_handshake_timeout, Duration::from_millis),
             admin_addr: pick!(admin_addr),
             data_dir: pick!(data_dir),
             default_room: pick!(default_room),
@@ -546,7 +628,46 @@ impl Config {
         })
     }
 
+    /// Checks what the TLS settings and listener addresses say together:
+    /// a certificate and a key, or neither; TLS listeners only with them;
+    /// a handshake timeout of 100 ms or more; at least one listener for
+    /// clients. (The files themselves are read
+    /// by [`crate::server::Server::bind`].)
+    ///
+    /// # Errors
+    /// The first inconsistency, naming the flags.
+    pub fn validate_listeners(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.tls_cert.is_some() == self.tls_key.is_some(),
+            "--tls-cert and --tls-key go together: give both (PEM files) or neither"
+        );
+        if self.tls_cert.is_none() {
+            anyhow::ensure!(
+                self.tls_tcp_addr.is_none(),
+                "--tls-tcp-addr needs --tls-cert and --tls-key"
+            );
+            anyhow::ensure!(
+                self.https_addr.is_none(),
+                "--https-addr needs --tls-cert and --tls-key"
+            );
+        }
+        anyhow::ensure!(
+            self.tls_handshake_timeout >= MIN_TLS_HANDSHAKE_TIMEOUT,
+            "--tls-handshake-timeout-ms must be at least {} (a handshake takes round trips)",
+            MIN_TLS_HANDSHAKE_TIMEOUT.as_millis()
+        );
+        anyhow::ensure!(
+            listening(&self.tcp_addr).is_some()
+                || listening(&self.http_addr).is_some()
+                || self.tls_tcp_addr.is_some()
+                || self.https_addr.is_some(),
+            "every listener is off: keep --tcp-addr or --http-addr, or give --tls-cert and --tls-key"
+        );
+        Ok(())
+    }
+
     fn validate(&self) -> anyhow::Result<()> {
+        self.validate_listeners()?;
         crate::hub::names::validate_room(&self.default_room)
             .map_err(|e| anyhow::anyhow!("--default-room: {e}"))?;
         anyhow::ensure!(
@@ -597,9 +718,10 @@ impl Config {
     }
 }
 
-/// Reads the TOML file at `path`. Relative paths in it (`data-dir`, a
-/// `sqlite://` `database-url`) are resolved against the file's folder, so a
-/// configuration means the same whatever directory the server starts in.
+/// Reads the TOML file at `path`. Relative paths in it (`data-dir`,
+/// `tls-cert`, `tls-key`, a `sqlite://` `database-url`) are resolved against
+/// the file's folder, so a configuration means the same whatever directory
+/// the server starts in.
 fn read_file(path: &Path) -> anyhow::Result<Options> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading config file {}", path.display()))?;
@@ -613,6 +735,12 @@ impl Options {
     fn relative_to(mut self, base: &Path) -> Options {
         if let Some(dir) = self.data_dir.take() {
             self.data_dir = Some(base.join(dir));
+        }
+        if let Some(cert) = self.tls_cert.take() {
+            self.tls_cert = Some(base.join(cert));
+        }
+        if let Some(key) = self.tls_key.take() {
+            self.tls_key = Some(base.join(key));
         }
         if let Some(url) = self.database_url.take() {
             self.database_url = Some(match url.strip_prefix("sqlite://") {

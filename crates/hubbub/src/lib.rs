@@ -12,6 +12,7 @@
 //! - [`transport`]: one module per wire protocol: the TCP line protocol, Socket.IO.
 //! - [`web`]: the HTTP router: the embedded chat page, `/healthz`, Socket.IO.
 //! - [`limits`]: flood control and connection limits shared by the transports.
+//! - [`tls`]: TLS on the line and HTTP listeners, the certificate and its reloads.
 //! - [`store`]: durable history (SQLite, PostgreSQL) behind one trait.
 
 pub mod accounts;
@@ -24,6 +25,7 @@ pub mod server;
 pub mod session_tokens;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 pub mod tokens;
 pub mod transport;
 pub mod web;

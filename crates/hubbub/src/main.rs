@@ -12,6 +12,12 @@ async fn main() -> anyhow::Result<()> {
     // First, so that a SIGTERM at any point from here on stops gracefully
     // (during start-up: as soon as it is noticed, before serving).
     let mut shutdown = std::pin::pin!(server::shutdown_signal());
+    // A SIGHUP (a certificate reload) during start-up is ignored rather
+    // than fatal: once tokio handles a signal, its default action is gone
+    // for good. The server reloads on those that come once it runs.
+    #[cfg(unix)]
+    let _early_hangups =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     let cli = Cli::parse();
     let config = Config::load(cli.options)?;
     let Command::Serve = cli.command.unwrap_or(Command::Serve);

@@ -1,5 +1,10 @@
 //! Binds the listeners, runs the transports, and owns graceful shutdown.
 //!
+//! The listeners for clients are the line protocol and HTTP, in plain text
+//! and (with a certificate) over TLS; any of them may be off. The admin
+//! listener is always on. SIGHUP reloads the TLS certificate
+//! ([`crate::tls::reload_on_sighup`]).
+//!
 //! Shutdown, as in mini-redis, uses two mechanisms: a [`CancellationToken`]
 //! tells every task to stop (the accept loop stops accepting; each
 //! connection tells its client and closes its outbox), and a [`TaskTracker`]
@@ -13,9 +18,11 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
+use crate::config::listening;
 use crate::limits::Acceptor;
+use crate::tls::Tls;
 use crate::transport::line;
-use crate::web::serve::HttpTimeouts;
+use crate::web::serve::{HttpTimeouts, Listener};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -43,20 +50,54 @@ pub struct Server {
     /// Socket.IO sessions (a polling session may outlive its requests'
     /// connections), under the same caps.
     sessions: Arc<ConnectionLimiter>,
-    tcp: Acceptor,
-    http: Acceptor,
+    /// The listeners for clients; `None` when off.
+    tcp: Option<Acceptor>,
+    http: Option<Acceptor>,
+    tls_tcp: Option<Acceptor>,
+    https: Option<Acceptor>,
     admin: Acceptor,
+    /// The certificate and handshakes of `tls_tcp` and `https`.
+    tls: Option<Arc<Tls>>,
+}
+
+/// Where the listeners are bound; `None` for one that is off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Addresses {
+    /// The line protocol.
+    pub tcp: Option<SocketAddr>,
+    /// The page and Socket.IO.
+    pub http: Option<SocketAddr>,
+    /// The line protocol over TLS.
+    pub tls_tcp: Option<SocketAddr>,
+    /// The page and Socket.IO over TLS (HTTPS, WSS).
+    pub https: Option<SocketAddr>,
+    /// /metrics and /readyz.
+    pub admin: SocketAddr,
 }
 
 impl Server {
-    /// Binds every listener of `config`; port 0 picks a free port.
+    /// Binds every listener of `config` (those that are not off); port 0
+    /// picks a free port. With TLS configured, the certificate and key are
+    /// loaded first.
+    ///
+    /// # Errors
+    /// Inconsistent listener or TLS settings, a certificate or key that
+    /// does not load, an address that cannot be bound, a store that does
+    /// not open.
     pub async fn bind(config: Config) -> anyhow::Result<Server> {
-        let tcp = TcpListener::bind(&config.tcp_addr)
-            .await
-            .with_context(|| format!("binding the TCP listener on {}", config.tcp_addr))?;
-        let http = TcpListener::bind(&config.http_addr)
-            .await
-            .with_context(|| format!("binding the HTTP listener on {}", config.http_addr))?;
+        config.validate_listeners()?;
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => {
+                let tls = Tls::load(cert, key, config.tls_handshake_timeout)?;
+                tracing::info!(cert = %cert.display(), "TLS certificate loaded");
+                Some(Arc::new(tls))
+            }
+            _ => None,
+        };
+        let tcp = bind_listener("TCP", listening(&config.tcp_addr)).await?;
+        let http = bind_listener("HTTP", listening(&config.http_addr)).await?;
+        let tls_tcp = bind_listener("TLS line", config.tls_tcp_addr.as_deref()).await?;
+        let https = bind_listener("HTTPS", config.https_addr.as_deref()).await?;
         let admin = TcpListener::bind(&config.admin_addr)
             .await
             .with_context(|| format!("binding the admin listener on {}", config.admin_addr))?;
@@ -115,8 +156,11 @@ impl Server {
         let limiter = ConnectionLimiter::new(config.max_connections, config.max_connections_per_ip);
         let sessions =
             ConnectionLimiter::new(config.max_connections, config.max_connections_per_ip);
-        let tcp = Acceptor::new(tcp, line::OUT_OF_DESCRIPTORS);
-        let http = Acceptor::new(http, web::serve::OUT_OF_DESCRIPTORS);
+        let tcp = tcp.map(|l| Acceptor::new(l, line::OUT_OF_DESCRIPTORS));
+        let http = http.map(|l| Acceptor::new(l, web::serve::OUT_OF_DESCRIPTORS));
+        // A client that has not done its handshake cannot read a refusal.
+        let tls_tcp = tls_tcp.map(|l| Acceptor::new(l, b""));
+        let https = https.map(|l| Acceptor::new(l, b""));
         let admin = Acceptor::new(admin, web::serve::OUT_OF_DESCRIPTORS);
         let tokens = match (&config.jwt_secret, &config.jwt_public_key) {
             (Some(_), Some(_)) => anyhow::bail!("--jwt-secret and --jwt-public-key: choose one"),
@@ -150,22 +194,49 @@ impl Server {
             sessions,
             tcp,
             http,
+            tls_tcp,
+            https,
             admin,
+            tls,
         })
     }
 
+    /// Where each listener is bound.
+    pub fn addresses(&self) -> Addresses {
+        let addr = |acceptor: &Option<Acceptor>| {
+            acceptor.as_ref().map(|a| {
+                a.local_addr()
+                    .expect("a bound listener has a local address")
+            })
+        };
+        Addresses {
+            tcp: addr(&self.tcp),
+            http: addr(&self.http),
+            tls_tcp: addr(&self.tls_tcp),
+            https: addr(&self.https),
+            admin: self.admin_addr(),
+        }
+    }
+
     /// Where the TCP line listener is bound.
+    ///
+    /// # Panics
+    /// When it is off (`--tcp-addr off`); see [`Server::addresses`].
     pub fn tcp_addr(&self) -> SocketAddr {
-        self.tcp
-            .local_addr()
-            .expect("a bound listener has a local address")
+        self.addresses().tcp.expect("the TCP listener is off")
     }
 
     /// Where the HTTP listener (page, Socket.IO) is bound.
+    ///
+    /// # Panics
+    /// When it is off (`--http-addr off`); see [`Server::addresses`].
     pub fn http_addr(&self) -> SocketAddr {
-        self.http
-            .local_addr()
-            .expect("a bound listener has a local address")
+        self.addresses().http.expect("the HTTP listener is off")
+    }
+
+    /// The TLS side, when configured: what SIGHUP reloads.
+    pub fn tls(&self) -> Option<&Arc<Tls>> {
+        self.tls.as_ref()
     }
 
     /// Where the admin listener (/metrics, /readyz) is bound.
@@ -183,10 +254,22 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let token = CancellationToken::new();
         let tracker = TaskTracker::new();
+        // Before the "listening" line: a SIGHUP sent by whoever read it
+        // must find the handler, not the default action (termination).
+        #[cfg(unix)]
+        match crate::tls::reload_on_sighup(self.tls.clone(), token.clone()) {
+            Ok(reloads) => drop(tracker.spawn(reloads)),
+            Err(e) => tracing::warn!(error = %e, "cannot handle SIGHUP (certificate reloads)"),
+        }
+        let addresses = self.addresses();
+        let shown =
+            |addr: Option<SocketAddr>| addr.map_or_else(|| "off".to_string(), |a| a.to_string());
         tracing::info!(
-            tcp = %self.tcp_addr(),
-            http = %self.http_addr(),
-            admin = %self.admin_addr(),
+            tcp = %shown(addresses.tcp),
+            http = %shown(addresses.http),
+            tls_tcp = %shown(addresses.tls_tcp),
+            https = %shown(addresses.https),
+            admin = %addresses.admin,
             "hubbub listening"
         );
 
@@ -208,7 +291,13 @@ impl Server {
             shutdown: token.clone(),
             tracker: tracker.clone(),
         };
-        let accept = tokio::spawn(line.serve(self.tcp));
+        let mut accepting = Vec::new();
+        if let Some(tcp) = self.tcp {
+            accepting.push(tokio::spawn(line.clone().serve(tcp, None)));
+        }
+        if let (Some(tls_tcp), Some(tls)) = (self.tls_tcp, &self.tls) {
+            accepting.push(tokio::spawn(line.serve(tls_tcp, Some(tls.clone()))));
+        }
 
         let socket_io = SocketIoTransport::new(
             self.hub.clone(),
@@ -236,19 +325,26 @@ impl Server {
             header: self.config.http_header_timeout,
             idle: self.config.http_idle_timeout,
         };
-        let http = tokio::spawn(web::serve::serve(
-            "http",
-            self.http,
-            app,
-            self.limiter.clone(),
-            timeouts,
-            token.clone(),
-            tracker.clone(),
-        ));
+        let plain = self.http.map(|http| (Listener::plain("http"), http));
+        let https = match (self.https, &self.tls) {
+            (Some(https), Some(tls)) => Some((Listener::https(tls.clone()), https)),
+            _ => None,
+        };
+        for (listener, acceptor) in plain.into_iter().chain(https) {
+            accepting.push(tokio::spawn(web::serve::serve(
+                listener,
+                acceptor,
+                app.clone(),
+                self.limiter.clone(),
+                timeouts,
+                token.clone(),
+                tracker.clone(),
+            )));
+        }
         // The admin listener has caps of its own, so that monitoring still
         // answers while the public ports are at theirs.
         let admin = tokio::spawn(web::serve::serve(
-            "admin",
+            Listener::plain("admin"),
             self.admin,
             web::admin::router(self.hub.clone(), self.limiter.clone()),
             ConnectionLimiter::new(ADMIN_CONNECTIONS, 0),
@@ -275,8 +371,9 @@ impl Server {
         );
         self.hub.begin_shutdown();
         token.cancel();
-        let _ = accept.await;
-        let _ = http.await;
+        for task in accepting {
+            let _ = task.await;
+        }
         let _ = admin.await;
         tracker.close();
         let drained = tokio::time::timeout(self.config.shutdown_grace, async {
@@ -305,6 +402,17 @@ impl Server {
         );
         Ok(())
     }
+}
+
+/// Binds `addr` for the `what` listener, unless it is off (`None`).
+async fn bind_listener(what: &str, addr: Option<&str>) -> anyhow::Result<Option<TcpListener>> {
+    let Some(addr) = addr else {
+        return Ok(None);
+    };
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the {what} listener on {addr}"))?;
+    Ok(Some(listener))
 }
 
 /// Connections the admin listener takes at once.

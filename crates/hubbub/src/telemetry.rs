@@ -8,8 +8,8 @@
 //!
 //! | metric | type | labels |
 //! |---|---|---|
-//! | `hubbub_connections_accepted_total` | counter | `listener` = `line`, `http`, `admin` |
-//! | `hubbub_refusals_total` | counter | `kind` = `connection_cap`, `origin`, `out_of_descriptors`, `outbound_total` |
+//! | `hubbub_connections_accepted_total` | counter | `listener` = `line`, `http`, `tls_line`, `https`, `admin` |
+//! | `hubbub_refusals_total` | counter | `kind` = `connection_cap`, `origin`, `out_of_descriptors`, `outbound_total`, `tls_handshake` (failed), `tls_handshake_timeout` |
 //! | `hubbub_sessions_opened_total` | counter | `transport` = `line`, `socketio` |
 //! | `hubbub_sessions_closed_total` | counter | `transport`, `reason` = `quit`, `closed`, `slow_consumer`, `flood`, `idle_timeout`, `shutdown`, `protocol_error`, `token_expired` |
 //! | `hubbub_messages_received_total` | counter | `transport` (room and private messages accepted from clients) |

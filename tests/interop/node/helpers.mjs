@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
+import tls from 'node:tls';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +13,9 @@ export const HUBBUB_BIN = path.resolve(REPO_ROOT, process.env.HUBBUB_BIN || 'tar
 
 const ANSI = /\x1b\[[0-9;]*[A-Za-z]/g;
 const LISTENING = /hubbub listening\b.*\btcp=(\S+).*\bhttp=(\S+)/;
+// The TLS listeners, on the same line when a certificate is given (`off` otherwise).
+const TLS_TCP = /\btls_tcp=(\S+)/;
+const HTTPS = /\bhttps=(\S+)/;
 
 const running = new Set();
 function killAll() {
@@ -51,7 +55,9 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Start `hubbub` on free (or the given) ports and wait for its
- * `hubbub listening tcp=… http=…` line. Returns {tcp, http, httpUrl, dataDir, stop(), log()}.
+ * `hubbub listening tcp=… http=…` line. Returns {tcp, http, httpUrl, dataDir, stop(), log()},
+ * and with TLS (`args` with --tls-cert/--tls-key) {tlsTcp, httpsUrl}.
+ * `args` are more flags for the server.
  * Without `dataDir` the server gets a fresh temporary one (so a new, empty
  * history), removed by stop(); `ownDataDir: true` makes stop() remove a given one.
  * `args` are more command-line flags (e.g. `['--jwt-secret', S]`).
@@ -91,7 +97,11 @@ export async function startServer({ tcpAddr = '127.0.0.1:0', httpAddr = '127.0.0
         const line = buf.slice(0, nl).replace(ANSI, '');
         buf = buf.slice(nl + 1);
         const m = LISTENING.exec(line);
-        if (m) { clearTimeout(timer); resolve({ tcp: m[1], http: m[2] }); }
+        if (m) {
+          clearTimeout(timer);
+          const on = (re) => { const a = re.exec(line)?.[1]; return a && a !== 'off' ? a : null; };
+          resolve({ tcp: m[1], http: m[2], tlsTcp: on(TLS_TCP), https: on(HTTPS) });
+        }
       }
     });
     exited.then(({ code, signal }) => {
@@ -107,6 +117,8 @@ export async function startServer({ tcpAddr = '127.0.0.1:0', httpAddr = '127.0.0
     httpAddr: addrs.http,
     tcp: splitAddr(addrs.tcp),
     httpUrl: `http://${addrs.http}`,
+    tlsTcp: addrs.tlsTcp && splitAddr(addrs.tlsTcp),
+    httpsUrl: addrs.https && `https://${addrs.https}`,
     dataDir,
     log: () => stderr,
     /** SIGTERM, wait up to `grace` ms, then SIGKILL. `keepData` leaves the data directory. */
@@ -154,6 +166,16 @@ export class LineClient {
       const sock = net.connect({ host, port });
       const timer = setTimeout(() => { sock.destroy(); reject(new Error('TCP connect timed out')); }, timeout);
       sock.once('connect', () => { clearTimeout(timer); resolve(new LineClient(sock)); });
+      sock.once('error', (e) => { clearTimeout(timer); reject(e); });
+    });
+  }
+
+  /** Over TLS, trusting `ca` (PEM). */
+  static connectTls({ host, port }, { ca, timeout = 5000 } = {}) {
+    return new Promise((resolve, reject) => {
+      const sock = tls.connect({ host, port, ca });
+      const timer = setTimeout(() => { sock.destroy(); reject(new Error('TLS connect timed out')); }, timeout);
+      sock.once('secureConnect', () => { clearTimeout(timer); resolve(new LineClient(sock)); });
       sock.once('error', (e) => { clearTimeout(timer); reject(e); });
     });
   }

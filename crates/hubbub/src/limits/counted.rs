@@ -1,9 +1,10 @@
 //! A connection counted against the caps for as long as its socket is open,
 //! and closed when it has been idle too long.
 //!
-//! The HTTP listener hands hyper a [`CountedStream`]: it holds the
-//! connection's [`ConnectionGuard`], so the slot is freed when the socket is
-//! closed, whatever the connection became (an HTTP exchange, a long-poll, or
+//! The HTTP listeners hand hyper a [`CountedStream`] (over plain TCP or
+//! TLS, see [`MaybeTlsStream`]): it holds the connection's
+//! [`ConnectionGuard`], so the slot is freed when the socket is closed,
+//! whatever the connection became (an HTTP exchange, a long-poll, or
 //! a WebSocket after an upgrade, which keeps the same stream). A read that
 //! has waited [`CountedStream::idle`] since the last byte in either
 //! direction fails with `TimedOut`, which ends the connection: nothing can
@@ -16,15 +17,15 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
 use super::ConnectionGuard;
+use crate::tls::MaybeTlsStream;
 
-/// A TCP stream with its connection slot and an idle deadline.
+/// A client's socket with its connection slot and an idle deadline.
 #[derive(Debug)]
 pub struct CountedStream {
-    inner: TcpStream,
+    inner: MaybeTlsStream,
     _guard: ConnectionGuard,
     /// How long the connection may go without a byte either way.
     idle: Duration,
@@ -35,7 +36,7 @@ pub struct CountedStream {
 }
 
 impl CountedStream {
-    pub fn new(inner: TcpStream, guard: ConnectionGuard, idle: Duration) -> CountedStream {
+    pub fn new(inner: MaybeTlsStream, guard: ConnectionGuard, idle: Duration) -> CountedStream {
         let now = Instant::now();
         CountedStream {
             inner,
@@ -46,9 +47,14 @@ impl CountedStream {
         }
     }
 
+    /// Whether the connection is encrypted (TLS).
+    pub fn is_encrypted(&self) -> bool {
+        self.inner.is_encrypted()
+    }
+
     /// The socket and its slot, for a connection that leaves hyper (a
     /// WebSocket after the upgrade, which keeps its own liveness check).
-    pub fn into_parts(self) -> (TcpStream, ConnectionGuard) {
+    pub fn into_parts(self) -> (MaybeTlsStream, ConnectionGuard) {
         (self.inner, self._guard)
     }
 

@@ -14,7 +14,8 @@ pub const INTERVAL: Duration = Duration::from_secs(10);
 static LAST: Mutex<Option<HashMap<&'static str, (Instant, u64)>>> = Mutex::new(None);
 
 /// Counts a `kind` of refusal (`connection_cap`, `origin`,
-/// `out_of_descriptors`, `outbound_total`: the `hubbub_refusals_total` label) that happened to
+/// `out_of_descriptors`, `outbound_total`, `tls_handshake`,
+/// `tls_handshake_timeout`: the `hubbub_refusals_total` label) that happened to
 /// `peer` (an address, or what identifies the request), and logs it at
 /// `warn` unless a line of that kind was logged less than [`INTERVAL`] ago;
 /// then the next line says how many it stands for.

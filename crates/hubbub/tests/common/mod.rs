@@ -4,6 +4,7 @@
 
 pub mod proxy;
 pub mod sio;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,8 +12,7 @@ use std::time::Duration;
 
 use hubbub::hub::Hub;
 use hubbub::{Config, Server};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -138,6 +138,11 @@ pub struct TestServer {
     pub http: SocketAddr,
     /// The admin listener (/metrics, /readyz).
     pub admin: SocketAddr,
+    /// The TLS listeners, when configured.
+    pub tls_tcp: Option<SocketAddr>,
+    pub https: Option<SocketAddr>,
+    /// The TLS side (what SIGHUP reloads), when configured.
+    pub tls: Option<Arc<hubbub::tls::Tls>>,
     pub hub: Arc<Hub>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
@@ -154,6 +159,8 @@ impl TestServer {
         let addr = server.tcp_addr();
         let http = server.http_addr();
         let admin = server.admin_addr();
+        let addresses = server.addresses();
+        let tls = server.tls().cloned();
         let hub = server.hub().clone();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async {
@@ -163,6 +170,9 @@ impl TestServer {
             addr,
             http,
             admin,
+            tls_tcp: addresses.tls_tcp,
+            https: addresses.https,
+            tls,
             hub,
             stop: Some(stop),
             task: Some(task),
@@ -192,11 +202,11 @@ impl TestServer {
     }
 }
 
-/// A raw line-protocol client.
+/// A raw line-protocol client, over TCP or TLS.
 pub struct Client {
     pub name: String,
-    reader: BufReader<OwnedReadHalf>,
-    writer: OwnedWriteHalf,
+    reader: BufReader<Box<dyn AsyncRead + Send + Unpin>>,
+    writer: Box<dyn AsyncWrite + Send + Unpin>,
 }
 
 impl Client {
@@ -226,9 +236,29 @@ impl Client {
         let (r, w) = stream.into_split();
         Client {
             name: local,
-            reader: BufReader::new(r),
-            writer: w,
+            reader: BufReader::new(Box::new(r)),
+            writer: Box::new(w),
         }
+    }
+
+    /// A client on any open connection (TLS), named `local` until the
+    /// greeting is read.
+    pub async fn greeted_over<S>(stream: S, local: String) -> Client
+    where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        let (r, w) = tokio::io::split(stream);
+        let mut client = Client {
+            name: local,
+            reader: BufReader::new(Box::new(r)),
+            writer: Box::new(w),
+        };
+        let greeting = client.line().await;
+        client.name = greeting
+            .strip_prefix("You are ")
+            .unwrap_or_else(|| panic!("unexpected greeting {greeting:?}"))
+            .to_string();
+        client
     }
 
     pub async fn send(&mut self, line: &str) {
@@ -337,6 +367,9 @@ pub struct Process {
     pub http: SocketAddr,
     /// The admin listener (/metrics, /readyz).
     pub admin: SocketAddr,
+    /// The TLS listeners, when started with a certificate.
+    pub tls_tcp: Option<SocketAddr>,
+    pub https: Option<SocketAddr>,
     /// Every log line so far (stderr).
     log: Arc<std::sync::Mutex<Vec<String>>>,
 }
@@ -386,7 +419,7 @@ impl Process {
         // Every line is kept, those before `listening` too: background
         // tasks (the cluster link) may log before it.
         let lines: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
-        let (tcp, http, admin) = loop {
+        let (tcp, http, admin, tls_tcp, https) = loop {
             let line = tokio::time::timeout(WAIT, log.next_line())
                 .await
                 .expect("startup log in time")
@@ -404,7 +437,7 @@ impl Process {
             if let (Some(tcp), Some(http), Some(admin)) =
                 (field("tcp"), field("http"), field("admin"))
             {
-                break (tcp, http, admin);
+                break (tcp, http, admin, field("tls_tcp"), field("https"));
             }
         };
         // Keep draining the log so the child never blocks on a full pipe.
@@ -422,6 +455,8 @@ impl Process {
             tcp,
             http,
             admin,
+            tls_tcp,
+            https,
             log: lines,
         }
     }

@@ -83,6 +83,68 @@ impl SioClient {
             .await
             .expect("connect in time")
             .expect("websocket connect");
+        SioClient::open(ws, auth, frame).await
+    }
+
+    /// Connects over WSS to the HTTPS listener `https`, trusting what
+    /// `tls` trusts; reads `welcome`.
+    pub async fn connect_tls(
+        https: SocketAddr,
+        tls: std::sync::Arc<rustls::ClientConfig>,
+    ) -> SioClient {
+        SioClient::connect_tls_auth_on(None, https, tls, None).await
+    }
+
+    /// [`SioClient::connect_tls`] with CONNECT `auth` (a token, a session).
+    pub async fn connect_tls_auth(
+        https: SocketAddr,
+        tls: std::sync::Arc<rustls::ClientConfig>,
+        auth: Value,
+    ) -> SioClient {
+        SioClient::connect_tls_auth_on(None, https, tls, Some(auth)).await
+    }
+
+    /// Like [`SioClient::connect_tls`], on a TCP connection already open
+    /// to `https` (one with small socket buffers, say).
+    pub async fn connect_tls_on(
+        tcp: TcpStream,
+        https: SocketAddr,
+        tls: std::sync::Arc<rustls::ClientConfig>,
+    ) -> SioClient {
+        SioClient::connect_tls_auth_on(Some(tcp), https, tls, None).await
+    }
+
+    async fn connect_tls_auth_on(
+        tcp: Option<TcpStream>,
+        https: SocketAddr,
+        tls: std::sync::Arc<rustls::ClientConfig>,
+        auth: Option<Value>,
+    ) -> SioClient {
+        let tcp = match tcp {
+            Some(tcp) => tcp,
+            None => TcpStream::connect(https).await.expect("connect"),
+        };
+        let url = format!("wss://{https}/socket.io/?EIO=4&transport=websocket");
+        let connecting = tokio_tungstenite::client_async_tls_with_config(
+            url,
+            tcp,
+            None,
+            Some(tokio_tungstenite::Connector::Rustls(tls)),
+        );
+        let (ws, _) = tokio::time::timeout(WAIT, connecting)
+            .await
+            .expect("connect in time")
+            .expect("websocket connect over TLS");
+        SioClient::open(ws, auth, None).await
+    }
+
+    /// Engine.IO open, Socket.IO CONNECT with `auth` (then `frame`), and
+    /// `welcome`.
+    async fn open(
+        ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+        auth: Option<Value>,
+        frame: Option<&str>,
+    ) -> SioClient {
         let mut client = SioClient {
             ws,
             next_ack: 1,

@@ -178,8 +178,14 @@ impl<H: Handler> Engine<H> {
         self.lock().get(sid).cloned()
     }
 
-    /// Opens a session carried by `carrier`, or says why not.
-    fn open(&self, ip: IpAddr, carrier: Carrier) -> Result<Arc<Session<H::Socket>>, String> {
+    /// Opens a session from `ip` (over TLS if `encrypted`) carried by
+    /// `carrier`, or says why not.
+    fn open(
+        &self,
+        ip: IpAddr,
+        encrypted: bool,
+        carrier: Carrier,
+    ) -> Result<Arc<Session<H::Socket>>, String> {
         if self.shutdown.is_cancelled() {
             return Err("server is shutting down".into());
         }
@@ -188,6 +194,7 @@ impl<H: Handler> Engine<H> {
         let session = Arc::new(Session::new(
             sid.clone(),
             ip,
+            encrypted,
             socket,
             outbox,
             carrier,
@@ -377,19 +384,32 @@ pub async fn serve<H: Handler>(engine: Arc<Engine<H>>, request: Request) -> Resp
         .map_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), |info| {
             info.0.ip()
         });
+    let encrypted = request
+        .extensions()
+        .get::<crate::tls::Encrypted>()
+        .is_some_and(|e| e.0);
     let query = parse_query(request.uri().query().unwrap_or(""));
     if query.eio != Some("4") {
         return EngineError::UnsupportedVersion.into_response();
     }
+    // A session stays on the kind of connection it was opened on: one
+    // opened over TLS is not continued in plain text (where its traffic
+    // could be read), nor a plain one over TLS (it would pass for
+    // encrypted when a password is checked).
+    let find = |sid: &str| {
+        engine
+            .find(sid)
+            .filter(|session| session.encrypted == encrypted)
+    };
     let sid = query.sid.map(str::to_owned);
     match (query.transport, request.method().clone(), sid) {
-        (Some("polling"), Method::GET, None) => polling::handshake(&engine, ip),
+        (Some("polling"), Method::GET, None) => polling::handshake(&engine, ip, encrypted),
         (Some("polling"), _, None) => EngineError::BadHandshakeMethod.into_response(),
-        (Some("polling"), Method::GET, Some(sid)) => match engine.find(&sid) {
+        (Some("polling"), Method::GET, Some(sid)) => match find(&sid) {
             Some(session) => polling::poll(&engine, session).await,
             None => EngineError::UnknownSid.into_response(),
         },
-        (Some("polling"), Method::POST, Some(sid)) => match engine.find(&sid) {
+        (Some("polling"), Method::POST, Some(sid)) => match find(&sid) {
             Some(session) => polling::post(&engine, session, request.into_body()).await,
             None => EngineError::UnknownSid.into_response(),
         },
@@ -397,12 +417,12 @@ pub async fn serve<H: Handler>(engine: Arc<Engine<H>>, request: Request) -> Resp
         (Some("websocket"), Method::GET, sid) => {
             let existing = match sid {
                 None => None,
-                Some(sid) => match engine.find(&sid) {
+                Some(sid) => match find(&sid) {
                     Some(session) => Some(session),
                     None => return EngineError::UnknownSid.into_response(),
                 },
             };
-            websocket::upgrade(engine, request, ip, existing)
+            websocket::upgrade(engine, request, ip, encrypted, existing)
         }
         (Some("websocket"), _, _) => EngineError::BadRequest.into_response(),
         _ => EngineError::UnknownTransport.into_response(),

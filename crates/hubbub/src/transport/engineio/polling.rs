@@ -18,8 +18,12 @@ use crate::hub::Batch;
 use crate::telemetry::{Delivered, Transport};
 
 /// `GET` without a session id: opens a session and answers the open packet.
-pub(super) fn handshake<H: Handler>(engine: &Engine<H>, ip: std::net::IpAddr) -> Response {
-    match engine.open(ip, Carrier::Polling) {
+pub(super) fn handshake<H: Handler>(
+    engine: &Engine<H>,
+    ip: std::net::IpAddr,
+    encrypted: bool,
+) -> Response {
+    match engine.open(ip, encrypted, Carrier::Polling) {
         Ok(session) => text(StatusCode::OK, engine.handshake(&session, &["websocket"])),
         Err(refused) => text(StatusCode::SERVICE_UNAVAILABLE, refused),
     }

@@ -66,6 +66,8 @@ pub struct Session<S> {
     pub sid: Arc<str>,
     /// The client's address, for limits and logs.
     pub ip: IpAddr,
+    /// Opened over TLS (HTTPS / WSS); its requests must all come so.
+    pub encrypted: bool,
     /// The protocol above (a Socket.IO socket).
     pub socket: S,
     /// Everything the server sends this session, in order.
@@ -84,6 +86,7 @@ impl<S> Session<S> {
     pub(super) fn new(
         sid: Arc<str>,
         ip: IpAddr,
+        encrypted: bool,
         socket: S,
         outbox: Arc<Outbox>,
         carrier: Carrier,
@@ -93,6 +96,7 @@ impl<S> Session<S> {
         Session {
             sid,
             ip,
+            encrypted,
             socket,
             outbox,
             state: Mutex::new(State {

@@ -1,11 +1,13 @@
 //! The WebSocket transport: the upgrade handshake, and one task per
 //! connection that reads frames and writes the session's outbox.
 //!
-//! The task owns the TCP socket directly (taken back from hyper after the
-//! upgrade), so an idle connection holds neither a read nor a write
-//! buffer: it waits for readiness, reads into a stack buffer, and builds
-//! an output buffer only while a batch is being written — all the
-//! outbox's queued packets as frames, with one `write`.
+//! The task owns the socket directly (taken back from hyper after the
+//! upgrade; plain TCP or TLS, see [`MaybeTlsStream`]), so an idle
+//! connection holds neither a read nor a write buffer: it waits for
+//! readiness, reads into a stack buffer, and builds an output buffer only
+//! while a batch is being written — all the outbox's queued packets as
+//! frames, with one `write`. Over TLS, what the session took but could not
+//! yet send counts as still being written.
 
 use std::io;
 use std::net::IpAddr;
@@ -17,7 +19,6 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 
 use super::frame::{self, close_code, Flow, Frame, FrameReader};
 use super::packet::{self, Packet, PacketType};
@@ -26,6 +27,7 @@ use super::{text, Engine, EngineError, Handler, Input};
 use crate::hub::{Batch, CloseReason, Event, EventKind};
 use crate::limits::{ConnectionGuard, CountedStream};
 use crate::telemetry::{Delivered, Transport};
+use crate::tls::MaybeTlsStream;
 
 /// Answers a WebSocket upgrade request: a new session, or (with `sid`)
 /// the upgrade of a polling one.
@@ -33,6 +35,7 @@ pub(super) fn upgrade<H: Handler>(
     engine: Arc<Engine<H>>,
     mut request: Request,
     ip: IpAddr,
+    encrypted: bool,
     existing: Option<Arc<Session<H::Socket>>>,
 ) -> Response {
     let Some(key) = websocket_key(request.headers()) else {
@@ -43,7 +46,7 @@ pub(super) fn upgrade<H: Handler>(
             (session, true)
         }
         Some(_) => return EngineError::BadRequest.into_response(),
-        None => match engine.open(ip, Carrier::WebSocket) {
+        None => match engine.open(ip, encrypted, Carrier::WebSocket) {
             Ok(session) => {
                 // The open packet is the first thing the client reads.
                 let open = engine.handshake(&session, &[]);
@@ -165,7 +168,7 @@ const READ_CHUNK: usize = 8192;
 async fn drive<H: Handler>(
     engine: Arc<Engine<H>>,
     session: Arc<Session<H::Socket>>,
-    stream: TcpStream,
+    mut stream: MaybeTlsStream,
     _slot: ConnectionGuard,
     leftover: Bytes,
     probing: bool,
@@ -254,15 +257,22 @@ async fn drive<H: Handler>(
             if link.sent == link.out.len() {
                 link.out = Vec::new();
                 link.sent = 0;
-                if link.closing {
+                if link.closing && !stream.has_pending_output() {
                     break;
                 }
                 continue;
             }
+        } else if stream.has_pending_output() {
+            // TLS took the frames and holds some of them, encrypted.
+            match stream.try_flush() {
+                Ok(()) => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => break,
+            }
         } else if link.closing {
             break;
         }
-        let writing = link.sent < link.out.len();
+        let writing = link.sent < link.out.len() || stream.has_pending_output();
         let give_up = link.give_up_at.unwrap_or_else(tokio::time::Instant::now);
         tokio::select! {
             _ = tokio::time::sleep_until(give_up), if link.closing && writing => break,
@@ -283,7 +293,7 @@ async fn drive<H: Handler>(
             }
             _ = session.outbox.ready(), if link.carries && !writing && !link.closing => {}
             ready = stream.readable(), if !link.paused && !link.closing => {
-                if ready.is_err() || !read(&engine, &session, &stream, &mut reader, &mut link) {
+                if ready.is_err() || !read(&engine, &session, &mut stream, &mut reader, &mut link) {
                     break;
                 }
             }
@@ -302,7 +312,7 @@ async fn drive<H: Handler>(
 fn read<H: Handler>(
     engine: &Engine<H>,
     session: &Arc<Session<H::Socket>>,
-    stream: &TcpStream,
+    stream: &mut MaybeTlsStream,
     reader: &mut FrameReader,
     link: &mut Link,
 ) -> bool {

@@ -2,17 +2,18 @@
 //! `/password`, `/unregister`, `/whois`) and the rule they protect: a
 //! registered nickname is taken only by whoever is logged in to it.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
-use crate::accounts::{AccountError, Accounts};
+use crate::accounts::{AccountError, Accounts, Peer};
 use crate::hub::{names, HubError, Session};
 
 /// A connection's login state.
 #[derive(Debug)]
 pub(super) struct Login {
     pub accounts: Arc<Accounts>,
-    pub ip: IpAddr,
+    /// Where passwords come from: the client's address, and whether its
+    /// connection is encrypted.
+    pub from: Peer,
     /// The client's address: its guest name (`IP:PORT`), as at connection.
     pub peer: std::net::SocketAddr,
     /// The account's nickname key while logged in.
@@ -79,7 +80,7 @@ impl Login {
             )
             .into());
         }
-        self.accounts.register(self.ip, &nick, password).await?;
+        self.accounts.register(self.from, &nick, password).await?;
         self.account = Some(names::nick_key(&nick));
         session.set_logged_in();
         session.notice(format!("you registered {nick}; you are logged in"));
@@ -95,7 +96,7 @@ impl Login {
         let current = session.nick()?;
         let account = self
             .accounts
-            .login(self.ip, nick.unwrap_or(&current), password)
+            .login(self.from, nick.unwrap_or(&current), password)
             .await?;
         session.log_in_as(&account.name).await?;
         self.account = Some(account.key);
@@ -155,7 +156,7 @@ impl Login {
     ) -> Result<(), Refused> {
         let nick = self.own_nick(session)?;
         self.accounts
-            .change_password(self.ip, &nick, old, new)
+            .change_password(self.from, &nick, old, new)
             .await?;
         session.notice("password changed");
         Ok(())
@@ -168,7 +169,7 @@ impl Login {
     ) -> Result<(), Refused> {
         let nick = self.own_nick(session)?;
         session.only_device()?;
-        self.accounts.unregister(self.ip, &nick, password).await?;
+        self.accounts.unregister(self.from, &nick, password).await?;
         self.account = None;
         self.token_exp = None;
         session.log_out(self.guest_names()).await?;

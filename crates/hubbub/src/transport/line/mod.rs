@@ -1,5 +1,6 @@
 //! The TCP line protocol: the seed's Go chat, plus nicknames, rooms, private
-//! messages and slash commands (docs/PROTOCOL.md).
+//! messages and slash commands (docs/PROTOCOL.md), in plain text or over TLS
+//! (`--tls-tcp-addr`, see [`crate::tls`]).
 //!
 //! Each connection has two tasks. The connection task reads lines
 //! ([`reader`]), applies flood control, parses them ([`command`]) and calls
@@ -21,8 +22,7 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesOrdered, StreamExt};
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 use tokio::time::{sleep_until, timeout, Instant};
@@ -30,9 +30,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::hub::{CloseReason, Event, Hub, HubError, Outbox, Posted, Session, WireFormat};
-use crate::limits::{Acceptor, ConnectionLimiter, FloodControl, FloodVerdict};
+use crate::limits::{Acceptor, ConnectionGuard, ConnectionLimiter, FloodControl, FloodVerdict};
 use crate::store::PageQuery;
 use crate::telemetry::{self, Transport};
+use crate::tls::{Tls, TlsListener};
 use command::{Input, HELP};
 use reader::{Line, LineReader};
 
@@ -68,39 +69,89 @@ pub struct LineTransport {
 }
 
 impl LineTransport {
-    /// Accepts connections until shutdown; each runs in its own tracked task.
-    pub async fn serve(self, mut acceptor: Acceptor) {
+    /// Accepts connections until shutdown, in plain text or, with `tls`,
+    /// over TLS; each runs in its own tracked task.
+    pub async fn serve(self, mut acceptor: Acceptor, tls: Option<Arc<Tls>>) {
+        let listener = match tls {
+            Some(_) => TlsListener::Line.label(),
+            None => "line",
+        };
         loop {
             let (stream, peer) = tokio::select! {
                 _ = self.shutdown.cancelled() => return,
                 accepted = acceptor.accept() => accepted,
             };
-            telemetry::connection_accepted("line");
+            telemetry::connection_accepted(listener);
             let transport = self.clone();
+            let tls = tls.clone();
             self.tracker.spawn(async move {
-                if let Err(e) = transport.connection(stream, peer).await {
+                if let Err(e) = transport.connection(stream, peer, tls).await {
                     tracing::debug!(%peer, error = %e, "line connection ended with an error");
                 }
             });
         }
     }
 
-    async fn connection(self, stream: TcpStream, peer: SocketAddr) -> io::Result<()> {
+    /// Takes a connection slot, then (over TLS) does the handshake while
+    /// holding it, and runs the session.
+    async fn connection(
+        self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        tls: Option<Arc<Tls>>,
+    ) -> io::Result<()> {
         stream.set_nodelay(true)?;
         let guard = match self.limiter.acquire(peer.ip()) {
             Ok(guard) => guard,
             Err(refused) => {
                 crate::limits::warn_refusal("connection_cap", &peer.to_string());
+                if tls.is_some() {
+                    // Before a handshake, closing is all it can be told.
+                    return Ok(());
+                }
                 return refuse(stream, &refused.to_string()).await;
             }
         };
+        match tls {
+            None => {
+                let (read_half, write_half) = stream.into_split();
+                self.session(read_half, write_half, peer, false, guard)
+                    .await
+            }
+            Some(tls) => {
+                let handshake = tokio::select! {
+                    done = tls.handshake(TlsListener::Line, stream, peer) => done,
+                    _ = self.shutdown.cancelled() => None,
+                };
+                let Some(stream) = handshake else {
+                    return Ok(());
+                };
+                let (read_half, write_half) = tokio::io::split(stream);
+                self.session(read_half, write_half, peer, true, guard).await
+            }
+        }
+    }
+
+    /// One client's session, from the greeting to the goodbye, on a
+    /// connection whose slot is `guard`; `encrypted` when over TLS.
+    async fn session<R, W>(
+        self,
+        mut read_half: R,
+        mut write_half: W,
+        peer: SocketAddr,
+        encrypted: bool,
+        guard: ConnectionGuard,
+    ) -> io::Result<()>
+    where
+        R: AsyncRead + Unpin,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
         let session = match open_as_peer(&self.hub, peer).await {
             Ok(session) => session,
-            Err(e) => return refuse(stream, &e.to_string()).await,
+            Err(e) => return refuse(&mut write_half, &e.to_string()).await,
         };
-        tracing::debug!(%peer, "line client connected");
+        tracing::debug!(%peer, encrypted, "line client connected");
         telemetry::session_opened(Transport::Line);
-        let (read_half, write_half) = stream.into_split();
         let outbox = session.outbox().clone();
         let mut writer = tokio::spawn(write_loop(write_half, outbox.clone()));
 
@@ -121,7 +172,10 @@ impl LineTransport {
         let mut in_flight = InFlight::new();
         let mut login = account::Login {
             accounts: self.accounts.clone(),
-            ip: peer.ip(),
+            from: crate::accounts::Peer {
+                ip: peer.ip(),
+                encrypted,
+            },
             peer,
             account: None,
             token_exp: None,
@@ -153,7 +207,7 @@ impl LineTransport {
                     // Not refreshed with a new `/token` in time.
                     break Some(CloseReason::TokenExpired);
                 }
-                line = reader.next_line(&read_half) => line,
+                line = reader.next_line(&mut read_half) => line,
             };
             let line = match line {
                 Ok(Some(line)) => line,
@@ -250,7 +304,7 @@ async fn finish_writer(writer: &mut JoinHandle<io::Result<()>>, linger: Duration
 }
 
 /// Tells a refused client why, without waiting on it for long.
-async fn refuse(mut stream: TcpStream, why: &str) -> io::Result<()> {
+async fn refuse<W: AsyncWrite + Unpin>(mut stream: W, why: &str) -> io::Result<()> {
     let line = format!("{}{why}\n", format::ERROR_PREFIX);
     let _ = timeout(Duration::from_secs(1), stream.write_all(line.as_bytes())).await;
     let _ = timeout(Duration::from_secs(1), stream.shutdown()).await;
@@ -258,13 +312,14 @@ async fn refuse(mut stream: TcpStream, why: &str) -> io::Result<()> {
 }
 
 /// Drains the outbox onto the socket, one write per batch, until it closes.
-async fn write_loop(mut socket: OwnedWriteHalf, outbox: Arc<Outbox>) -> io::Result<()> {
+async fn write_loop<W: AsyncWrite + Unpin>(mut socket: W, outbox: Arc<Outbox>) -> io::Result<()> {
     let mut batch: Vec<Arc<Event>> = Vec::new();
     let delivered = telemetry::Delivered::new(Transport::Line);
     while outbox.next_batch(&mut batch).await {
         if let [event] = batch.as_slice() {
             let bytes = event.encoded(WireFormat::Line, format::encode);
             socket.write_all(bytes).await?;
+            socket.flush().await?;
             delivered.add(1, bytes.len() as u64);
         } else {
             let encoded: Vec<_> = batch
@@ -276,6 +331,8 @@ async fn write_loop(mut socket: OwnedWriteHalf, outbox: Arc<Outbox>) -> io::Resu
                 buf.extend_from_slice(bytes);
             }
             socket.write_all(&buf).await?;
+            // Over TLS, what the session took may still wait in it.
+            socket.flush().await?;
             delivered.add(batch.len() as u64, buf.len() as u64);
         }
         batch.clear();

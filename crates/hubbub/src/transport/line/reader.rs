@@ -1,10 +1,10 @@
-//! Splits a TCP byte stream into checked text lines.
+//! Splits a byte stream (TCP, or TLS over TCP) into checked text lines.
 //!
 //! Written by hand rather than with `tokio_util`'s `LinesCodec` for two
 //! reasons. `FramedRead` keeps an 8 KiB buffer per connection for its whole
 //! life, while an idle hubbub connection must cost a few KiB in all: this
-//! reader waits for readability with no buffer and gives its buffer back
-//! whenever it is empty. And the line protocol wants to keep the connection
+//! reader waits with no buffer (each read goes to the stack first and only
+//! what arrived is kept) and gives its buffer back whenever it is empty. And the line protocol wants to keep the connection
 //! after bad input, with a distinct answer per fault (too long, not UTF-8,
 //! control characters), which `LinesCodec` reports as fatal errors.
 //!
@@ -15,8 +15,11 @@
 //! whole line.
 
 use std::io;
+use std::mem::MaybeUninit;
+use std::pin::Pin;
+use std::task::Poll;
 
-use tokio::net::tcp::OwnedReadHalf;
+use tokio::io::{AsyncRead, ReadBuf};
 
 /// Bytes asked of the kernel per read.
 const READ_CHUNK: usize = 4096;
@@ -58,9 +61,12 @@ impl LineReader {
 
     /// The next line, or `None` at end of stream.
     ///
-    /// Cancel safe: the only await is for readability; bytes already read
-    /// stay in the buffer.
-    pub async fn next_line(&mut self, socket: &OwnedReadHalf) -> io::Result<Option<Line>> {
+    /// Cancel safe: a read that completes moves its bytes into the buffer
+    /// within the same poll, so a cancelled wait loses nothing.
+    pub async fn next_line<R: AsyncRead + Unpin>(
+        &mut self,
+        socket: &mut R,
+    ) -> io::Result<Option<Line>> {
         loop {
             if let Some(line) = self.take_line() {
                 return Ok(Some(line));
@@ -68,9 +74,19 @@ impl LineReader {
             if self.eof {
                 return Ok(None);
             }
-            socket.readable().await?;
-            self.buf.reserve(READ_CHUNK);
-            match socket.try_read_buf(&mut self.buf) {
+            let read = std::future::poll_fn(|cx| {
+                let mut chunk = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
+                let mut chunk = ReadBuf::uninit(&mut chunk);
+                match Pin::new(&mut *socket).poll_read(cx, &mut chunk) {
+                    Poll::Ready(Ok(())) => {
+                        self.buf.extend_from_slice(chunk.filled());
+                        Poll::Ready(Ok(chunk.filled().len()))
+                    }
+                    Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                    Poll::Pending => Poll::Pending,
+                }
+            });
+            match read.await {
                 Ok(0) => self.eof = true,
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}

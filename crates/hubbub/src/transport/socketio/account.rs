@@ -99,7 +99,7 @@ pub(super) async fn register(conn: Arc<Connection>, data: Value) -> Answer {
             "choose a nickname first (set nickname), then register it".into(),
         ));
     }
-    conn.accounts.register(conn.ip, &nick, password).await?;
+    conn.accounts.register(conn.peer, &nick, password).await?;
     conn.session.set_logged_in();
     let key = names::nick_key(&nick);
     conn.set_account(Some(key.clone()));
@@ -114,7 +114,7 @@ pub(super) async fn login(conn: Arc<Connection>, data: Value) -> Answer {
     let password = password_arg(&data, "password")?;
     let current = conn.session.nick()?;
     let nick = string_arg(&data, "nick").unwrap_or(&current).to_string();
-    let account = conn.accounts.login(conn.ip, &nick, password).await?;
+    let account = conn.accounts.login(conn.peer, &nick, password).await?;
     conn.session.log_in_as(&account.name).await?;
     conn.end_session_token().await;
     conn.set_account(Some(account.key.clone()));
@@ -143,7 +143,7 @@ pub(super) async fn password(conn: Arc<Connection>, data: Value) -> Answer {
     }
     let nick = conn.session.nick()?;
     conn.accounts
-        .change_password(conn.ip, &nick, old, new)
+        .change_password(conn.peer, &nick, old, new)
         .await?;
     let session = conn.new_session_token(&names::nick_key(&nick)).await;
     Ok(json!({ "session": session }))
@@ -157,7 +157,7 @@ pub(super) async fn unregister(conn: Arc<Connection>, data: Value) -> Answer {
     }
     let nick = conn.session.nick()?;
     conn.session.only_device()?;
-    conn.accounts.unregister(conn.ip, &nick, password).await?;
+    conn.accounts.unregister(conn.peer, &nick, password).await?;
     conn.session.log_out(conn.guest_names()).await?;
     conn.set_account(None);
     Ok(Value::Null)

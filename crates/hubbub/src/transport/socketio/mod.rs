@@ -237,7 +237,7 @@ impl SocketIoTransport {
                 Err(e) => return self.connect_error(session, e.code(), &e.to_string()),
             },
             (None, None, (Some(nick), Some(password))) => {
-                match self.accounts.login(session.ip, nick, password).await {
+                match self.accounts.login(peer_of(session), nick, password).await {
                     Ok(account) => Some((account, None)),
                     Err(e) => return self.connect_error(session, e.code(), &e.to_string()),
                 }
@@ -279,7 +279,7 @@ impl SocketIoTransport {
                     vocabulary,
                     accounts: self.accounts.clone(),
                     moderation: self.moderation.clone(),
-                    ip: session.ip,
+                    peer: peer_of(session),
                     account: Mutex::new(None),
                     token: Mutex::new(None),
                     session_token: Mutex::new(resumed.map(str::to_string)),
@@ -573,8 +573,9 @@ pub(crate) struct Connection {
     vocabulary: Vocabulary,
     accounts: Arc<crate::accounts::Accounts>,
     moderation: Arc<crate::moderation::Moderation>,
-    /// The client's address (passwords, login rate limits).
-    ip: IpAddr,
+    /// The client's address and whether its connection is encrypted
+    /// (passwords, login rate limits, bans by network).
+    peer: crate::accounts::Peer,
     /// The nickname key of the account logged in to, if any.
     account: Mutex<Option<String>>,
     /// The application token's user and expiry, when logged in by token.
@@ -602,6 +603,14 @@ impl Connection {
             self.session.outbox().closing().as_ref(),
         );
         self.session.end();
+    }
+}
+
+/// Who sends passwords on `session`, for the accounts' checks.
+fn peer_of(session: &engineio::Session<Socket>) -> crate::accounts::Peer {
+    crate::accounts::Peer {
+        ip: session.ip,
+        encrypted: session.encrypted,
     }
 }
 
