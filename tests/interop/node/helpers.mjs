@@ -60,7 +60,6 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * `args` are more flags for the server.
  * Without `dataDir` the server gets a fresh temporary one (so a new, empty
  * history), removed by stop(); `ownDataDir: true` makes stop() remove a given one.
- * `args` are more command-line flags (e.g. `['--jwt-secret', S]`).
  */
 export async function startServer({ tcpAddr = '127.0.0.1:0', httpAddr = '127.0.0.1:0', timeout = 15000, dataDir, ownDataDir, args: extra = [] } = {}) {
   ownDataDir = ownDataDir ?? !dataDir;
