@@ -213,6 +213,11 @@ impl Moderation {
                 ))
             }
             Request::Mode { room, change, arg } => self.mode(session, &by, room, change, arg).await,
+            // `*`: the server's own log (server bans, kills, notices).
+            Request::Modlog { room, limit } if room.as_deref() == Some("*") => {
+                self.server_operator(session)?;
+                self.modlog("", "this server", limit).await
+            }
             Request::Modlog { room, limit } => {
                 let room = self.room_as_operator(session, room).await?;
                 self.modlog(&room.key, &room.name, limit).await
@@ -372,13 +377,23 @@ impl Moderation {
         mask: &str,
         mute: bool,
     ) -> Result<Outcome, HubError> {
-        let mask = self.resolve_mask(mask)?;
+        let typed = mask;
+        let mask = self.resolve_mask(typed)?;
+        // A bare nickname lifts a ban of that name's account or of the
+        // name, whichever was set (the user may have logged in or out since).
+        let bare = !typed.contains([':', '*', '?']) && !matches!(mask, Mask::Ip(_));
+        let covers = |b: &Mask| {
+            *b == mask
+                || (bare
+                    && (*b == Mask::Account(typed.to_string())
+                        || *b == Mask::Nick(typed.to_string())))
+        };
         let kind = if mute { "mute" } else { "ban" };
         self.hub
             .change_policy(key, by, |p| {
                 let list = if mute { &mut p.mutes } else { &mut p.bans };
                 let before = list.len();
-                list.retain(|b| b.mask != mask);
+                list.retain(|b| !covers(&b.mask));
                 if list.len() == before {
                     return Err(HubError::NotFound(format!("no {kind} of {mask} in {name}")));
                 }

@@ -370,6 +370,19 @@ async fn room_settings_and_bans_survive_a_restart() {
     line_starting(&mut alice, "vault topic: Keep out (set by alice)").await;
     alice.send("/unban bob").await;
     line_starting(&mut alice, "* nick:bob is unbanned in vault").await;
+    // A ban of an account is lifted by the bare name too, once its owner
+    // has gone (the name then resolves to no one).
+    let mut carol = server.client().await;
+    carol.nick("carol").await;
+    register(&mut carol).await;
+    alice.send("/ban carol").await;
+    line_starting(&mut alice, "* account:carol is banned in vault").await;
+    drop(carol);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    alice.send("/unban carol").await;
+    line_starting(&mut alice, "* nick:carol is unbanned in vault").await;
+    alice.send("/bans").await;
+    assert_eq!(listing(&mut alice, "* bans of vault").await.len(), 1);
 }
 
 #[tokio::test]
@@ -422,4 +435,17 @@ async fn server_operators_ban_disconnect_and_announce_everywhere() {
     line_starting(&mut root, "* topic of attic set").await;
     root.send("/unkline eve").await;
     line_starting(&mut root, "* nick:eve is unbanned in this server").await;
+    // The server's own log.
+    root.send("/modlog *").await;
+    let log = listing(&mut root, "* moderation log of this server")
+        .await
+        .join("\n");
+    for action in [
+        "root wall (maintenance at noon)",
+        "root ban nick:eve (spam)",
+        "root kill bob (enough)",
+        "root unban nick:eve",
+    ] {
+        assert!(log.contains(action), "{action} missing from {log}");
+    }
 }

@@ -104,7 +104,7 @@ commands:
 /op NICK, /deop NICK                give or take operator status (the owner)
 /voice NICK, /devoice NICK          let NICK speak in a moderated room, or not
 /invite NICK      let NICK into this invite-only room
-/modlog [ROOM] [N]                  the last N moderation actions (operators)
+/modlog [ROOM] [N]                  the last N moderation actions (operators; ROOM * for the server's)
 /kline MASK [DURATION] [REASON]     ban from the server (server operators)
 /unkline MASK, /klines              lift or list server bans (server operators)
 /kill NICK [REASON]                 disconnect NICK everywhere (server operators)
