@@ -9,6 +9,9 @@
 # missing otherwise (scripts/services.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# A build from scratch gains nothing from incremental compilation, which
+# would keep gigabytes of state beside the binaries.
+if [ "${CI:-}" = true ]; then export CARGO_INCREMENTAL=0; fi
 
 echo "== services (PostgreSQL, Redis)"
 bash scripts/services.sh
