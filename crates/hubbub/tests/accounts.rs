@@ -258,14 +258,26 @@ mod tokens {
         let (mut ws, answer) = connect_with(&server, json!({ "token": dana })).await;
         assert!(answer.starts_with("40{"), "{answer}");
         assert_eq!(event(&mut ws, "welcome").await["nick"], "dana");
-        // Joined the token's rooms on connect.
+        // Joined the token's rooms on connect (right after `welcome`: ask
+        // until the room shows her).
         let mut tcp = server.client().await;
         tcp.send("/join ops").await;
-        tcp.expect(&format!(
-            "* you are now in ops (2 members: {}, dana (logged in))",
-            tcp.name
-        ))
-        .await;
+        let want = format!("* ops (2 members: {}, dana (logged in))", tcp.name);
+        let deadline = tokio::time::Instant::now() + common::WAIT;
+        loop {
+            tcp.send("/who").await;
+            let who = loop {
+                let line = tcp.line().await;
+                if line.starts_with("* ops (") {
+                    break line;
+                }
+            };
+            if who == want {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{who}");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
         // The name is the token user's: refused to others.
         tcp.send("/nick dana").await;
         let refused = tcp.line().await;
