@@ -262,7 +262,7 @@ mod tokens {
         // until the room shows her).
         let mut tcp = server.client().await;
         tcp.send("/join ops").await;
-        let want = format!("* ops (2 members: {}, dana (logged in))", tcp.name);
+        let want = format!("* ops (2 members): {}, dana (logged in)", tcp.name);
         let deadline = tokio::time::Instant::now() + common::WAIT;
         loop {
             tcp.send("/who").await;
