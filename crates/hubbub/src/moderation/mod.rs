@@ -16,8 +16,13 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
 
+mod bans;
+mod log;
+
+use log::list_bans;
+
 use crate::hub::event::now_millis;
-use crate::hub::policy::{self, Ban, Mask, Policy};
+use crate::hub::policy::{self, Policy};
 use crate::hub::{names, Hub, HubError, Session};
 use crate::store::{HistoryStore, ModerationEntry};
 
@@ -311,108 +316,6 @@ impl Moderation {
         ))
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn ban(
-        &self,
-        key: &str,
-        name: &str,
-        by: &str,
-        mask: &str,
-        duration: Option<String>,
-        reason: Option<String>,
-        mute: bool,
-    ) -> Result<Outcome, HubError> {
-        let mask = self.resolve_mask(mask)?;
-        let now = now_millis();
-        let until = match duration {
-            Some(d) => Some(now + policy::parse_duration(&d)?),
-            None => None,
-        };
-        let reason = reason
-            .map(|r| clean(&r, policy::MAX_REASON_BYTES))
-            .transpose()?;
-        let ban = Ban {
-            mask: mask.clone(),
-            reason: reason.clone(),
-            by: by.to_string(),
-            ms: now,
-            until,
-        };
-        let kind = if mute { "mute" } else { "ban" };
-        self.hub
-            .change_policy(key, by, |p| {
-                let list = if mute { &mut p.mutes } else { &mut p.bans };
-                list.retain(|b| b.mask != mask);
-                if list.len() >= policy::MAX_ENTRIES {
-                    return Err(HubError::PolicyFull(
-                        format!("the {kind} list"),
-                        policy::MAX_ENTRIES,
-                    ));
-                }
-                list.push(ban.clone());
-                Ok(())
-            })
-            .await?;
-        if !key.is_empty() {
-            let flag = if mute { "+q" } else { "+b" };
-            self.hub.announce_mode(key, &format!("{flag} {mask}"), by);
-        }
-        self.log(key, by, kind, Some(&mask.to_string()), reason.as_deref())
-            .await;
-        let past = if mute { "muted" } else { "banned" };
-        let until_text = until
-            .map(|u| format!(" for {}", describe_for(u - now)))
-            .unwrap_or_default();
-        Ok(Outcome::new(
-            format!("{mask} is {past} in {name}{until_text}"),
-            json!({ "room": name, "mask": mask.to_string(), "until": until, "reason": reason }),
-        ))
-    }
-
-    async fn unban(
-        &self,
-        key: &str,
-        name: &str,
-        by: &str,
-        mask: &str,
-        mute: bool,
-    ) -> Result<Outcome, HubError> {
-        let typed = mask;
-        let mask = self.resolve_mask(typed)?;
-        // A bare nickname lifts a ban of that name's account or of the
-        // name, whichever was set (the user may have logged in or out since).
-        let bare = !typed.contains([':', '*', '?']) && !matches!(mask, Mask::Ip(_));
-        let covers = |b: &Mask| {
-            *b == mask
-                || (bare
-                    && (*b == Mask::Account(typed.to_string())
-                        || *b == Mask::Nick(typed.to_string())))
-        };
-        let kind = if mute { "mute" } else { "ban" };
-        self.hub
-            .change_policy(key, by, |p| {
-                let list = if mute { &mut p.mutes } else { &mut p.bans };
-                let before = list.len();
-                list.retain(|b| !covers(&b.mask));
-                if list.len() == before {
-                    return Err(HubError::NotFound(format!("no {kind} of {mask} in {name}")));
-                }
-                Ok(())
-            })
-            .await?;
-        if !key.is_empty() {
-            let flag = if mute { "-q" } else { "-b" };
-            self.hub.announce_mode(key, &format!("{flag} {mask}"), by);
-        }
-        self.log(key, by, &format!("un{kind}"), Some(&mask.to_string()), None)
-            .await;
-        let past = if mute { "unmuted" } else { "unbanned" };
-        Ok(Outcome::new(
-            format!("{mask} is {past} in {name}"),
-            json!({ "room": name, "mask": mask.to_string() }),
-        ))
-    }
-
     async fn role(
         &self,
         session: &Session,
@@ -509,79 +412,6 @@ impl Moderation {
         ))
     }
 
-    async fn modlog(&self, key: &str, name: &str, limit: u32) -> Result<Outcome, HubError> {
-        let limit = limit.clamp(1, MAX_LOG_READ);
-        let entries = match self.store() {
-            Some(store) => store.moderation_log(key, limit).await.map_err(|e| {
-                tracing::warn!(error = %e, "reading the moderation log failed");
-                HubError::StoreUnavailable
-            })?,
-            None => {
-                let log = self.memory_log.lock().unwrap_or_else(|e| e.into_inner());
-                let entries = log.get(key).map(|l| l.iter().cloned().collect::<Vec<_>>());
-                let entries = entries.unwrap_or_default();
-                let skip = entries.len().saturating_sub(limit as usize);
-                entries.into_iter().skip(skip).collect()
-            }
-        };
-        let mut text = format!("moderation log of {name} ({}):", entries.len());
-        for e in &entries {
-            let when = chrono::DateTime::from_timestamp_millis(e.ms as i64)
-                .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
-                .unwrap_or_default();
-            text.push_str(&format!("\n[{when}] {} {}", e.actor, e.action));
-            if let Some(target) = &e.target {
-                text.push_str(&format!(" {target}"));
-            }
-            if let Some(reason) = &e.reason {
-                text.push_str(&format!(" ({reason})"));
-            }
-        }
-        Ok(Outcome::new(
-            text,
-            json!({ "room": name, "entries": entries }),
-        ))
-    }
-
-    /// Appends to the audit log; a store failure is logged, not fatal
-    /// (the action itself is done).
-    async fn log(
-        &self,
-        key: &str,
-        actor: &str,
-        action: &str,
-        target: Option<&str>,
-        reason: Option<&str>,
-    ) {
-        let entry = ModerationEntry {
-            room: key.to_string(),
-            actor: actor.to_string(),
-            action: action.to_string(),
-            target: target.map(str::to_string),
-            reason: reason.map(str::to_string),
-            ms: now_millis(),
-        };
-        match self.store() {
-            Some(store) => {
-                if let Err(e) = store.log_moderation(&entry).await {
-                    tracing::warn!(error = %e, "writing the moderation log failed");
-                }
-            }
-            None => {
-                let mut log = self.memory_log.lock().unwrap_or_else(|e| e.into_inner());
-                // Bounded by the rooms that may exist, plus the server's.
-                if !log.contains_key(key) && log.len() > self.hub.config().max_rooms {
-                    return;
-                }
-                let entries = log.entry(key.to_string()).or_default();
-                if entries.len() >= MEMORY_LOG {
-                    entries.pop_front();
-                }
-                entries.push_back(entry);
-            }
-        }
-    }
-
     /// The room `room` names (default: the session's current room).
     async fn room(&self, session: &Session, room: Option<String>) -> Result<Target, HubError> {
         let room = match room {
@@ -612,57 +442,6 @@ impl Moderation {
             Err(HubError::NotServerOperator)
         }
     }
-
-    /// A mask as typed; a bare nickname of someone logged in means their
-    /// account (every device, whatever name they take next).
-    fn resolve_mask(&self, text: &str) -> Result<Mask, HubError> {
-        let mask = Mask::parse(text)?;
-        if let Mask::Nick(pattern) = &mask {
-            if !pattern.contains(['*', '?']) && !text.starts_with("nick:") {
-                if let Some(presence) = self.hub.whois(pattern) {
-                    if presence.logged_in {
-                        return Ok(Mask::Account(presence.nick.to_string()));
-                    }
-                }
-            }
-        }
-        Ok(mask)
-    }
-}
-
-/// The bans and mutes of a policy, for people and programs.
-fn list_bans(name: &str, policy: &Policy) -> Outcome {
-    let now = now_millis();
-    let describe = |b: &Ban| {
-        let mut line = format!("{} (by {}", b.mask, b.by);
-        if let Some(until) = b.until {
-            line.push_str(&format!(
-                ", {} left",
-                describe_for(until.saturating_sub(now))
-            ));
-        }
-        line.push(')');
-        if let Some(reason) = &b.reason {
-            line.push_str(&format!(": {reason}"));
-        }
-        line
-    };
-    let active = |list: &[Ban]| {
-        list.iter()
-            .filter(|b| b.active(now))
-            .cloned()
-            .collect::<Vec<_>>()
-    };
-    let (bans, mutes) = (active(&policy.bans), active(&policy.mutes));
-    let mut text = format!("bans of {name} ({}):", bans.len());
-    for b in &bans {
-        text.push_str(&format!("\n  {}", describe(b)));
-    }
-    text.push_str(&format!("\nmutes of {name} ({}):", mutes.len()));
-    for b in &mutes {
-        text.push_str(&format!("\n  {}", describe(b)));
-    }
-    Outcome::new(text, json!({ "room": name, "bans": bans, "mutes": mutes }))
 }
 
 /// The key of a nickname named as the target of an action: any name a
