@@ -48,20 +48,7 @@ impl SioClient {
     /// Sends CONNECT with `auth` and returns the answer as parsed JSON:
     /// `Ok(data)` for CONNECT (`40`), `Err(data)` for CONNECT_ERROR (`44`).
     pub async fn connect_answer(http: SocketAddr, auth: Value) -> Result<Value, Value> {
-        let url = format!("ws://{http}/socket.io/?EIO=4&transport=websocket");
-        let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
-            .await
-            .expect("connect in time")
-            .expect("websocket connect");
-        let mut client = SioClient {
-            ws,
-            next_ack: 1,
-            events: VecDeque::new(),
-            acks: Default::default(),
-            nick: String::new(),
-        };
-        let open = client.frame().await.expect("engine.io open");
-        assert!(open.starts_with('0'), "engine.io open packet, got {open:?}");
+        let mut client = SioClient::engine_open(websocket(http).await).await;
         client.send_raw(&format!("40{auth}")).await;
         let answer = client.frame().await.expect("socket.io connect answer");
         let data = |p: &str| serde_json::from_str(p).expect("json");
@@ -78,12 +65,7 @@ impl SioClient {
     }
 
     async fn connect_as(http: SocketAddr, auth: Option<Value>, frame: Option<&str>) -> SioClient {
-        let url = format!("ws://{http}/socket.io/?EIO=4&transport=websocket");
-        let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
-            .await
-            .expect("connect in time")
-            .expect("websocket connect");
-        SioClient::open(ws, auth, frame).await
+        SioClient::open(websocket(http).await, auth, frame).await
     }
 
     /// Connects over WSS to the HTTPS listener `https`, trusting what
@@ -138,13 +120,8 @@ impl SioClient {
         SioClient::open(ws, auth, None).await
     }
 
-    /// Engine.IO open, Socket.IO CONNECT with `auth` (then `frame`), and
-    /// `welcome`.
-    async fn open(
-        ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
-        auth: Option<Value>,
-        frame: Option<&str>,
-    ) -> SioClient {
+    /// A client on `ws` once the Engine.IO open packet is read.
+    async fn engine_open(ws: WebSocketStream<MaybeTlsStream<TcpStream>>) -> SioClient {
         let mut client = SioClient {
             ws,
             next_ack: 1,
@@ -154,6 +131,17 @@ impl SioClient {
         };
         let open = client.frame().await.expect("engine.io open");
         assert!(open.starts_with('0'), "engine.io open packet, got {open:?}");
+        client
+    }
+
+    /// Engine.IO open, Socket.IO CONNECT with `auth` (then `frame`), and
+    /// `welcome`.
+    async fn open(
+        ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+        auth: Option<Value>,
+        frame: Option<&str>,
+    ) -> SioClient {
+        let mut client = SioClient::engine_open(ws).await;
         match auth {
             Some(auth) => client.send_raw(&format!("40{auth}")).await,
             None => client.send_raw("40").await,
@@ -388,4 +376,14 @@ pub fn id_texts(history: &Value) -> Vec<(u64, String)> {
         .iter()
         .map(id_text)
         .collect()
+}
+
+/// A plain WebSocket to the Socket.IO endpoint of `http`.
+async fn websocket(http: SocketAddr) -> WebSocketStream<MaybeTlsStream<TcpStream>> {
+    let url = format!("ws://{http}/socket.io/?EIO=4&transport=websocket");
+    let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
+        .await
+        .expect("connect in time")
+        .expect("websocket connect");
+    ws
 }
