@@ -471,11 +471,27 @@ impl Hub {
     /// Whether `who` acts as an operator under `policy`: the room's owner
     /// or operators, or a server operator (`--operators`), logged in.
     pub(super) fn is_operator(&self, policy: &Policy, who: &Who<'_>) -> bool {
-        policy.is_op(who)
-            || who
-                .account
-                .as_deref()
-                .is_some_and(|a| self.config.operators.contains(a))
+        policy.is_op(who) || self.is_server_operator(who)
+    }
+
+    /// Whether `who` is a server operator (`--operators`), logged in.
+    fn is_server_operator(&self, who: &Who<'_>) -> bool {
+        who.account
+            .as_deref()
+            .is_some_and(|a| self.config.operators.contains(a))
+    }
+
+    /// Refuses `who` when a server-wide ban covers them (server operators
+    /// excepted, as everywhere a server ban applies).
+    ///
+    /// Errors: `banned`.
+    fn check_server_ban(&self, state: &State, who: &Who<'_>) -> Result<(), HubError> {
+        if self.is_server_operator(who) {
+            return Ok(());
+        }
+        state
+            .server_policy
+            .refuse_banned("this server", who, event::now_millis())
     }
 
     /// The broker to the other nodes, if this node is part of a cluster.

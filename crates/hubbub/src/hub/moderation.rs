@@ -145,7 +145,7 @@ impl Hub {
                 state.server_policy = policy.clone();
                 for (id, member) in &state.sessions {
                     let Some(who) = state.who(*id) else { continue };
-                    if self.is_operator(&Policy::default(), &who) {
+                    if self.is_server_operator(&who) {
                         continue;
                     }
                     if let Some(ban) = policy.ban_of(&who, now) {
@@ -204,11 +204,7 @@ impl Hub {
         let reason: Option<Arc<str>> = reason.map(Arc::from);
         let changed = {
             let mut state = self.lock();
-            let present = state
-                .rooms
-                .get(key)
-                .is_some_and(|_| state.user_in_room(&nick_key, key, Device::Local(0)));
-            if !present {
+            if !state.user_in_room(&nick_key, key, Device::Nobody) {
                 return Err(HubError::NoSuchNick(nick.to_string()));
             }
             self.remove_user(&mut state, key, &nick_key, by, reason.clone(), false)
@@ -505,7 +501,7 @@ impl Hub {
             return false;
         };
         if key.is_empty() {
-            return self.is_operator(&Policy::default(), &who);
+            return self.is_server_operator(&who);
         }
         let policy = state
             .rooms

@@ -134,16 +134,8 @@ impl Hub {
             account: logged_in.then(|| folded.clone()),
             ip: client.ip,
         };
+        self.check_server_ban(&state, &who)?;
         let now = event::now_millis();
-        if let Some(ban) = state.server_policy.ban_of(&who, now) {
-            return Err(HubError::Banned(
-                "this server".into(),
-                ban.reason
-                    .as_deref()
-                    .map(|r| format!(": {r}"))
-                    .unwrap_or_default(),
-            ));
-        }
         let lobby = &state.rooms[&room_key];
         let op = self.is_operator(&lobby.policy, &who);
         lobby
@@ -204,15 +196,7 @@ impl Hub {
             account: logged_in.then(|| new_key.to_string()),
             ip: state.member(id)?.ip,
         };
-        if !self.is_operator(&Policy::default(), &who) {
-            if let Some(ban) = state.server_policy.ban_of(&who, event::now_millis()) {
-                let reason = ban.reason.as_deref().map(|r| format!(": {r}"));
-                return Err(HubError::Banned(
-                    "this server".into(),
-                    reason.unwrap_or_default(),
-                ));
-            }
-        }
+        self.check_server_ban(&state, &who)?;
         let new: Arc<str> = new.into();
         state.release_nick(&old, id);
         state.claim_nick(new_key.to_string(), &new, id);

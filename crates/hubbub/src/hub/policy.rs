@@ -327,9 +327,7 @@ impl Policy {
         if op {
             return Ok(());
         }
-        if let Some(ban) = self.ban_of(who, now_ms) {
-            return Err(HubError::Banned(room.to_string(), reason_of(ban)));
-        }
+        self.refuse_banned(room, who, now_ms)?;
         let invited = self.invites.contains(&names::nick_key(who.nick));
         if self.modes.invite_only && !invited {
             return Err(HubError::InviteOnly(room.to_string()));
@@ -382,6 +380,17 @@ impl Policy {
             .chain(&self.mutes)
             .filter_map(|b| b.until)
             .min()
+    }
+
+    /// Refuses `who` from `place` (a room, or "this server") if an active
+    /// ban covers them.
+    ///
+    /// Errors: `banned`, with the ban's reason.
+    pub fn refuse_banned(&self, place: &str, who: &Who<'_>, now_ms: u64) -> Result<(), HubError> {
+        match self.ban_of(who, now_ms) {
+            Some(ban) => Err(HubError::Banned(place.to_string(), reason_of(ban))),
+            None => Ok(()),
+        }
     }
 
     /// Whether this is the policy of a room nobody ever set anything on.

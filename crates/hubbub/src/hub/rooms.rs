@@ -154,7 +154,7 @@ impl Hub {
                 }
                 Some(id)
             }
-            Device::Remote(_) => None,
+            Device::Remote(_) | Device::Nobody => None,
         };
         if let Some(others) = others {
             self.fan_out_except(room, &Event::new(others), own);

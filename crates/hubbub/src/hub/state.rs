@@ -34,6 +34,8 @@ pub(super) type Holders = smallvec::SmallVec<[SessionId; 1]>;
 pub(super) enum Device<'a> {
     Local(SessionId),
     Remote(&'a RemoteId),
+    /// None left out: any session of the user counts.
+    Nobody,
 }
 
 #[derive(Debug)]
@@ -169,7 +171,9 @@ impl State {
             .chain(room.remote.iter().filter_map(|id| self.remote.member(id)))
             .collect();
         members.sort_by_cached_key(|(n, _)| names::fold(n));
-        members.dedup_by(|a, b| names::nick_key(&a.0) == names::nick_key(&b.0));
+        // Sessions share a nickname only spelled the same
+        // (`check_nick_free`), so one user's are equal and now adjacent.
+        members.dedup_by(|a, b| a.0 == b.0);
         let logged_in = members
             .iter()
             .filter(|(_, logged_in)| *logged_in)
