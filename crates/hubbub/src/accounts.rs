@@ -70,6 +70,8 @@ pub enum AccountError {
     NickRegistered(String),
     #[error("you are not logged in")]
     NotLoggedIn,
+    #[error("{0} is not a registered nickname")]
+    NotRegistered(String),
     #[error(
         "passwords are refused on this connection: it is not encrypted (ask the operator for TLS)"
     )]
@@ -95,6 +97,7 @@ impl AccountError {
             AccountError::AlreadyRegistered(_) => "already_registered",
             AccountError::NickRegistered(_) => "nick_registered",
             AccountError::NotLoggedIn => "not_logged_in",
+            AccountError::NotRegistered(_) => "not_registered",
             AccountError::InsecureConnection => "insecure_connection",
             AccountError::BadPassword => "bad_password",
             AccountError::Unavailable => "accounts_unavailable",
@@ -230,6 +233,8 @@ impl Accounts {
             name: identity.nick.clone(),
             password_hash: owner.clone(),
             created_ms: crate::hub::event::now_millis(),
+            id: new_account_id()?,
+            server_operator: false,
         };
         let existing = match self.find(&identity.nick).await? {
             Some(existing) => existing,
@@ -268,13 +273,14 @@ impl Accounts {
         }
     }
 
-    /// Registers nickname `nick` with `password`.
+    /// Registers nickname `nick` with `password`; the new account (with
+    /// its new id: a name registered again is someone new).
     pub async fn register(
         &self,
         peer: Peer,
         nick: &str,
         password: &str,
-    ) -> Result<(), AccountError> {
+    ) -> Result<StoredAccount, AccountError> {
         self.check_password(peer, password)?;
         if self.find(nick).await?.is_some() {
             return Err(AccountError::AlreadyRegistered(nick.to_string()));
@@ -284,9 +290,11 @@ impl Accounts {
             name: nick.to_string(),
             password_hash: self.hash(password).await?,
             created_ms: crate::hub::event::now_millis(),
+            id: new_account_id()?,
+            server_operator: false,
         };
         if self.create(&account).await? {
-            Ok(())
+            Ok(account)
         } else {
             Err(AccountError::AlreadyRegistered(nick.to_string()))
         }
@@ -378,6 +386,32 @@ impl Accounts {
             }
         }
         Ok(())
+    }
+
+    /// Makes the account of nickname `nick` a server operator (`on`) or
+    /// not: the administrator's act (`hubbub operator add NAME`), the only
+    /// way an account becomes one. It takes effect at the account's next
+    /// login.
+    ///
+    /// Errors: `not_registered`; `accounts_unavailable`.
+    pub async fn set_server_operator(&self, nick: &str, on: bool) -> Result<(), AccountError> {
+        let key = names::nick_key(nick);
+        let changed = match &self.store {
+            Some(store) => store
+                .set_server_operator(&key, on)
+                .await
+                .map_err(unavailable)?,
+            None => self
+                .lock()
+                .get_mut(&key)
+                .map(|a| a.server_operator = on)
+                .is_some(),
+        };
+        if changed {
+            Ok(())
+        } else {
+            Err(AccountError::NotRegistered(nick.to_string()))
+        }
     }
 
     /// Stores `account` unless its key is taken; `false` if it is.
@@ -656,4 +690,20 @@ mod tests {
             Err(AccountError::RateLimited)
         );
     }
+}
+
+/// A new account id: `~` and 32 hex digits (128 random bits). No nickname
+/// key starts with `~`, so new ids never meet the ids of accounts that
+/// predate them (their nickname keys).
+///
+/// Errors: `accounts_unavailable` when the system has no randomness.
+pub fn new_account_id() -> Result<String, AccountError> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|_| AccountError::Unavailable)?;
+    let mut id = String::with_capacity(33);
+    id.push('~');
+    for b in bytes {
+        id.push_str(&format!("{b:02x}"));
+    }
+    Ok(id)
 }

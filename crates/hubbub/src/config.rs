@@ -28,6 +28,22 @@ pub struct Cli {
 pub enum Command {
     /// Run the server (the default when no subcommand is given).
     Serve,
+    /// Server operators: confirm or revoke an account, in the configured
+    /// store. Only this makes an account a server operator; it takes
+    /// effect at the account's next login.
+    Operator {
+        #[command(subcommand)]
+        action: OperatorAction,
+    },
+}
+
+/// What `hubbub operator` does.
+#[derive(Debug, Clone, Subcommand)]
+pub enum OperatorAction {
+    /// Makes the account registered under NICK a server operator.
+    Add { nick: String },
+    /// Takes server operator status from the account under NICK.
+    Remove { nick: String },
 }
 
 /// Settings as given on the command line or in the environment; unset ones
@@ -291,13 +307,15 @@ pub struct Options {
         value_name = "ORIGINS"
     )]
     pub frame_ancestors: Option<String>,
-    /// Server operators: comma-separated account nicknames; logged in, they act as operators in every room, ban server-wide, disconnect users and send notices to all [default: none].
+    /// Gone: a listed name made whoever registered it first a server
+    /// operator. Refused at start with a pointer to `hubbub operator add`.
     #[arg(
         long,
         global = true,
         env = "HUBBUB_OPERATORS",
         value_name = "NICKS",
-        value_delimiter = ','
+        value_delimiter = ',',
+        hide = true
     )]
     pub operators: Option<Vec<String>>,
     /// Log filter, in tracing's EnvFilter syntax [default: info].
@@ -379,8 +397,6 @@ pub struct Config {
     pub allowed_origins: AllowedOrigins,
     /// Sites allowed to frame the page (none by default).
     pub frame_ancestors: FrameAncestors,
-    /// Account nicknames of the server operators.
-    pub operators: Vec<String>,
     pub log: String,
 }
 
@@ -455,7 +471,6 @@ impl Default for Config {
             purge_interval: Duration::from_secs(60),
             allowed_origins: AllowedOrigins::default(),
             frame_ancestors: FrameAncestors::default(),
-            operators: Vec::new(),
             log: "info".into(),
         }
     }
@@ -491,6 +506,13 @@ impl Config {
     }
 
     fn merge(cli: Options, file: Options) -> anyhow::Result<Config> {
+        if cli.operators.is_some() || file.operators.is_some() {
+            anyhow::bail!(
+                "--operators (operators in a config file, HUBBUB_OPERATORS) is gone: it made \
+                 whoever registered a listed name first a server operator; confirm accounts \
+                 with `hubbub operator add NAME` instead"
+            );
+        }
         let d = Config::default();
         macro_rules! pick {
             ($field:ident) => {
@@ -623,7 +645,6 @@ impl Config {
                 .map_or(d.purge_interval, |s| Duration::from_secs(s.max(1))),
             allowed_origins,
             frame_ancestors,
-            operators: cli.operators.or(file.operators).unwrap_or_default(),
             log: pick!(log),
         })
     }

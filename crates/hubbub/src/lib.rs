@@ -8,7 +8,10 @@
 //!
 //! - [`config`]: the one typed configuration (flags, `HUBBUB_*` env, TOML file).
 //! - [`server`]: binds the listeners, owns shutdown and connection limits.
-//! - [`hub`]: rooms, sessions, nicknames, fan-out. No sockets in there.
+//! - [`hub`]: rooms, sessions, nicknames, fan-out, and the gate that decides
+//!   every action (`hub::gate`). No sockets in there.
+//! - [`client`]: the client core the transports share: one command set,
+//!   one `apply`, who a connection is (login, tokens, guest names).
 //! - [`transport`]: one module per wire protocol: the TCP line protocol, Socket.IO.
 //! - [`web`]: the HTTP router: the embedded chat page, `/healthz`, Socket.IO.
 //! - [`limits`]: flood control and connection limits shared by the transports.
@@ -16,6 +19,7 @@
 //! - [`store`]: durable history (SQLite, PostgreSQL) behind one trait.
 
 pub mod accounts;
+pub mod client;
 pub mod cluster;
 pub mod config;
 pub mod hub;

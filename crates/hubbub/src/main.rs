@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 
 use clap::Parser;
-use hubbub::config::{Cli, Command, Config};
+use hubbub::config::{Cli, Command, Config, OperatorAction};
 use hubbub::server::{self, Server};
 use tracing_subscriber::EnvFilter;
 
@@ -20,7 +20,16 @@ async fn main() -> anyhow::Result<()> {
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     let cli = Cli::parse();
     let config = Config::load(cli.options)?;
-    let Command::Serve = cli.command.unwrap_or(Command::Serve);
+    if let Some(Command::Operator { action }) = cli.command {
+        let (nick, on) = match action {
+            OperatorAction::Add { nick } => (nick, true),
+            OperatorAction::Remove { nick } => (nick, false),
+        };
+        server::set_operator(&config, &nick, on).await?;
+        let done = if on { "is now" } else { "is no longer" };
+        println!("{nick} {done} a server operator (from its next login)");
+        return Ok(());
+    }
 
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_new(&config.log)?)

@@ -110,11 +110,6 @@ impl Server {
             max_rooms: config.max_rooms,
             history_cache_bytes: config.history_cache_bytes,
             outbox_total_limit: config.outbound_total_limit,
-            operators: config
-                .operators
-                .iter()
-                .map(|nick| crate::hub::names::nick_key(nick.trim()))
-                .collect(),
         };
         let stored = match &store {
             Some(store) => load_default_room(
@@ -246,6 +241,11 @@ impl Server {
             .expect("a bound listener has a local address")
     }
 
+    /// The accounts service (registrations, logins, server operators).
+    pub fn accounts(&self) -> &Arc<crate::accounts::Accounts> {
+        &self.accounts
+    }
+
     pub fn hub(&self) -> &Arc<Hub> {
         &self.hub
     }
@@ -274,7 +274,10 @@ impl Server {
         );
 
         let accounts = self.accounts.clone();
-        let moderation = Arc::new(crate::moderation::Moderation::new(self.hub.clone()));
+        let moderation = Arc::new(crate::moderation::Moderation::new(
+            self.hub.clone(),
+            accounts.clone(),
+        ));
         let line = LineTransport {
             hub: self.hub.clone(),
             accounts: accounts.clone(),
@@ -420,6 +423,23 @@ const ADMIN_CONNECTIONS: usize = 64;
 
 /// Opens the configured history store, migrating it; a store that cannot
 /// be opened is an error (the server does not start without its history).
+/// `hubbub operator add|remove NICK`: confirms (or revokes) a server
+/// operator in the configured store, which every node shares.
+///
+/// Errors: the store cannot be opened; no account under NICK; no store
+/// (`--store memory` keeps accounts in the server's memory only).
+pub async fn set_operator(config: &Config, nick: &str, on: bool) -> anyhow::Result<()> {
+    let store = open_store(config)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("--store memory keeps no accounts to confirm"))?;
+    let accounts =
+        crate::accounts::Accounts::new(Some(store), config.argon2, config.allow_insecure_passwords);
+    accounts
+        .set_server_operator(nick, on)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
 async fn open_store(config: &Config) -> anyhow::Result<Option<Arc<dyn HistoryStore>>> {
     let store: Arc<dyn HistoryStore> = match config.store {
         StoreKind::Memory => {

@@ -7,7 +7,10 @@
 //! RS256 for an RSA key, ES256 for a P-256 key). Claims: `sub` (the user;
 //! required), `exp` (required), optional `name` (the nickname; `sub`
 //! otherwise), optional `rooms` (joined on connect); `aud` and `iss` are
-//! checked when `--jwt-audience` / `--jwt-issuer` are set.
+//! required and checked when `--jwt-audience` / `--jwt-issuer` are set;
+//! `nbf` and `iat`, when present, must be numbers and not in the future.
+//! Every time claim has [`LEEWAY_SECS`] of leeway for clocks apart (RFC 7519
+//! §4.1.4–4.1.6).
 
 use std::path::Path;
 
@@ -19,6 +22,9 @@ use serde::Deserialize;
 pub const EXPIRY_WARNING: std::time::Duration = std::time::Duration::from_secs(30);
 
 use crate::hub::names;
+
+/// Seconds of leeway for `exp`, `nbf` and `iat` (clocks that disagree).
+pub const LEEWAY_SECS: u64 = 5;
 
 /// Most rooms a token may ask to join on connect.
 pub const MAX_TOKEN_ROOMS: usize = 32;
@@ -44,6 +50,11 @@ struct Claims {
     name: Option<String>,
     #[serde(default)]
     rooms: Vec<String>,
+    /// Typed, so a string or a float here is a refusal, not "absent".
+    #[serde(default)]
+    iat: Option<u64>,
+    #[serde(default)]
+    nbf: Option<u64>,
 }
 
 /// Why a token was refused; the client is told.
@@ -92,7 +103,8 @@ impl Tokens {
         let mut validation = Validation::new(algorithm);
         validation.set_required_spec_claims(&["exp", "sub"]);
         validation.validate_aud = false;
-        validation.leeway = 5;
+        validation.validate_nbf = true;
+        validation.leeway = LEEWAY_SECS;
         Tokens { key, validation }
     }
 
@@ -100,14 +112,14 @@ impl Tokens {
     pub fn audience(mut self, audience: &str) -> Tokens {
         self.validation.set_audience(&[audience]);
         self.validation.validate_aud = true;
+        self.validation.required_spec_claims.insert("aud".into());
         self
     }
 
     /// Also requires `iss` to be `issuer`.
     pub fn issuer(mut self, issuer: &str) -> Tokens {
         self.validation.set_issuer(&[issuer]);
-        self.validation
-            .set_required_spec_claims(&["exp", "sub", "iss"]);
+        self.validation.required_spec_claims.insert("iss".into());
         self
     }
 
@@ -116,6 +128,15 @@ impl Tokens {
         let claims = decode::<Claims>(token, &self.key, &self.validation)
             .map_err(|e| TokenError(e.to_string()))?
             .claims;
+        let now = crate::hub::event::now_millis() / 1000;
+        // jsonwebtoken checks `nbf`; `iat` in the future means a clock or
+        // a token that cannot be trusted.
+        if claims.iat.is_some_and(|iat| iat > now + LEEWAY_SECS) {
+            return Err(TokenError("it was issued in the future (iat)".into()));
+        }
+        if claims.nbf.is_some_and(|nbf| nbf > now + LEEWAY_SECS) {
+            return Err(TokenError("it is not valid yet (nbf)".into()));
+        }
         let nick = claims.name.unwrap_or_else(|| claims.sub.clone());
         names::validate_nick(&nick).map_err(|e| TokenError(format!("its name {nick:?}: {e}")))?;
         if claims.rooms.len() > MAX_TOKEN_ROOMS {

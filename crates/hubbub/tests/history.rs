@@ -281,7 +281,12 @@ async fn ids_go_on_after_the_upgrade(config: Config) {
         after: None,
         limit: 10,
     };
-    let (_, page, _) = server.hub.history("lobby", query).await.unwrap();
+    let reader = server.hub.open("reader", false).await.unwrap();
+    let (_, page, _) = server
+        .hub
+        .history(reader.id(), "lobby", query)
+        .await
+        .unwrap();
     let ids: Vec<u64> = page.iter().map(|m| m.id).collect();
     assert_eq!(ids, [1, 2, 3, 4]);
 }

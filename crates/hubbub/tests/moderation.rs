@@ -54,12 +54,6 @@ async fn join(client: &mut Client, room: &str) -> String {
     line_starting(client, "* you are now in ").await
 }
 
-fn config_with_operators(operators: &[&str]) -> hubbub::Config {
-    hubbub::Config {
-        operators: operators.iter().map(|s| s.to_string()).collect(),
-        ..common::config()
-    }
-}
 
 #[tokio::test]
 async fn an_owner_runs_a_room_with_topic_modes_kicks_and_bans() {
@@ -387,16 +381,23 @@ async fn room_settings_and_bans_survive_a_restart() {
 
 #[tokio::test]
 async fn server_operators_ban_disconnect_and_announce_everywhere() {
-    let server = TestServer::start(config_with_operators(&["root"])).await;
+    let server = TestServer::default().await;
     let [mut root, mut eve, mut bob]: [Client; 3] = named_clients(&server, ["root", "eve", "bob"])
         .await
         .try_into()
         .ok()
         .unwrap();
-    // Not an operator until logged in to the named account.
+    // Registering a name makes nobody a server operator: the
+    // administrator confirms the account (`hubbub operator add root`),
+    // and it acts as one from its next login.
+    register(&mut root).await;
     root.send("/wall hello").await;
     root.expect("! you are not a server operator").await;
-    register(&mut root).await;
+    server.accounts.set_server_operator("root", true).await.unwrap();
+    root.send("/logout").await;
+    line_starting(&mut root, "* logged out").await;
+    root.send("/login long enough").await;
+    root.expect("* you are logged in as root").await;
 
     root.send("/wall maintenance at noon").await;
     for c in [&mut root, &mut eve, &mut bob] {

@@ -151,6 +151,8 @@ mod tests {
                     id: 7,
                     nick: "ann".into(),
                     logged_in: true,
+                    account: Some("~0123".into()),
+                    server_operator: true,
                     ip: None,
                     rooms: vec![("lobby".into(), "Lobby".into())],
                 }),

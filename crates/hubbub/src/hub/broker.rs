@@ -36,6 +36,13 @@ pub struct SessionState {
     /// devices), and it makes no cluster claim.
     #[serde(default)]
     pub logged_in: bool,
+    /// The account's stable id, when logged in: what bans and rights of
+    /// the account name on every node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// A server operator (spared server bans on every node).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub server_operator: bool,
     /// The client's address: every node enforces IP bans on every member.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip: Option<std::net::IpAddr>,

@@ -25,6 +25,7 @@ pub mod broker;
 mod cache;
 pub mod event;
 mod fanout;
+pub mod gate;
 mod moderation;
 pub mod names;
 mod open;
@@ -79,9 +80,6 @@ pub struct HubConfig {
     /// Most bytes all outboxes together may hold; past it the largest
     /// queues are closed as slow consumers (see [`Hub::shed_queues`]).
     pub outbox_total_limit: usize,
-    /// Account keys of the server operators (`--operators`): they act as
-    /// operators in every room and may ban server-wide.
-    pub operators: HashSet<String>,
 }
 
 impl Default for HubConfig {
@@ -94,9 +92,18 @@ impl Default for HubConfig {
             max_rooms: 10_000,
             history_cache_bytes: 64 * 1024 * 1024,
             outbox_total_limit: 256 * 1024 * 1024,
-            operators: HashSet::new(),
         }
     }
+}
+
+/// The account a session is logged in to, as the hub's rules need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedIn {
+    /// The account's stable id (`store::StoredAccount::id`): what rights
+    /// and bans refer to.
+    pub id: Arc<str>,
+    /// Confirmed a server operator by the administrator.
+    pub server_operator: bool,
 }
 
 /// A request the hub refused; `code` is stable for programs, the text is for people.
@@ -152,7 +159,7 @@ pub enum HubError {
     NotServerOperator,
     #[error("invalid mode change {0}: use +i, +m, +R, +t, +l N or their - forms")]
     BadMode(String),
-    #[error("invalid mask {0}: use account:NAME, nick:PATTERN (* and ?) or ip:ADDRESS[/BITS]")]
+    #[error("invalid mask {0}: use a nickname, account:NAME, nick:PATTERN (* and ?, with letters or digits) or ip:ADDRESS[/BITS] (no host bits set)")]
     BadMask(String),
     #[error("invalid duration {0}: use a number and s, m, h or d (at most 366 days)")]
     BadDuration(String),
@@ -160,6 +167,16 @@ pub enum HubError {
     PolicyFull(String, usize),
     #[error("{0}")]
     NotFound(String),
+    #[error("{1} ranks at or above you in {0}")]
+    Outranked(String, String),
+    #[error("{0} is not a registered nickname, nor anyone here: grant it to someone who is")]
+    NoSuchSubject(String),
+    #[error("the rules of {0} cannot be read right now; try again")]
+    PolicyUnavailable(String),
+    #[error("{0} covers more than /16 of IPv4 or /32 of IPv6: only a server operator may set it")]
+    WideMask(String),
+    #[error("{0}")]
+    BadRequest(String),
 }
 
 impl HubError {
@@ -195,6 +212,11 @@ impl HubError {
             HubError::BadDuration(_) => "bad_duration",
             HubError::PolicyFull(..) => "policy_full",
             HubError::NotFound(_) => "not_found",
+            HubError::Outranked(..) => "outranked",
+            HubError::NoSuchSubject(_) => "no_such_subject",
+            HubError::PolicyUnavailable(_) => "policy_unavailable",
+            HubError::WideMask(_) => "wide_mask",
+            HubError::BadRequest(_) => "bad_request",
         }
     }
 }
@@ -352,6 +374,7 @@ impl Hub {
         config.history_cache = config.history_cache.max(config.history_on_join);
         let mut state = State {
             cache: CacheBudget::new(config.history_cache_bytes),
+            node: broker.as_ref().map(|b| b.node().clone()).unwrap_or_default(),
             ..State::default()
         };
         for (room, messages) in stored {
@@ -395,8 +418,15 @@ impl Hub {
     ///
     /// Returns the room's display name, the page, and whether the page
     /// reaches back to the room's first message (or `query.after`).
+    /// `reader` must be allowed to read the room (the gate's
+    /// [`gate::Action::Read`]): a member, or an outsider the room would
+    /// admit.
+    ///
+    /// Errors: `invalid_room`, `no_such_room`, the gate's refusals
+    /// (`banned`, `invite_only`, `registered_only`), `store_unavailable`.
     pub async fn history(
         &self,
+        reader: SessionId,
         room: &str,
         query: PageQuery,
     ) -> Result<(Arc<str>, Vec<StoredMessage>, bool), HubError> {
@@ -412,6 +442,7 @@ impl Hub {
                 .rooms
                 .get(&key)
                 .ok_or_else(|| HubError::NoSuchRoom(room.to_string()))?;
+            self.check_read(&state, reader, &key)?;
             let cached: Vec<StoredMessage> = room
                 .recent
                 .iter()
@@ -469,16 +500,15 @@ impl Hub {
     }
 
     /// Whether `who` acts as an operator under `policy`: the room's owner
-    /// or operators, or a server operator (`--operators`), logged in.
+    /// or operators, or a server operator.
     pub(super) fn is_operator(&self, policy: &Policy, who: &Who<'_>) -> bool {
-        policy.is_op(who) || self.is_server_operator(who)
+        gate::rank(policy, who) >= gate::Rank::Operator
     }
 
-    /// Whether `who` is a server operator (`--operators`), logged in.
+    /// Whether `who` is a server operator (confirmed by the administrator,
+    /// logged in).
     fn is_server_operator(&self, who: &Who<'_>) -> bool {
-        who.account
-            .as_deref()
-            .is_some_and(|a| self.config.operators.contains(a))
+        who.server_operator
     }
 
     /// Refuses `who` when a server-wide ban covers them (server operators

@@ -29,7 +29,7 @@ impl Hub {
         room: &str,
     ) -> Result<(String, Arc<str>, Arc<Policy>), HubError> {
         let key = self.lock().room_key(names::validate_room(room)?);
-        self.load_room(&key).await;
+        self.load_room(&key).await?;
         let state = self.lock();
         let room_state = state
             .rooms
@@ -127,7 +127,14 @@ impl Hub {
         match store.policy(key).await {
             Ok(Some((json, _))) => self.install_policy(key, Arc::new(parse_policy(key, &json)), by),
             Ok(None) => {}
-            Err(e) => tracing::warn!(error = %e, "reading a room policy failed"),
+            Err(e) => {
+                // Never serve a policy older than one known to exist: the
+                // room refuses entries until the next read succeeds.
+                tracing::warn!(error = %e, "reading a room policy failed");
+                if let Some(room) = self.lock().rooms.get_mut(key) {
+                    room.policy_stale = true;
+                }
+            }
         }
     }
 
@@ -164,6 +171,7 @@ impl Hub {
                 return;
             };
             room.policy = policy.clone();
+            room.policy_stale = false;
             let room = &state.rooms[key];
             // Who the new policy bans, once per user (every device goes).
             let mut banned: Vec<(String, Option<Arc<str>>)> = Vec::new();
@@ -445,10 +453,77 @@ impl Hub {
     }
 
     /// Whether session `id` may enter room `key` (in memory, or about to
-    /// be created: a new room has the default policy) under its policy.
+    /// be created: a new room has the default policy): the gate's
+    /// [`gate::Action::Enter`].
     ///
     /// Errors: `banned`, `invite_only`, `registered_only`, `room_full`.
     pub(super) fn check_entry(
+        &self,
+        state: &State,
+        id: SessionId,
+        key: &str,
+    ) -> Result<(), HubError> {
+        let Some(room) = state.rooms.get(key) else {
+            return Ok(());
+        };
+        if room.policy_stale {
+            return Err(HubError::PolicyUnavailable(room.name.to_string()));
+        }
+        if room.policy.is_default() {
+            return Ok(());
+        }
+        let who = state.who(id).ok_or(HubError::SessionEnded)?;
+        // Another device of the user is in already: no new member.
+        let members = if state.user_in_room(&names::nick_key(who.nick), key, Device::Local(id)) {
+            0
+        } else {
+            room.members.len() + room.remote.len()
+        };
+        gate::may(
+            &room.policy,
+            &room.name,
+            &who,
+            gate::Action::Enter { members },
+            event::now_millis(),
+        )
+    }
+
+    /// Whether session `id` may be heard in room `key` now (a message, an
+    /// action, typing, a rename): the gate's [`gate::Action::Speak`].
+    ///
+    /// Errors: `muted`, `registered_only`, `moderated`.
+    pub(super) fn check_speech(
+        &self,
+        state: &State,
+        id: SessionId,
+        key: &str,
+    ) -> Result<(), HubError> {
+        let Some(room) = state.rooms.get(key) else {
+            return Ok(());
+        };
+        let policy = &room.policy;
+        if !policy.modes.moderated
+            && !policy.modes.registered_only
+            && policy.mutes.is_empty()
+            && policy.bans.is_empty()
+        {
+            return Ok(());
+        }
+        let who = state.who(id).ok_or(HubError::SessionEnded)?;
+        gate::may(
+            policy,
+            &room.name,
+            &who,
+            gate::Action::Speak,
+            event::now_millis(),
+        )
+    }
+
+    /// Whether session `id` may read room `key` (history, members, topic,
+    /// modes): the gate's [`gate::Action::Read`].
+    ///
+    /// Errors: `banned`, `invite_only`, `registered_only`.
+    pub(super) fn check_read(
         &self,
         state: &State,
         id: SessionId,
@@ -461,54 +536,109 @@ impl Hub {
             return Ok(());
         }
         let who = state.who(id).ok_or(HubError::SessionEnded)?;
-        // Another device of the user is in already: no new member.
-        let members = if state.user_in_room(&names::nick_key(who.nick), key, Device::Local(id)) {
-            0
-        } else {
-            room.members.len() + room.remote.len()
-        };
-        let op = self.is_operator(&room.policy, &who);
-        room.policy
-            .may_enter(&room.name, &who, members, op, event::now_millis())
+        let in_room = room.members.contains_key(&id);
+        gate::may(
+            &room.policy,
+            &room.name,
+            &who,
+            gate::Action::Read { in_room },
+            event::now_millis(),
+        )
     }
 
-    /// Whether session `id` may speak in room `key` now.
-    ///
-    /// Errors: `muted`, `moderated`.
-    pub(super) fn check_speech(
-        &self,
-        state: &State,
-        id: SessionId,
-        key: &str,
-    ) -> Result<(), HubError> {
-        let Some(room) = state.rooms.get(key) else {
-            return Ok(());
-        };
-        let policy = &room.policy;
-        if !policy.modes.moderated && policy.mutes.is_empty() && policy.bans.is_empty() {
-            return Ok(());
-        }
-        let who = state.who(id).ok_or(HubError::SessionEnded)?;
-        let op = self.is_operator(policy, &who);
-        policy.may_speak(&room.name, &who, op, event::now_millis())
-    }
-
-    /// Whether session `id` is an operator of room `key` (`""`: a server
-    /// operator).
-    pub fn session_is_operator(&self, id: SessionId, key: &str) -> bool {
+    /// Runs `f` on session `id` as the gate sees it (`None` once it ended).
+    pub fn with_who<T>(&self, id: SessionId, f: impl FnOnce(Option<&Who<'_>>) -> T) -> T {
         let state = self.lock();
-        let Some(who) = state.who(id) else {
-            return false;
-        };
-        if key.is_empty() {
-            return self.is_server_operator(&who);
+        f(state.who(id).as_ref())
+    }
+
+    /// The rank in `policy` of the user holding nickname `nick`, here or on
+    /// another node (the highest of its sessions); `None` when nobody
+    /// holds it.
+    pub fn rank_of_nick(&self, policy: &Policy, nick: &str) -> Option<gate::Rank> {
+        let key = names::nick_key(nick);
+        let state = self.lock();
+        let locals = state.holders(&key).filter_map(|id| state.who(id));
+        let remotes = state.remote.holders(&key).filter_map(|id| state.remote.who(id));
+        locals
+            .chain(remotes)
+            .map(|who| gate::rank(policy, &who))
+            .max()
+    }
+
+    /// The subject a grant to `nick` names (voice, an invitation): the
+    /// account of whoever is logged in under it, else the guest session
+    /// holding it here (or on another node). `None` when no one holds it.
+    pub fn subject_of_nick(&self, nick: &str) -> Option<(String, bool)> {
+        let key = names::nick_key(nick);
+        let state = self.lock();
+        let locals = state.holders(&key).filter_map(|id| state.who(id));
+        let remotes = state.remote.holders(&key).filter_map(|id| state.remote.who(id));
+        let who = locals.chain(remotes).next()?;
+        Some(match who.account {
+            Some(id) => (id.to_string(), true),
+            None => (who.session_subject(), false),
+        })
+    }
+
+    /// The session subjects ([`policy::session_subject`]) of everyone
+    /// holding nickname `nick`, here and on other nodes: a ban of a person
+    /// names their sessions too, so that logging out sheds nothing.
+    pub fn sessions_of_nick(&self, nick: &str) -> Vec<String> {
+        let key = names::nick_key(nick);
+        let state = self.lock();
+        let locals = state.holders(&key).filter_map(|id| state.who(id));
+        let remotes = state.remote.holders(&key).filter_map(|id| state.remote.who(id));
+        locals.chain(remotes).map(|w| w.session_subject()).collect()
+    }
+
+    /// Asks the gate again, for session `id`, every rule that depends on
+    /// who it is, after that changed (a rename, a login, a logout, a token
+    /// switch): a server ban that now covers it disconnects it; a room ban
+    /// removes it from that room, on every node (its presence changes),
+    /// as a new ban would. Mutes, voice and modes are asked at each act.
+    pub(super) fn recheck_session(&self, id: SessionId) {
+        let now = event::now_millis();
+        let mut changed = Vec::new();
+        {
+            let mut guard = self.lock();
+            let state = &mut *guard;
+            let Some(who) = state.who(id) else { return };
+            if !who.server_operator {
+                if let Some(ban) = state.server_policy.ban_of(&who, now) {
+                    let reason = match &ban.reason {
+                        Some(r) => format!("you are banned from this server: {r}"),
+                        None => "you are banned from this server".to_string(),
+                    };
+                    if let Some(member) = state.sessions.get(&id) {
+                        member.outbox.close(CloseReason::Removed {
+                            reason: reason.into(),
+                        });
+                    }
+                    return;
+                }
+            }
+            let Some(member) = state.sessions.get(&id) else {
+                return;
+            };
+            let nick_key = names::nick_key(&member.nick);
+            for key in member.rooms.clone() {
+                let Some(room) = state.rooms.get(&key) else {
+                    continue;
+                };
+                let Some(who) = state.who(id) else { break };
+                if self.is_operator(&room.policy, &who) {
+                    continue;
+                }
+                if let Some(ban) = room.policy.ban_of(&who, now) {
+                    let (by, reason) = (ban.by.clone(), ban.reason.as_deref().map(Arc::from));
+                    changed.extend(self.remove_user(state, &key, &nick_key, &by, reason, true));
+                }
+            }
         }
-        let policy = state
-            .rooms
-            .get(key)
-            .map(|r| r.policy.clone())
-            .unwrap_or_default();
-        self.is_operator(&policy, &who)
+        for id in changed {
+            self.presence_changed(id);
+        }
     }
 
     /// Makes session `id`, if logged in, the owner of room `key`, which it
@@ -522,7 +652,7 @@ impl Hub {
                     account: Some(account),
                     nick,
                     ..
-                }) => (account, nick.to_string()),
+                }) => (account.to_string(), nick.to_string()),
                 _ => return,
             }
         };

@@ -68,6 +68,12 @@ fn name_char(c: char) -> bool {
     c == '_' || c == '-' || (c.is_alphanumeric() && c.identifier_allowed())
 }
 
+/// Whether `c` may appear in a chosen nickname (ban patterns are checked
+/// against the same alphabet, so they cannot hide in invisible characters).
+pub fn is_name_char(c: char) -> bool {
+    name_char(c)
+}
+
 /// Checks a nickname chosen by a user: 1–32 letters, digits, `_` or `-`,
 /// starting with a letter or digit, not a name the server hands out
 /// (`guest-N`). (Default names, such as a TCP client's `IP:PORT`, are

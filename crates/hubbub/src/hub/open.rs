@@ -22,7 +22,7 @@ impl Hub {
             wants_typing,
             ..ClientInfo::default()
         };
-        self.open_into(&self.new_outbox(), None, nick, client, false)
+        self.open_into(&self.new_outbox(), None, nick, client, None)
             .await
     }
 
@@ -62,7 +62,7 @@ impl Hub {
         let mut taken = None;
         for name in names {
             match self
-                .open_into(&outbox, first.clone(), &name, client, false)
+                .open_into(&outbox, first.clone(), &name, client, None)
                 .await
             {
                 Err(e @ HubError::NickInUse(_)) => taken = Some(e),
@@ -82,8 +82,10 @@ impl Hub {
         first: Option<Arc<Event>>,
         nick: &str,
         client: ClientInfo,
+        account: LoggedIn,
     ) -> Result<Session, HubError> {
-        self.open_into(&outbox, first, nick, client, true).await
+        self.open_into(&outbox, first, nick, client, Some(account))
+            .await
     }
 
     async fn open_into(
@@ -92,10 +94,11 @@ impl Hub {
         first: Option<Arc<Event>>,
         nick: &str,
         client: ClientInfo,
-        logged_in: bool,
+        account: Option<LoggedIn>,
     ) -> Result<Session, HubError> {
         let id = self.next_session.fetch_add(1, Ordering::Relaxed);
         let folded = names::nick_key(nick);
+        let logged_in = account.is_some();
         self.lock().check_nick_free(&folded, nick, id, logged_in)?;
         // An account's nickname is its own on every node through the
         // shared account store; only a guest's needs a cluster claim.
@@ -104,7 +107,7 @@ impl Hub {
                 return Err(HubError::NickInUse(nick.to_string()));
             }
         }
-        let opened = self.open_claimed(id, nick, client, logged_in, outbox.clone(), first);
+        let opened = self.open_claimed(id, nick, client, account, outbox.clone(), first);
         if opened.is_err() {
             self.release_nick(folded, id);
         }
@@ -117,7 +120,7 @@ impl Hub {
         id: SessionId,
         nick: &str,
         client: ClientInfo,
-        logged_in: bool,
+        account: Option<LoggedIn>,
         outbox: Arc<Outbox>,
         first: Option<Arc<Event>>,
     ) -> Result<Session, HubError> {
@@ -126,21 +129,27 @@ impl Hub {
 
         let mut state = self.lock();
         let folded = names::nick_key(&nick);
-        state.check_nick_free(&folded, &nick, id, logged_in)?;
+        state.check_nick_free(&folded, &nick, id, account.is_some())?;
         // Server-wide bans, and the default room's own (a session is
         // always somewhere to start with).
         let who = Who {
             nick: &nick,
-            account: logged_in.then(|| folded.clone()),
+            account: account.as_ref().map(|a| &*a.id),
             ip: client.ip,
+            session: (&state.node, id),
+            server_operator: account.as_ref().is_some_and(|a| a.server_operator),
         };
         self.check_server_ban(&state, &who)?;
         let now = event::now_millis();
         let lobby = &state.rooms[&room_key];
-        let op = self.is_operator(&lobby.policy, &who);
-        lobby
-            .policy
-            .may_enter(&lobby.name, &who, lobby.members.len(), op, now)?;
+        let members = lobby.members.len() + lobby.remote.len();
+        gate::may(
+            &lobby.policy,
+            &lobby.name,
+            &who,
+            gate::Action::Enter { members },
+            now,
+        )?;
         state.claim_nick(folded, &nick, id);
         state.sessions.insert(
             id,
@@ -151,7 +160,7 @@ impl Hub {
                 wants_typing: client.wants_typing,
                 one_room: client.one_room,
                 ip: client.ip,
-                logged_in,
+                account,
             },
         );
         let room_name = state.rooms[&room_key].name.clone();
@@ -186,15 +195,17 @@ impl Hub {
         new: &str,
         new_key: &str,
         first: Option<Arc<Event>>,
-        logged_in: bool,
+        account: Option<LoggedIn>,
     ) -> Result<(), HubError> {
         let mut state = self.lock();
         let old = state.member(id)?.nick.clone();
-        state.check_nick_free(new_key, new, id, logged_in)?;
+        state.check_nick_free(new_key, new, id, account.is_some())?;
         let who = Who {
             nick: new,
-            account: logged_in.then(|| new_key.to_string()),
+            account: account.as_ref().map(|a| &*a.id),
             ip: state.member(id)?.ip,
+            session: (&state.node, id),
+            server_operator: account.as_ref().is_some_and(|a| a.server_operator),
         };
         self.check_server_ban(&state, &who)?;
         let new: Arc<str> = new.into();
@@ -204,7 +215,7 @@ impl Hub {
             return Err(HubError::SessionEnded);
         };
         member.nick = new.clone();
-        member.logged_in = logged_in;
+        member.account = account;
         if let Some(first) = first {
             self.push_wire(&member.outbox, first);
         }
@@ -220,7 +231,8 @@ impl Hub {
     /// unreachable): it becomes `new` (already claimed), and is told why.
     pub(crate) fn yield_nick(&self, id: SessionId, new: &str) -> Result<(), HubError> {
         let old = self.lock().member(id)?.nick.clone();
-        self.rename_locally(id, new, &names::nick_key(new), None, false)?;
+        self.rename_locally(id, new, &names::nick_key(new), None, None)?;
+        self.recheck_session(id);
         self.presence_changed(id);
         if let Some(member) = self.lock().sessions.get(&id) {
             self.deliver(

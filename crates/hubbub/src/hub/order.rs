@@ -362,6 +362,13 @@ mod tests {
         ) -> Result<bool, crate::store::StoreError> {
             self.inner.set_password_hash(key, hash).await
         }
+        async fn set_server_operator(
+            &self,
+            key: &str,
+            on: bool,
+        ) -> Result<bool, crate::store::StoreError> {
+            self.inner.set_server_operator(key, on).await
+        }
         async fn delete_account(&self, key: &str) -> Result<bool, crate::store::StoreError> {
             self.inner.delete_account(key).await
         }
@@ -476,6 +483,8 @@ mod tests {
                 id: 1,
                 nick: "ava".into(),
                 logged_in: false,
+                account: None,
+                server_operator: false,
                 ip: None,
                 rooms: vec![("lobby2".into(), "lobby2".into())],
             },

@@ -29,6 +29,9 @@ struct RemoteSession {
     nick: Arc<str>,
     /// Logged in to its nickname's account.
     logged_in: bool,
+    /// That account's stable id.
+    account: Option<Arc<str>>,
+    server_operator: bool,
     ip: Option<std::net::IpAddr>,
     /// Folded room keys.
     rooms: Vec<String>,
@@ -69,11 +72,13 @@ impl Remote {
 
     /// A remote session as policies see it.
     pub(super) fn who(&self, id: &RemoteId) -> Option<super::policy::Who<'_>> {
-        let s = self.sessions.get(id)?;
+        let (rid, s) = self.sessions.get_key_value(id)?;
         Some(super::policy::Who {
             nick: &s.nick,
-            account: s.logged_in.then(|| names::nick_key(&s.nick)),
+            account: s.account.as_deref(),
             ip: s.ip,
+            session: (&rid.0, rid.1),
+            server_operator: s.server_operator,
         })
     }
 
@@ -248,6 +253,12 @@ impl Hub {
             RemoteSession {
                 nick,
                 logged_in: session.logged_in,
+                account: session
+                    .account
+                    .as_deref()
+                    .filter(|_| session.logged_in)
+                    .map(Arc::from),
+                server_operator: session.server_operator,
                 ip: session.ip,
                 rooms: new_keys,
             },

@@ -45,14 +45,18 @@ impl Hub {
         list
     }
 
-    /// The members of `room` (case-insensitive name, optional `#`).
-    pub fn members(&self, room: &str) -> Result<RoomMembers, HubError> {
+    /// The members of `room` (case-insensitive name, optional `#`), as
+    /// `reader` may see them (the gate's [`gate::Action::Read`]).
+    ///
+    /// Errors: `invalid_room`, `no_such_room`, the gate's refusals.
+    pub fn members(&self, reader: SessionId, room: &str) -> Result<RoomMembers, HubError> {
         let state = self.lock();
         let key = state.room_key(names::validate_room(room)?);
         let room = state
             .rooms
             .get(&key)
             .ok_or_else(|| HubError::NoSuchRoom(room.to_string()))?;
+        self.check_read(&state, reader, &key)?;
         Ok(state.room_members(room))
     }
 
@@ -254,16 +258,25 @@ impl Hub {
     /// messages, so that whoever joins continues its history. A room in
     /// memory with nobody here (only members on other nodes) is refreshed
     /// the same way. Nothing to do without a store, or for a room that
-    /// never had a message. If the store does not answer, the room starts
-    /// afresh here (its ids still come from the store, so a later message
-    /// fills the gap from it).
-    pub(super) async fn load_room(&self, key: &str) {
+    /// never had a message.
+    ///
+    /// Fails closed: if the store does not answer, nobody is admitted to
+    /// a room whose rules this node cannot know (`policy_unavailable`, a
+    /// "try again"), rather than to the default rules; a room whose newer
+    /// policy this node was told of but could not read
+    /// (`Room::policy_stale`) is the same.
+    pub(super) async fn load_room(&self, key: &str) -> Result<(), HubError> {
         let Some(store) = &self.store else {
-            return;
+            return Ok(());
         };
-        let current = |state: &State| state.rooms.get(key).is_some_and(|r| !r.members.is_empty());
+        let current = |state: &State| {
+            state
+                .rooms
+                .get(key)
+                .is_some_and(|r| !r.members.is_empty() && !r.policy_stale)
+        };
         if current(&self.lock()) {
-            return;
+            return Ok(());
         }
         let recent = self.config.history_cache;
         let loaded = async {
@@ -298,10 +311,25 @@ impl Hub {
         .await;
         let (stored, messages, policy) = match loaded {
             Ok(Some(loaded)) => loaded,
-            Ok(None) => return,
+            Ok(None) => {
+                // Never used: the default rules are its rules. A stale
+                // room whose policy is gone from the store is the same.
+                if let Some(room) = self.lock().rooms.get_mut(key) {
+                    if room.policy_stale {
+                        room.policy = Arc::default();
+                        room.policy_stale = false;
+                    }
+                }
+                return Ok(());
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "reading a room from the history store failed");
-                return;
+                let name = self
+                    .lock()
+                    .rooms
+                    .get(key)
+                    .map_or_else(|| key.to_string(), |r| r.name.to_string());
+                return Err(HubError::PolicyUnavailable(name));
             }
         };
         let mut guard = self.lock();
@@ -311,7 +339,7 @@ impl Hub {
         if current(state)
             || (!state.rooms.contains_key(key) && state.rooms.len() >= self.config.max_rooms)
         {
-            return;
+            return Ok(());
         }
         let last_id = messages
             .last()
@@ -327,12 +355,14 @@ impl Hub {
             .or_insert_with(|| Room::new(stored.name, 0));
         room.persisted |= persisted;
         room.policy = Arc::new(policy.unwrap_or_default());
+        room.policy_stale = false;
         room.last_id = room.last_id.max(last_id);
         room.known_id = room.known_id.max(room.last_id);
         room.held.clear();
         state.cache.replace(key, &mut room.recent, recent);
         state.note_room(key);
         state.trim_caches();
+        Ok(())
     }
 
     /// Whether nickname `nick` is in use in the cluster (with its
@@ -344,7 +374,7 @@ impl Hub {
         let mut holders = state
             .holders(&key)
             .filter_map(|id| state.sessions.get(&id))
-            .map(|m| (m.nick.clone(), m.logged_in))
+            .map(|m| (m.nick.clone(), m.account.is_some()))
             .chain(
                 state
                     .remote

@@ -59,11 +59,9 @@ impl Session {
             .collect())
     }
 
-    /// The key of the account the session is logged in to, if any.
-    pub fn account_key(&self) -> Option<String> {
-        let state = self.hub.lock();
-        let member = state.sessions.get(&self.id)?;
-        member.logged_in.then(|| names::nick_key(&member.nick))
+    /// The account the session is logged in to, if any.
+    pub fn account(&self) -> Option<LoggedIn> {
+        self.hub.lock().sessions.get(&self.id)?.account.clone()
     }
 
     /// The session's current room (the one it joined last), with its members.
@@ -140,11 +138,21 @@ impl Session {
     /// [`Session::rename`]; `first`, if any, is queued for this session once
     /// the name is its own, ahead of the room's [`EventKind::Renamed`] (a
     /// protocol's direct answer, such as the seed's `nickname ready`).
+    ///
+    /// A rename is seen by every room of the session, so it is speech
+    /// there: refused (`muted`, `moderated`, `registered_only`) where the
+    /// gate would not let the session speak.
     pub async fn rename_with(&self, new: &str, first: Option<Arc<Event>>) -> Result<(), HubError> {
         let stays = {
             let state = self.hub.lock();
             let member = state.member(self.id)?;
-            member.logged_in && names::nick_key(&member.nick) == names::nick_key(new)
+            for key in &member.rooms {
+                self.hub.check_speech(&state, self.id, key)?;
+            }
+            member
+                .account
+                .clone()
+                .filter(|_| names::nick_key(&member.nick) == names::nick_key(new))
         };
         self.rename_as(new, first, stays, false).await
     }
@@ -152,8 +160,8 @@ impl Session {
     /// Takes `new`, the nickname of the account this session has just
     /// logged in to, and marks the session logged in: it may share the
     /// nickname with the account's other sessions (its other devices).
-    pub async fn rename_logged_in(&self, new: &str) -> Result<(), HubError> {
-        self.rename_as(new, None, true, false).await
+    pub async fn rename_logged_in(&self, new: &str, account: LoggedIn) -> Result<(), HubError> {
+        self.rename_as(new, None, Some(account), false).await
     }
 
     /// Renames to `new` (checked as a nickname unless `guest_name`: a
@@ -162,9 +170,10 @@ impl Session {
         &self,
         new: &str,
         first: Option<Arc<Event>>,
-        logged_in: bool,
+        account: Option<LoggedIn>,
         guest_name: bool,
     ) -> Result<(), HubError> {
+        let logged_in = account.is_some();
         if !guest_name {
             names::validate_nick(new)?;
         }
@@ -185,13 +194,15 @@ impl Session {
         }
         match self
             .hub
-            .rename_locally(self.id, new, &new_key, first, logged_in)
+            .rename_locally(self.id, new, &new_key, first, account)
         {
             Ok(()) => {
                 if new_key != old_key {
                     self.hub.release_nick(old_key, self.id);
                 }
                 self.hub.presence_changed(self.id);
+                // Who the session is changed: every rule is asked again.
+                self.hub.recheck_session(self.id);
                 Ok(())
             }
             Err(e) => {
@@ -209,7 +220,7 @@ impl Session {
     pub async fn switch_to(&self, room: &str) -> Result<RoomMembers, HubError> {
         let name = names::validate_room(room)?;
         let key = self.hub.lock().room_key(name);
-        self.hub.load_room(&key).await;
+        self.hub.load_room(&key).await?;
         let (members, created) = self.switch_locked(&key, name)?;
         self.hub.presence_changed(self.id);
         if created {
@@ -255,7 +266,7 @@ impl Session {
     ) -> Result<(RoomMembers, u64), HubError> {
         let name = names::validate_room(room)?;
         let key = self.hub.lock().room_key(name);
-        self.hub.load_room(&key).await;
+        self.hub.load_room(&key).await?;
         let (entered, created) = self.enter_locked(&key, name, since)?;
         self.hub.presence_changed(self.id);
         if created {
@@ -340,6 +351,8 @@ impl Session {
             None => state.current_room(self.id)?,
             Some(room) => state.joined_room(self.id, room)?,
         };
+        // Typing is heard by the room: only who may speak there may.
+        self.hub.check_speech(&state, self.id, &key)?;
         let nick = state.member(self.id)?.nick.clone();
         let room = &state.rooms[&key];
         let event = Event::new(EventKind::Typing {
@@ -414,11 +427,12 @@ impl Session {
     /// Marks the session logged in to the account of the nickname it
     /// holds (it registered it, or logged in under it), which member
     /// lists and [`Hub::whois`] show on every node.
-    pub fn set_logged_in(&self) {
+    pub fn set_logged_in(&self, account: LoggedIn) {
         if let Ok(member) = self.hub.lock().member_mut(self.id) {
-            member.logged_in = true;
+            member.account = Some(account);
         }
         self.hub.presence_changed(self.id);
+        self.hub.recheck_session(self.id);
     }
 
     /// Logs the session in to the account whose nickname is
@@ -426,12 +440,12 @@ impl Session {
     /// name unless it holds it already, and may share it with the
     /// account's other sessions (its other devices), here and on other
     /// nodes.
-    pub async fn log_in_as(&self, account_nick: &str) -> Result<(), HubError> {
+    pub async fn log_in_as(&self, account_nick: &str, account: LoggedIn) -> Result<(), HubError> {
         if *self.nick()? == *account_nick {
-            self.set_logged_in();
+            self.set_logged_in(account);
             Ok(())
         } else {
-            self.rename_logged_in(account_nick).await
+            self.rename_logged_in(account_nick, account).await
         }
     }
 
@@ -463,12 +477,13 @@ impl Session {
             let key = names::nick_key(&nick);
             let alone = state.check_nick_free(&key, &nick, self.id, false).is_ok();
             if alone {
-                state.member_mut(self.id)?.logged_in = false;
+                state.member_mut(self.id)?.account = None;
             }
             alone.then_some(key)
         };
         if let Some(key) = kept {
             self.hub.presence_changed(self.id);
+            self.hub.recheck_session(self.id);
             if let Some(link) = &self.hub.broker {
                 // Best effort: the account kept the name its own until now;
                 // should a guest elsewhere hold it, the cluster's next
@@ -479,7 +494,7 @@ impl Session {
         }
         let mut taken = HubError::SessionEnded;
         for name in guest_names {
-            match self.rename_as(&name, None, false, true).await {
+            match self.rename_as(&name, None, None, true).await {
                 Ok(()) => return Ok(Some(name.into())),
                 Err(e @ HubError::NickInUse(_)) => taken = e,
                 Err(e) => return Err(e),

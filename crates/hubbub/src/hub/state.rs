@@ -18,10 +18,10 @@ pub(super) struct Member {
     pub(super) one_room: bool,
     /// The client's address (IP bans).
     pub(super) ip: Option<std::net::IpAddr>,
-    /// Logged in to the account of its nickname (`crate::accounts`): only
-    /// then may other sessions hold the same nickname (the same user on
-    /// several devices), and only sessions logged in to it too.
-    pub(super) logged_in: bool,
+    /// The account it is logged in to (`crate::accounts`), whose nickname
+    /// it holds: only then may other sessions hold the same nickname (the
+    /// same user on several devices), and only sessions logged in to it too.
+    pub(super) account: Option<LoggedIn>,
 }
 
 /// The sessions holding one nickname: one, or several sessions logged in
@@ -59,10 +59,16 @@ pub(super) struct Room {
     pub(super) persisted: bool,
     /// Who runs the room and who may enter and speak ([`policy`]).
     pub(super) policy: Arc<Policy>,
+    /// Another node changed the policy and this node could not read the
+    /// new one: entries are refused until it is read (fail closed).
+    pub(super) policy_stale: bool,
 }
 
 #[derive(Debug, Default)]
 pub(super) struct State {
+    /// This node's id in a cluster (`""` for a single server): half of a
+    /// guest session's subject ([`policy::session_subject`]).
+    pub(super) node: Arc<str>,
     /// [`names::nick_look_alike`] of each session's nickname → its
     /// holders: the second key nicknames must not collide by.
     pub(super) nick_look_alikes: HashMap<String, Holders>,
@@ -99,6 +105,7 @@ impl Room {
             recent: RoomCache::default(),
             persisted: false,
             policy: Arc::default(),
+            policy_stale: false,
         }
     }
 }
@@ -167,7 +174,7 @@ impl State {
         let mut members: Vec<(Arc<str>, bool)> = room
             .members
             .keys()
-            .filter_map(|id| self.sessions.get(id).map(|m| (m.nick.clone(), m.logged_in)))
+            .filter_map(|id| self.sessions.get(id).map(|m| (m.nick.clone(), m.account.is_some())))
             .chain(room.remote.iter().filter_map(|id| self.remote.member(id)))
             .collect();
         members.sort_by_cached_key(|(n, _)| names::fold(n));
@@ -221,7 +228,7 @@ impl State {
                 && self
                     .sessions
                     .get(other)
-                    .is_some_and(|m| m.logged_in && &*m.nick == nick)
+                    .is_some_and(|m| m.account.is_some() && &*m.nick == nick)
         };
         let blocked = |holders: Option<&Holders>| {
             holders
@@ -278,7 +285,9 @@ impl State {
         Some(SessionState {
             id,
             nick: member.nick.clone(),
-            logged_in: member.logged_in,
+            logged_in: member.account.is_some(),
+            account: member.account.as_ref().map(|a| a.id.to_string()),
+            server_operator: member.account.as_ref().is_some_and(|a| a.server_operator),
             ip: member.ip,
             rooms: member
                 .rooms
@@ -293,8 +302,10 @@ impl State {
         let member = self.sessions.get(&id)?;
         Some(Who {
             nick: &member.nick,
-            account: member.logged_in.then(|| names::nick_key(&member.nick)),
+            account: member.account.as_ref().map(|a| &*a.id),
             ip: member.ip,
+            session: (&self.node, id),
+            server_operator: member.account.as_ref().is_some_and(|a| a.server_operator),
         })
     }
 

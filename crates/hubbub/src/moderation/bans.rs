@@ -3,30 +3,43 @@
 
 use serde_json::json;
 
-use super::{clean, describe_for, Moderation, Outcome};
+use super::{clean, describe_for, Moderation, Outcome, Target};
 use crate::hub::event::now_millis;
+use crate::hub::gate::{self, Power};
 use crate::hub::policy::{self, Ban, Mask};
-use crate::hub::HubError;
+use crate::hub::{names, HubError, Session};
 
 impl Moderation {
-    /// Bans (with `mute`: mutes) `mask` in room `key` (`""`: the server,
-    /// named `name` in answers), for `duration` (like `10m`) or for good.
-    /// The hub removes whoever the ban covers, on every node.
+    /// Bans (with `mute`: mutes) `mask` in `room` (`None`: server-wide),
+    /// for `duration` (like `10m`) or for good. The hub removes whoever
+    /// the ban covers, on every node. A bare nickname of someone here
+    /// means that person: their account if logged in, else their guest
+    /// session and the name; the gate weighs their rank.
     ///
-    /// Errors: `bad_mask`, `bad_duration`, `invalid_text` (a reason with
-    /// control characters), `policy_full`, `store_unavailable`.
+    /// Errors: `not_operator`, `outranked`, `wide_mask`, `bad_mask`,
+    /// `no_such_subject` (`account:NAME` of no account), `bad_duration`,
+    /// `invalid_text` (a reason with control characters), `policy_full`,
+    /// `store_unavailable`.
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn ban(
         &self,
-        key: &str,
-        name: &str,
+        session: &Session,
+        room: Option<&Target>,
         by: &str,
         mask: &str,
         duration: Option<String>,
         reason: Option<String>,
         mute: bool,
     ) -> Result<Outcome, HubError> {
-        let mask = self.resolve_mask(mask)?;
+        let (key, name) = match room {
+            Some(room) => (room.key.as_str(), &*room.name),
+            None => ("", "this server"),
+        };
+        let (masks, target) = self.resolve_mask(mask, room.map(|r| &*r.policy)).await?;
+        if let Some(room) = room {
+            let wide = masks.iter().any(Mask::is_wide);
+            self.gate(session, room, Power::Ban { wide }, target, mask)?;
+        }
         let now = now_millis();
         let until = match duration {
             Some(d) => Some(now + policy::parse_duration(&d)?),
@@ -35,41 +48,41 @@ impl Moderation {
         let reason = reason
             .map(|r| clean(&r, policy::MAX_REASON_BYTES))
             .transpose()?;
-        let ban = Ban {
-            mask: mask.clone(),
-            reason: reason.clone(),
-            by: by.to_string(),
-            ms: now,
-            until,
-        };
         let kind = if mute { "mute" } else { "ban" };
         self.hub
             .change_policy(key, by, |p| {
                 let list = if mute { &mut p.mutes } else { &mut p.bans };
-                list.retain(|b| b.mask != mask);
-                if list.len() >= policy::MAX_ENTRIES {
+                list.retain(|b| !masks.contains(&b.mask));
+                if list.len() + masks.len() > policy::MAX_ENTRIES {
                     return Err(HubError::PolicyFull(
                         format!("the {kind} list"),
                         policy::MAX_ENTRIES,
                     ));
                 }
-                list.push(ban.clone());
+                list.extend(masks.iter().map(|mask| Ban {
+                    mask: mask.clone(),
+                    reason: reason.clone(),
+                    by: by.to_string(),
+                    ms: now,
+                    until,
+                }));
                 Ok(())
             })
             .await?;
+        let shown = masks[0].to_string();
         if !key.is_empty() {
             let flag = if mute { "+q" } else { "+b" };
-            self.hub.announce_mode(key, &format!("{flag} {mask}"), by);
+            self.hub.announce_mode(key, &format!("{flag} {shown}"), by);
         }
-        self.log(key, by, kind, Some(&mask.to_string()), reason.as_deref())
+        self.log(key, by, kind, Some(&shown), reason.as_deref())
             .await;
         let past = if mute { "muted" } else { "banned" };
         let until_text = until
             .map(|u| format!(" for {}", describe_for(u - now)))
             .unwrap_or_default();
         Ok(Outcome::new(
-            format!("{mask} is {past} in {name}{until_text}"),
-            json!({ "room": name, "mask": mask.to_string(), "until": until, "reason": reason }),
+            format!("{shown} is {past} in {name}{until_text}"),
+            json!({ "room": name, "mask": shown, "until": until, "reason": reason }),
         ))
     }
 
@@ -85,15 +98,25 @@ impl Moderation {
         mute: bool,
     ) -> Result<Outcome, HubError> {
         let typed = mask;
-        let mask = self.resolve_mask(typed)?;
-        // A bare nickname lifts a ban of that name's account or of the
-        // name, whichever was set (the user may have logged in or out since).
-        let bare = !typed.contains([':', '*', '?']) && !matches!(mask, Mask::Ip(_));
-        let covers = |b: &Mask| {
-            *b == mask
-                || (bare
-                    && (*b == Mask::Account(typed.to_string())
-                        || *b == Mask::Nick(typed.to_string())))
+        let parsed = Mask::parse(typed)?;
+        // A bare nickname lifts every ban naming that person or name: of
+        // the account, the guest session, or the name (the user may have
+        // logged in, out, or renamed since).
+        let bare = !typed.contains([':', '*', '?']) && !matches!(parsed, Mask::Ip(_));
+        let folded = names::nick_key(typed);
+        let account = match &parsed {
+            Mask::Account { name, .. } => self.accounts.find(name).await.ok().flatten(),
+            _ if bare => self.accounts.find(typed).await.ok().flatten(),
+            _ => None,
+        };
+        let covers = |b: &Mask| match b {
+            Mask::Account { id, name } => {
+                account.as_ref().is_some_and(|a| a.id == *id)
+                    || ((bare || matches!(parsed, Mask::Account { .. }))
+                        && names::nick_key(name) == folded.trim_start_matches("account:"))
+            }
+            Mask::Session { nick, .. } => bare && names::nick_key(nick) == folded,
+            other => *other == parsed,
         };
         let kind = if mute { "mute" } else { "ban" };
         self.hub
@@ -102,37 +125,85 @@ impl Moderation {
                 let before = list.len();
                 list.retain(|b| !covers(&b.mask));
                 if list.len() == before {
-                    return Err(HubError::NotFound(format!("no {kind} of {mask} in {name}")));
+                    return Err(HubError::NotFound(format!("no {kind} of {parsed} in {name}")));
                 }
                 Ok(())
             })
             .await?;
         if !key.is_empty() {
             let flag = if mute { "-q" } else { "-b" };
-            self.hub.announce_mode(key, &format!("{flag} {mask}"), by);
+            self.hub.announce_mode(key, &format!("{flag} {parsed}"), by);
         }
-        self.log(key, by, &format!("un{kind}"), Some(&mask.to_string()), None)
+        self.log(key, by, &format!("un{kind}"), Some(&parsed.to_string()), None)
             .await;
         let past = if mute { "unmuted" } else { "unbanned" };
         Ok(Outcome::new(
-            format!("{mask} is {past} in {name}"),
-            json!({ "room": name, "mask": mask.to_string() }),
+            format!("{parsed} is {past} in {name}"),
+            json!({ "room": name, "mask": parsed.to_string() }),
         ))
     }
 
-    /// A mask as typed; a bare nickname of someone logged in means their
-    /// account (every device, whatever name they take next).
-    fn resolve_mask(&self, text: &str) -> Result<Mask, HubError> {
+    /// What a typed mask means, and the rank (under `policy`) of the
+    /// person it names, if it names someone here: a bare nickname of
+    /// someone logged in is their account (every device, whatever name
+    /// they take next); of a guest, its session and the name; `account:NAME`
+    /// is the account registered under NAME now.
+    ///
+    /// Errors: `bad_mask`; `no_such_subject`; `store_unavailable`.
+    async fn resolve_mask(
+        &self,
+        text: &str,
+        policy: Option<&policy::Policy>,
+    ) -> Result<(Vec<Mask>, Option<gate::Rank>), HubError> {
         let mask = Mask::parse(text)?;
-        if let Mask::Nick(pattern) = &mask {
-            if !pattern.contains(['*', '?']) && !text.starts_with("nick:") {
-                if let Some(presence) = self.hub.whois(pattern) {
-                    if presence.logged_in {
-                        return Ok(Mask::Account(presence.nick.to_string()));
-                    }
-                }
+        let rank = |nick: &str| policy.and_then(|p| self.hub.rank_of_nick(p, nick));
+        match &mask {
+            Mask::Account { name, .. } => {
+                let account = self
+                    .accounts
+                    .find(name)
+                    .await
+                    .map_err(|_| HubError::StoreUnavailable)?
+                    .ok_or_else(|| HubError::NoSuchSubject(name.clone()))?;
+                let target = rank(name);
+                Ok((
+                    vec![Mask::Account {
+                        id: account.id,
+                        name: account.name,
+                    }],
+                    target,
+                ))
             }
+            Mask::Nick(pattern) if !pattern.contains(['*', '?']) && !text.starts_with("nick:") => {
+                let Some((subject, logged_in)) = self.hub.subject_of_nick(pattern) else {
+                    return Ok((vec![mask], None));
+                };
+                let nick = self
+                    .hub
+                    .whois(pattern)
+                    .map_or_else(|| pattern.clone(), |p| p.nick.to_string());
+                let target = rank(pattern);
+                // The person: their account (or, for a guest, the name
+                // too), and every session holding the name now, so that a
+                // logout or a rename sheds nothing.
+                let mut masks = Vec::new();
+                if logged_in {
+                    masks.push(Mask::Account {
+                        id: subject,
+                        name: nick.clone(),
+                    });
+                } else {
+                    masks.push(mask);
+                }
+                for subject in self.hub.sessions_of_nick(pattern) {
+                    masks.push(Mask::Session {
+                        subject,
+                        nick: nick.clone(),
+                    });
+                }
+                Ok((masks, target))
+            }
+            _ => Ok((vec![mask], None)),
         }
-        Ok(mask)
     }
 }

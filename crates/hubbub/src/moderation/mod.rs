@@ -2,14 +2,18 @@
 //! (through the hub, which stores and enforces a room's policy on every
 //! node: `hub::moderation`), and the audit log.
 //!
-//! Who may: a room's owner (the logged-in user who created it) grants and
-//! takes operator status; the room's operators (and its owner) set the
-//! topic and modes, kick, ban, mute, voice and invite, and read the log;
-//! anyone in a room with `-t` sets its topic. Server operators
-//! (`--operators`, logged in) act as operators in every room and alone ban
-//! server-wide, disconnect users and send notices to all. Every action is
-//! logged (who, what, to whom, why, when): in the store's
-//! `moderation_log`, or without a store the last [`MEMORY_LOG`] per room.
+//! Who may is the gate's to say (`hub::gate::may`): this layer resolves
+//! what an action names — a room, a person (an account's id, a guest's
+//! session), a mask — asks the gate with the target's rank, and carries
+//! the action out. In short: a room's owner grants and takes operator
+//! status; its operators set the topic and modes, kick, ban, mute, voice
+//! and invite those ranked below them, and read the log; anyone allowed to
+//! speak in a `-t` room sets its topic. Server operators (confirmed by the
+//! administrator: `hubbub operator add NAME`) rank above every owner and
+//! alone ban server-wide or by wide address ranges, disconnect users and
+//! send notices to all. Every action is logged (who, what, to whom, why,
+//! when): in the store's `moderation_log`, or without a store the last
+//! [`MEMORY_LOG`] per room.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -21,7 +25,9 @@ mod log;
 
 use log::list_bans;
 
+use crate::accounts::Accounts;
 use crate::hub::event::now_millis;
+use crate::hub::gate::{self, Action, Power, Rank};
 use crate::hub::policy::{self, Policy};
 use crate::hub::{names, Hub, HubError, Session};
 use crate::store::{HistoryStore, ModerationEntry};
@@ -125,21 +131,24 @@ impl Outcome {
 #[derive(Debug)]
 pub struct Moderation {
     hub: Arc<Hub>,
+    /// Resolves names of accounts not connected now (grants, `account:`).
+    accounts: Arc<Accounts>,
     /// The log without a store: room key → newest entries.
     memory_log: Mutex<HashMap<String, VecDeque<ModerationEntry>>>,
 }
 
 /// A room resolved for an action.
-struct Target {
+pub(crate) struct Target {
     key: String,
     name: Arc<str>,
     policy: Arc<Policy>,
 }
 
 impl Moderation {
-    pub fn new(hub: Arc<Hub>) -> Moderation {
+    pub fn new(hub: Arc<Hub>, accounts: Arc<Accounts>) -> Moderation {
         Moderation {
             hub,
+            accounts,
             memory_log: Mutex::new(HashMap::new()),
         }
     }
@@ -159,7 +168,12 @@ impl Moderation {
         match request {
             Request::Topic { room, text } => self.topic(session, &by, room, text).await,
             Request::Kick { room, nick, reason } => {
-                let room = self.room_as_operator(session, room).await?;
+                let room = self.room(session, room).await?;
+                let target = self
+                    .hub
+                    .rank_of_nick(&room.policy, &nick)
+                    .ok_or_else(|| HubError::NoSuchNick(nick.clone()))?;
+                self.gate(session, &room, Power::Kick, Some(target), &nick)?;
                 let reason = reason
                     .map(|r| clean(&r, policy::MAX_REASON_BYTES))
                     .transpose()?;
@@ -178,16 +192,18 @@ impl Moderation {
                 reason,
                 mute,
             } => {
-                let room = self.room_as_operator(session, room).await?;
-                self.ban(&room.key, &room.name, &by, &mask, duration, reason, mute)
+                let room = self.room(session, room).await?;
+                self.ban(session, Some(&room), &by, &mask, duration, reason, mute)
                     .await
             }
             Request::Unban { room, mask, mute } => {
-                let room = self.room_as_operator(session, room).await?;
+                let room = self.room(session, room).await?;
+                self.gate(session, &room, Power::Unban, None, "")?;
                 self.unban(&room.key, &room.name, &by, &mask, mute).await
             }
             Request::Bans { room } => {
-                let room = self.room_as_operator(session, room).await?;
+                let room = self.room(session, room).await?;
+                self.gate(session, &room, Power::Inspect, None, "")?;
                 Ok(list_bans(&room.name, &room.policy))
             }
             Request::Role {
@@ -197,8 +213,9 @@ impl Moderation {
                 grant,
             } => self.role(session, &by, room, &nick, op, grant).await,
             Request::Invite { room, nick } => {
-                let room = self.room_as_operator(session, room).await?;
-                let key = target_key(&nick)?;
+                let room = self.room(session, room).await?;
+                self.gate(session, &room, Power::Invite, None, &nick)?;
+                let key = self.subject(&nick).await?;
                 self.hub
                     .change_policy(&room.key, &by, |p| {
                         if p.invites.len() >= policy::MAX_ENTRIES {
@@ -224,7 +241,8 @@ impl Moderation {
                 self.modlog("", "this server", limit).await
             }
             Request::Modlog { room, limit } => {
-                let room = self.room_as_operator(session, room).await?;
+                let room = self.room(session, room).await?;
+                self.gate(session, &room, Power::Inspect, None, "")?;
                 self.modlog(&room.key, &room.name, limit).await
             }
             Request::ServerBan {
@@ -233,7 +251,7 @@ impl Moderation {
                 reason,
             } => {
                 self.server_operator(session)?;
-                self.ban("", "this server", &by, &mask, duration, reason, false)
+                self.ban(session, None, &by, &mask, duration, reason, false)
                     .await
             }
             Request::ServerUnban { mask } => {
@@ -246,6 +264,10 @@ impl Moderation {
             }
             Request::Kill { nick, reason } => {
                 self.server_operator(session)?;
+                let server = self.hub.server_policy();
+                if self.hub.rank_of_nick(&server, &nick) == Some(Rank::ServerOperator) {
+                    return Err(HubError::Outranked("this server".into(), nick));
+                }
                 let why = match &reason {
                     Some(r) => format!(
                         "disconnected by {by}: {}",
@@ -280,7 +302,9 @@ impl Moderation {
         text: Option<String>,
     ) -> Result<Outcome, HubError> {
         let room = self.room(session, room).await?;
+        let in_room = session.rooms()?.iter().any(|r| **r == *room.name);
         let Some(text) = text else {
+            self.may(session, &room, Action::Read { in_room })?;
             let topic = room.policy.topic.as_ref();
             return Ok(Outcome::new(
                 match topic {
@@ -290,11 +314,7 @@ impl Moderation {
                 json!({ "room": room.name, "topic": topic.map(|t| &t.text), "by": topic.map(|t| &t.by) }),
             ));
         };
-        let in_room = session.rooms()?.iter().any(|r| **r == *room.name);
-        let op = self.hub.session_is_operator(session.id(), &room.key);
-        if !(op || (room.policy.modes.open_topic && in_room)) {
-            return Err(HubError::NotOperator(room.name.to_string()));
-        }
+        self.may(session, &room, Action::SetTopic { in_room })?;
         let text = clean(text.trim(), policy::MAX_TOPIC_BYTES)?;
         let topic = (!text.is_empty()).then(|| policy::Topic {
             text: text.clone(),
@@ -326,17 +346,17 @@ impl Moderation {
         grant: bool,
     ) -> Result<Outcome, HubError> {
         let room = self.room(session, room).await?;
-        let key = target_key(nick)?;
-        let me = session.account_key();
-        let server_op = self.hub.session_is_operator(session.id(), "");
-        let allowed = if op {
-            // Operator status is the owner's to give.
-            server_op || (me.is_some() && room.policy.owner == me)
-        } else {
-            self.hub.session_is_operator(session.id(), &room.key)
-        };
-        if !allowed {
-            return Err(HubError::NotOperator(room.name.to_string()));
+        let power = if op { Power::Op } else { Power::Voice };
+        let target = self.hub.rank_of_nick(&room.policy, nick);
+        // Granting voice to an operator changes nothing about their rank:
+        // only taking a role away (or raising one) is weighed.
+        let weighed = (op || !grant).then_some(target).flatten();
+        self.gate(session, &room, power, weighed, nick)?;
+        let key = self.subject(nick).await?;
+        if op && key.starts_with("session:") {
+            return Err(HubError::BadRequest(format!(
+                "{nick} is a guest: only a logged-in user can be an operator"
+            )));
         }
         self.hub
             .change_policy(&room.key, by, |p| {
@@ -386,13 +406,16 @@ impl Moderation {
     ) -> Result<Outcome, HubError> {
         let Some(change) = change else {
             let room = self.room(session, room).await?;
+            let in_room = session.rooms()?.iter().any(|r| **r == *room.name);
+            self.may(session, &room, Action::Read { in_room })?;
             let modes = room.policy.modes.describe();
             return Ok(Outcome::new(
                 format!("modes of {}: {modes}", room.name),
                 json!({ "room": room.name, "modes": modes }),
             ));
         };
-        let room = self.room_as_operator(session, room).await?;
+        let room = self.room(session, room).await?;
+        self.gate(session, &room, Power::Mode, None, "")?;
         // Checked before the store is touched, so a bad change costs nothing.
         room.policy.modes.clone().apply(&change, arg.as_deref())?;
         let policy = self
@@ -422,24 +445,54 @@ impl Moderation {
         Ok(Target { key, name, policy })
     }
 
-    /// [`Moderation::room`], if the session is one of its operators.
-    async fn room_as_operator(
+    /// Asks the gate whether `session` may do `action` in `room`.
+    fn may(&self, session: &Session, room: &Target, action: Action) -> Result<(), HubError> {
+        let now = now_millis();
+        self.hub.with_who(session.id(), |who| {
+            let who = who.ok_or(HubError::SessionEnded)?;
+            gate::may(&room.policy, &room.name, who, action, now)
+        })
+    }
+
+    /// Asks the gate whether `session` may use `power` in `room` on a
+    /// target of rank `target` (named `nick`, for the refusal).
+    fn gate(
         &self,
         session: &Session,
-        room: Option<String>,
-    ) -> Result<Target, HubError> {
-        let target = self.room(session, room).await?;
-        if !self.hub.session_is_operator(session.id(), &target.key) {
-            return Err(HubError::NotOperator(target.name.to_string()));
+        room: &Target,
+        power: Power,
+        target: Option<Rank>,
+        nick: &str,
+    ) -> Result<(), HubError> {
+        match self.may(session, room, Action::Moderate { power, target }) {
+            Err(HubError::Outranked(room, _)) => Err(HubError::Outranked(room, nick.to_string())),
+            other => other,
         }
-        Ok(target)
     }
 
     fn server_operator(&self, session: &Session) -> Result<(), HubError> {
-        if self.hub.session_is_operator(session.id(), "") {
-            Ok(())
-        } else {
-            Err(HubError::NotServerOperator)
+        self.hub.with_who(session.id(), |who| {
+            gate::may_act_on_server(who.ok_or(HubError::SessionEnded)?)
+        })
+    }
+
+    /// The subject a grant to `nick` names: the account of whoever is
+    /// logged in under it, or of the registered name; else the guest
+    /// session holding it now (a guest is its session: the grant ends
+    /// with it and does not pass to whoever takes the name later).
+    ///
+    /// Errors: `invalid_nick`; `no_such_subject` when nobody holds the
+    /// name and no account has it; `accounts_unavailable` as
+    /// `store_unavailable`.
+    async fn subject(&self, nick: &str) -> Result<String, HubError> {
+        target_key(nick)?;
+        if let Some((subject, _)) = self.hub.subject_of_nick(nick) {
+            return Ok(subject);
+        }
+        match self.accounts.find(nick).await {
+            Ok(Some(account)) => Ok(account.id),
+            Ok(None) => Err(HubError::NoSuchSubject(nick.to_string())),
+            Err(_) => Err(HubError::StoreUnavailable),
         }
     }
 }

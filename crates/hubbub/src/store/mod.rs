@@ -68,6 +68,12 @@ pub struct StoredAccount {
     pub password_hash: String,
     /// Milliseconds since the Unix epoch.
     pub created_ms: u64,
+    /// The account's stable identity, never reused (accounts registered
+    /// before ids existed have their key): what rights refer to.
+    pub id: String,
+    /// Set by the administrator on the server itself (`hubbub operator
+    /// add`), never by registering a name.
+    pub server_operator: bool,
 }
 
 /// One moderation action, as the log keeps it.
@@ -161,6 +167,10 @@ pub trait HistoryStore: Send + Sync + std::fmt::Debug + 'static {
 
     /// Replaces the password hash of account `key`; `false` if there is none.
     async fn set_password_hash(&self, key: &str, hash: &str) -> Result<bool, StoreError>;
+
+    /// Marks account `key` a server operator (`on`) or not; `false` if
+    /// there is no such account.
+    async fn set_server_operator(&self, key: &str, on: bool) -> Result<bool, StoreError>;
 
     /// Deletes account `key`; `false` if there was none.
     async fn delete_account(&self, key: &str) -> Result<bool, StoreError>;

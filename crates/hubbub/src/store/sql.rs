@@ -56,7 +56,8 @@ macro_rules! impl_history_store {
                 key: &str,
             ) -> Result<Option<$crate::store::StoredAccount>, $crate::store::StoreError> {
                 let row = sqlx::query(
-                    "SELECT key, name, password_hash, created_ms FROM accounts WHERE key = $1",
+                    "SELECT key, name, password_hash, created_ms, id, server_operator \
+                     FROM accounts WHERE key = $1",
                 )
                 .bind(key)
                 .fetch_optional(&self.pool)
@@ -66,6 +67,10 @@ macro_rules! impl_history_store {
                     name: row.get("name"),
                     password_hash: row.get("password_hash"),
                     created_ms: row.get::<i64, _>("created_ms") as u64,
+                    id: row
+                        .get::<Option<String>, _>("id")
+                        .unwrap_or_else(|| row.get("key")),
+                    server_operator: row.get("server_operator"),
                 }))
             }
 
@@ -74,13 +79,15 @@ macro_rules! impl_history_store {
                 account: &$crate::store::StoredAccount,
             ) -> Result<bool, $crate::store::StoreError> {
                 let done = sqlx::query(
-                    "INSERT INTO accounts (key, name, password_hash, created_ms) \
-                     VALUES ($1, $2, $3, $4) ON CONFLICT (key) DO NOTHING",
+                    "INSERT INTO accounts (key, name, password_hash, created_ms, id, server_operator) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (key) DO NOTHING",
                 )
                 .bind(&account.key)
                 .bind(&account.name)
                 .bind(&account.password_hash)
                 .bind($crate::store::sql_int(account.created_ms))
+                .bind(&account.id)
+                .bind(account.server_operator)
                 .execute(&self.pool)
                 .await?;
                 Ok(done.rows_affected() == 1)
@@ -93,6 +100,19 @@ macro_rules! impl_history_store {
             ) -> Result<bool, $crate::store::StoreError> {
                 let done = sqlx::query("UPDATE accounts SET password_hash = $1 WHERE key = $2")
                     .bind(hash)
+                    .bind(key)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn set_server_operator(
+                &self,
+                key: &str,
+                on: bool,
+            ) -> Result<bool, $crate::store::StoreError> {
+                let done = sqlx::query("UPDATE accounts SET server_operator = $1 WHERE key = $2")
+                    .bind(on)
                     .bind(key)
                     .execute(&self.pool)
                     .await?;

@@ -144,6 +144,8 @@ pub struct TestServer {
     /// The TLS side (what SIGHUP reloads), when configured.
     pub tls: Option<Arc<hubbub::tls::Tls>>,
     pub hub: Arc<Hub>,
+    /// The server's accounts (what `hubbub operator add` changes).
+    pub accounts: Arc<hubbub::accounts::Accounts>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -162,6 +164,7 @@ impl TestServer {
         let addresses = server.addresses();
         let tls = server.tls().cloned();
         let hub = server.hub().clone();
+        let accounts = server.accounts().clone();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async {
             let _ = stopped.await;
@@ -174,6 +177,7 @@ impl TestServer {
             https: addresses.https,
             tls,
             hub,
+            accounts,
             stop: Some(stop),
             task: Some(task),
         }

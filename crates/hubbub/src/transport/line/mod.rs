@@ -9,7 +9,6 @@
 //! client that does not read blocks nobody else: the hub only ever pushes
 //! into the outbox, and closes it at its bound.
 
-mod account;
 pub mod command;
 pub mod format;
 pub mod reader;
@@ -29,6 +28,7 @@ use tokio::time::{sleep_until, timeout, Instant};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::client::{self, Client, Command, GuestNames, Identity, Reply};
 use crate::hub::{CloseReason, Event, Hub, HubError, Outbox, Posted, Session, WireFormat};
 use crate::limits::{Acceptor, ConnectionGuard, ConnectionLimiter, FloodControl, FloodVerdict};
 use crate::store::PageQuery;
@@ -170,16 +170,18 @@ impl LineTransport {
         let mut deadline = idle_deadline();
 
         let mut in_flight = InFlight::new();
-        let mut login = account::Login {
-            accounts: self.accounts.clone(),
-            from: crate::accounts::Peer {
-                ip: peer.ip(),
-                encrypted,
-            },
-            peer,
-            account: None,
-            token_exp: None,
-        };
+        let client = Client::new(
+            Identity::new(
+                self.accounts.clone(),
+                crate::accounts::Peer {
+                    ip: peer.ip(),
+                    encrypted,
+                },
+                GuestNames::Address(peer),
+                false,
+            ),
+            self.moderation.clone(),
+        );
 
         // The token expiry this client was last warned of.
         let mut warned_for = None;
@@ -193,17 +195,17 @@ impl LineTransport {
                     continue;
                 }
                 _ = sleep_until(deadline) => break Some(CloseReason::IdleTimeout),
-                _ = sleep_until(Instant::now() + login.token_left().unwrap_or_default().saturating_sub(crate::tokens::EXPIRY_WARNING)),
-                    if login.token_exp.is_some() && warned_for != login.token_exp => {
-                    warned_for = login.token_exp;
-                    let left = login.token_left().unwrap_or_default().as_secs();
+                _ = sleep_until(Instant::now() + client.identity.token_left().unwrap_or_default().saturating_sub(crate::tokens::EXPIRY_WARNING)),
+                    if client.identity.token_exp().is_some() && warned_for != client.identity.token_exp() => {
+                    warned_for = client.identity.token_exp();
+                    let left = client.identity.token_left().unwrap_or_default().as_secs();
                     session.error(
                         "token_expiring",
                         format!("your token expires in {left} s; send /token JWT with a new one"),
                     );
                     continue;
                 }
-                _ = sleep_until(Instant::now() + login.token_left().unwrap_or_default()), if login.token_exp.is_some() => {
+                _ = sleep_until(Instant::now() + client.identity.token_left().unwrap_or_default()), if client.identity.token_exp().is_some() => {
                     // Not refreshed with a new `/token` in time.
                     break Some(CloseReason::TokenExpired);
                 }
@@ -248,8 +250,7 @@ impl LineTransport {
                     let context = Context {
                         in_flight: &mut in_flight,
                         flood: &mut flood,
-                        login: &mut login,
-                        moderation: &self.moderation,
+                        client: &client,
                     };
                     if let Some(quit) = handle(&session, &text, context).await {
                         session.set_leave_reason(quit.as_deref());
@@ -350,14 +351,22 @@ type InFlight = FuturesOrdered<BoxFuture<'static, Result<Posted, HubError>>>;
 
 /// Most messages one line connection may have in flight: past this, its
 /// reads wait for the oldest to be committed (backpressure).
-const MAX_IN_FLIGHT: usize = 64;
+const MAX_IN_FLIGHT: usize = client::MAX_IN_FLIGHT;
 
-/// Tells the client why an account command was refused, if it was.
-fn account_result(session: &Session, result: Result<(), account::Refused>) -> Result<(), HubError> {
-    if let Err(refused) = result {
-        refused.tell(session);
+/// A line connection's messages in flight, as the client core waits for
+/// them before a presence change: each outcome is reported as it comes.
+struct Settle<'a> {
+    session: &'a Session,
+    in_flight: &'a mut InFlight,
+}
+
+#[async_trait::async_trait]
+impl client::InFlight for Settle<'_> {
+    async fn settle(&mut self) {
+        while let Some(outcome) = self.in_flight.next().await {
+            report(self.session, outcome);
+        }
     }
-    Ok(())
 }
 
 /// Tells the client about a message that could not be sent.
@@ -391,16 +400,14 @@ async fn send(
 struct Context<'a> {
     in_flight: &'a mut InFlight,
     flood: &'a mut FloodControl,
-    login: &'a mut account::Login,
-    moderation: &'a crate::moderation::Moderation,
+    client: &'a Client,
 }
 
 async fn handle(session: &Session, line: &str, context: Context<'_>) -> Option<Option<String>> {
     let Context {
         in_flight,
         flood,
-        login,
-        moderation,
+        client,
     } = context;
     let input = match command::parse(line) {
         Ok(input) => input,
@@ -409,79 +416,149 @@ async fn handle(session: &Session, line: &str, context: Context<'_>) -> Option<O
             return None;
         }
     };
-    if matches!(input, Input::Nick(_) | Input::Join(_)) {
-        // A presence change takes its place after the messages sent before
-        // it: the room sees them before this client renames or moves.
-        while let Some(outcome) = in_flight.next().await {
-            report(session, outcome);
+    let command = match input {
+        Input::Say(text) => return refused(session, send(session, text, false, in_flight).await),
+        Input::Me(action) => return refused(session, send(session, action, true, in_flight).await),
+        Input::Msg { to, text } => {
+            telemetry::message_received(Transport::Line);
+            return refused(session, session.private(to, text).await.map(drop));
         }
-    }
-    let result = match input {
-        Input::Say(text) => send(session, text, false, in_flight).await,
-        Input::Me(action) => send(session, action, true, in_flight).await,
-        Input::Nick(nick) => {
-            if let Err(refused) = login.rename(session, nick).await {
-                refused.tell(session);
-            }
-            Ok(())
+        Input::Quit(reason) => return Some(reason.map(str::to_string)),
+        Input::Help => {
+            session.notice(HELP);
+            return None;
         }
-        Input::Register(password) => {
-            account_result(session, login.register(session, password).await)
-        }
-        Input::Login { nick, password } => {
-            account_result(session, login.login(session, nick, password).await)
-        }
-        Input::Logout => account_result(session, login.logout(session).await),
-        Input::Password { old, new } => {
-            account_result(session, login.change_password(session, old, new).await)
-        }
-        Input::Unregister(password) => {
-            account_result(session, login.unregister(session, password).await)
-        }
-        Input::Whois(nick) => account_result(session, login.whois(session, nick).await),
-        Input::Token(token) => account_result(session, login.token(session, token).await),
-        Input::Moderate(request) => moderation.act(session, request).await.map(|outcome| {
-            flood.charge(outcome.text.len());
-            session.notice(outcome.text)
-        }),
-        Input::Join(room) => session.switch_to(room).await.map(|room| {
-            session.notice(format!(
-                "you are now in {} ({}: {})",
-                room.name,
-                plural(room.members.len(), "member"),
-                room.listing()
-            ))
-        }),
         Input::Rooms => {
-            let listing = session.hub().rooms();
-            flood.charge(
-                listing
-                    .rooms
-                    .iter()
-                    .map(|r| r.name.len() + 8 + r.topic.as_ref().map_or(0, |t| t.len()))
-                    .sum(),
-            );
-            let list: Vec<_> = listing
-                .rooms
-                .iter()
-                .map(|r| match &r.topic {
-                    Some(topic) => format!("{} ({}, topic: {topic})", r.name, r.members),
-                    None => format!("{} ({})", r.name, r.members),
-                })
-                .collect();
-            let count = plural(listing.total, "room");
-            session.notice(if listing.rooms.len() < listing.total {
-                format!(
-                    "{count}, the {} with the most members: {}",
-                    listing.rooms.len(),
-                    list.join(", ")
-                )
-            } else {
-                format!("{count}: {}", list.join(", "))
-            });
-            Ok(())
+            rooms(session, flood);
+            return None;
         }
-        Input::Who => session.room().map(|room| {
+        Input::Who => Command::Members { room: None },
+        Input::Nick(nick) => Command::Rename { nick, first: None },
+        Input::Register(password) => Command::Register { password },
+        Input::Login { nick, password } => Command::Login { nick, password },
+        Input::Logout => Command::Logout,
+        Input::Password { old, new } => Command::Password { old, new },
+        Input::Unregister(password) => Command::Unregister { password },
+        Input::Whois(nick) => Command::Whois { nick },
+        Input::Token(token) => Command::Token { token },
+        Input::Join(room) => Command::Join {
+            room,
+            since: None,
+            alone: true,
+        },
+        Input::History(count) => Command::History {
+            room: None,
+            query: PageQuery {
+                before: None,
+                after: None,
+                limit: count,
+            },
+        },
+        Input::Moderate(request) => Command::Moderate(request),
+    };
+    let mut pending = Settle { session, in_flight };
+    match client.apply(session, &mut pending, command).await {
+        Ok(reply) => render(session, flood, reply).await,
+        Err(refusal) => session.error(refusal.code, refusal.message),
+    }
+    None
+}
+
+/// Tells the client why a request failed, if it did.
+fn refused(session: &Session, result: Result<(), HubError>) -> Option<Option<String>> {
+    if let Err(e) = result {
+        session.error(e.code(), e.to_string());
+    }
+    None
+}
+
+/// `/rooms`: the room listing, as one notice.
+fn rooms(session: &Session, flood: &mut FloodControl) {
+    let listing = session.hub().rooms();
+    flood.charge(
+        listing
+            .rooms
+            .iter()
+            .map(|r| r.name.len() + 8 + r.topic.as_ref().map_or(0, |t| t.len()))
+            .sum(),
+    );
+    let list: Vec<_> = listing
+        .rooms
+        .iter()
+        .map(|r| match &r.topic {
+            Some(topic) => format!("{} ({}, topic: {topic})", r.name, r.members),
+            None => format!("{} ({})", r.name, r.members),
+        })
+        .collect();
+    let count = plural(listing.total, "room");
+    session.notice(if listing.rooms.len() < listing.total {
+        format!(
+            "{count}, the {} with the most members: {}",
+            listing.rooms.len(),
+            list.join(", ")
+        )
+    } else {
+        format!("{count}: {}", list.join(", "))
+    });
+}
+
+/// Renders what the client core did as the line protocol's notices;
+/// replies that cost the server bytes are charged to flood control.
+async fn render(session: &Session, flood: &mut FloodControl, reply: Reply) {
+    match reply {
+        Reply::Renamed { logged_out } => {
+            if logged_out {
+                session.notice("you left your account's nickname: logged out");
+            }
+        }
+        Reply::Registered(done) => {
+            session.notice(format!("you registered {}; you are logged in", done.nick))
+        }
+        Reply::LoggedIn(done) => session.notice(format!("you are logged in as {}", done.nick)),
+        Reply::Token(done) => {
+            // A refresh (the same subject's new token) reads the same.
+            session.notice(format!("you are logged in as {}", done.nick));
+            if done.refreshed {
+                return;
+            }
+            if let Some(room) = done.rooms.first() {
+                session.switch_to(room).await.ok();
+            }
+        }
+        Reply::Refreshed(_) => session.notice("token refreshed"),
+        Reply::LoggedOut(None) => {
+            session.notice("logged out (you keep your nickname until you change it)")
+        }
+        Reply::LoggedOut(Some(nick)) => session.notice(format!(
+            "logged out; your other sessions keep the account's nickname, you are now {nick}"
+        )),
+        Reply::PasswordChanged(_) => session.notice("password changed"),
+        Reply::Unregistered(nick) => {
+            session.notice(format!("account {nick} deleted; the nickname is free"))
+        }
+        Reply::Whois(whois) => {
+            let status = match (whois.registered, whois.here, whois.logged_in) {
+                (true, true, true) => "registered; here, logged in",
+                (true, true, false) => "registered; here, not logged in",
+                (true, false, _) => "registered; not here",
+                (false, true, _) => "not registered; here",
+                (false, false, _) => "not registered; not here",
+            };
+            let devices = if whois.sessions > 1 {
+                format!(" (on {} devices)", whois.sessions)
+            } else {
+                String::new()
+            };
+            session.notice(format!("{}: {status}{devices}", whois.nick));
+        }
+        Reply::Joined { members, .. } => session.notice(format!(
+            "you are now in {} ({}: {})",
+            members.name,
+            plural(members.members.len(), "member"),
+            members.listing()
+        )),
+        Reply::Parted(room) => session.notice(format!("you left {room}")),
+        Reply::Members(room) => {
             flood.charge(room.members.iter().map(|m| m.len() + 2).sum());
             session.notice(format!(
                 "{} ({}): {}",
@@ -489,42 +566,25 @@ async fn handle(session: &Session, line: &str, context: Context<'_>) -> Option<O
                 plural(room.members.len(), "member"),
                 room.listing()
             ))
-        }),
-        Input::Msg { to, text } => {
-            telemetry::message_received(Transport::Line);
-            session.private(to, text).await.map(drop)
         }
-        Input::History(count) => history(session, count)
-            .await
-            .map(|bytes| flood.charge(bytes)),
-        Input::Quit(reason) => return Some(reason.map(str::to_string)),
-        Input::Help => {
-            session.notice(HELP);
-            Ok(())
+        Reply::History {
+            room,
+            messages,
+            complete,
+        } => {
+            flood.charge(
+                messages
+                    .iter()
+                    .map(|m| m.text.len() + m.from.len() + 24)
+                    .sum(),
+            );
+            session.deliver_history(room, messages, complete);
         }
-    };
-    if let Err(e) = result {
-        session.error(e.code(), e.to_string());
+        Reply::Moderated(outcome) => {
+            flood.charge(outcome.text.len());
+            session.notice(outcome.text)
+        }
     }
-    None
-}
-
-/// `/history [N]`: the last N messages of the current room, from the store.
-/// Returns about how many bytes that sends (what the request costs).
-async fn history(session: &Session, count: u32) -> Result<usize, HubError> {
-    let room = session.room()?.name;
-    let query = PageQuery {
-        before: None,
-        after: None,
-        limit: count,
-    };
-    let (name, messages, complete) = session.hub().history(&room, query).await?;
-    let bytes = messages
-        .iter()
-        .map(|m| m.text.len() + m.from.len() + 24)
-        .sum();
-    session.deliver_history(name, messages, complete);
-    Ok(bytes)
 }
 
 fn plural(n: usize, noun: &str) -> String {

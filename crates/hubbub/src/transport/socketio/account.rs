@@ -1,6 +1,9 @@
 //! Socket.IO account requests (`register`, `login`, `logout`, `password`,
-//! `unregister`, `whois`), answered by acknowledgement like every request;
-//! the same rules as the line protocol's commands (`crate::accounts`).
+//! `unregister`, `whois`, `refresh`), answered by acknowledgement like
+//! every request: parsed here into the client core's commands
+//! (`crate::client`), which carry them out for every transport, and
+//! rendered as JSON. Also the watch that ends a session when its
+//! application token expires.
 
 use std::sync::Arc;
 
@@ -8,12 +11,11 @@ use serde_json::{json, Value};
 
 use super::requests::{string_arg, Answer, RequestError};
 use super::Connection;
-use crate::accounts::AccountError;
-use crate::hub::names;
+use crate::client::{Command, Refusal, Reply};
 
-impl From<AccountError> for RequestError {
-    fn from(e: AccountError) -> Self {
-        RequestError::new(e.code(), e.to_string())
+impl From<Refusal> for RequestError {
+    fn from(e: Refusal) -> Self {
+        RequestError::new(e.code, e.message)
     }
 }
 
@@ -23,174 +25,50 @@ fn password_arg<'a>(data: &'a Value, key: &str) -> Result<&'a str, RequestError>
         .ok_or_else(|| RequestError::new("bad_request", format!("expected {{{key}: string}}")))
 }
 
-impl Connection {
-    fn account(&self) -> Option<String> {
-        self.account
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    /// Logged in to account `key` (the hub session is marked already), by
-    /// a token when `identity` is given.
-    pub(super) fn logged_in_as(&self, key: String, identity: Option<&crate::tokens::Identity>) {
-        *self.token.lock().unwrap_or_else(|e| e.into_inner()) =
-            identity.map(|id| (id.sub.clone(), id.exp));
-        self.set_account(Some(key));
-    }
-
-    /// Records the account this connection is logged in to (the hub
-    /// session's flag is set by the hub calls that change it).
-    fn set_account(&self, key: Option<String>) {
-        if key.is_none() {
-            *self.token.lock().unwrap_or_else(|e| e.into_inner()) = None;
-            *self.session_token.lock().unwrap_or_else(|e| e.into_inner()) = None;
-        }
-        *self.account.lock().unwrap_or_else(|e| e.into_inner()) = key;
-    }
-
-    /// A new session token for account `key`, kept to be ended at logout;
-    /// `Value::Null` when none could be issued.
-    async fn new_session_token(&self, key: &str) -> Value {
-        let token = self.accounts.issue_session(key).await;
-        (*self.session_token.lock().unwrap_or_else(|e| e.into_inner())).clone_from(&token);
-        token.map_or(Value::Null, Value::String)
-    }
-
-    /// Ends the session token this connection holds, if any.
-    async fn end_session_token(&self) {
-        let token = self
-            .session_token
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let (Some(token), Some(key)) = (token, self.account()) {
-            self.accounts.end_session(&key, &token).await;
-        }
-    }
-
-    /// Renames to `nick` unless it is registered to another account;
-    /// renaming away from one's account logs out of it.
-    pub(super) async fn rename_owned(
-        &self,
-        nick: &str,
-        first: Option<Arc<crate::hub::Event>>,
-    ) -> Result<(), RequestError> {
-        self.accounts
-            .may_take(nick, self.account().as_deref())
-            .await?;
-        let key = names::nick_key(nick);
-        self.session.rename_with(nick, first).await?;
-        if self.account().is_some_and(|a| a != key) {
-            self.set_account(None);
-        }
-        Ok(())
-    }
-}
-
-/// `register {password}`: registers the current nickname; answers
-/// `{nick, session}` (a session token for the next connection's `auth`).
-pub(super) async fn register(conn: Arc<Connection>, data: Value) -> Answer {
-    let password = password_arg(&data, "password")?;
-    let nick = conn.session.nick()?;
-    if names::validate_nick(&nick).is_err() {
-        return Err(RequestError::new(
-            "invalid_nick",
-            "choose a nickname first (set nickname), then register it".into(),
-        ));
-    }
-    conn.accounts.register(conn.peer, &nick, password).await?;
-    conn.session.set_logged_in();
-    let key = names::nick_key(&nick);
-    conn.set_account(Some(key.clone()));
-    let session = conn.new_session_token(&key).await;
-    Ok(json!({ "nick": nick, "session": session }))
-}
-
-/// `login {nick?, password}`: `nick` defaults to the current nickname;
-/// answers `{nick, session}` (a session token for the next connection's
-/// `auth`).
-pub(super) async fn login(conn: Arc<Connection>, data: Value) -> Answer {
-    let password = password_arg(&data, "password")?;
-    let current = conn.session.nick()?;
-    let nick = string_arg(&data, "nick").unwrap_or(&current).to_string();
-    let account = conn.accounts.login(conn.peer, &nick, password).await?;
-    conn.session.log_in_as(&account.name).await?;
-    conn.end_session_token().await;
-    conn.set_account(Some(account.key.clone()));
-    let session = conn.new_session_token(&account.key).await;
-    Ok(json!({ "nick": account.name, "session": session }))
-}
-
-/// `logout`: answers `{nick}`, the nickname kept, or the guest name taken
-/// when the account's other sessions keep its nickname.
-pub(super) async fn logout(conn: Arc<Connection>, _: Value) -> Answer {
-    if conn.account().is_none() {
-        return Err(AccountError::NotLoggedIn.into());
-    }
-    conn.session.log_out(conn.guest_names()).await?;
-    conn.end_session_token().await;
-    conn.set_account(None);
-    Ok(json!({ "nick": conn.session.nick()? }))
-}
-
-/// `password {old, new}`: every session token of the account ends;
-/// answers `{session}`, a new one for this client.
-pub(super) async fn password(conn: Arc<Connection>, data: Value) -> Answer {
-    let (old, new) = (password_arg(&data, "old")?, password_arg(&data, "new")?);
-    if conn.account().is_none() {
-        return Err(AccountError::NotLoggedIn.into());
-    }
-    let nick = conn.session.nick()?;
-    conn.accounts
-        .change_password(conn.peer, &nick, old, new)
-        .await?;
-    let session = conn.new_session_token(&names::nick_key(&nick)).await;
-    Ok(json!({ "session": session }))
-}
-
-/// `unregister {password}`: deletes the account one is logged in to.
-pub(super) async fn unregister(conn: Arc<Connection>, data: Value) -> Answer {
-    let password = password_arg(&data, "password")?;
-    if conn.account().is_none() {
-        return Err(AccountError::NotLoggedIn.into());
-    }
-    let nick = conn.session.nick()?;
-    conn.session.only_device()?;
-    conn.accounts.unregister(conn.peer, &nick, password).await?;
-    conn.session.log_out(conn.guest_names()).await?;
-    conn.set_account(None);
-    Ok(Value::Null)
-}
-
-/// `whois {nick}` or `"NICK"`: `{nick, registered, here, logged_in}`.
-pub(super) async fn whois(conn: Arc<Connection>, data: Value) -> Answer {
-    let nick = string_arg(&data, "nick")
-        .ok_or_else(|| RequestError::new("bad_request", "expected {nick} or \"NICK\"".into()))?;
-    let whois = conn.accounts.whois(conn.session.hub(), nick).await?;
-    Ok(serde_json::to_value(whois).unwrap_or_default())
-}
-
-/// `refresh {token}`: a new token for the same user, before the current
-/// one expires.
-pub(super) async fn refresh(conn: Arc<Connection>, data: Value) -> Answer {
-    let token = password_arg(&data, "token")?;
-    let current = conn.token.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let Some((sub, _)) = current else {
-        return Err(RequestError::new(
-            "not_logged_in",
-            "you did not log in with a token".into(),
-        ));
+/// Carries out an account request; the answer is the ack's data.
+pub(super) async fn request(conn: Arc<Connection>, name: &str, data: Value) -> Answer {
+    let command = match name {
+        "register" => Command::Register {
+            password: password_arg(&data, "password")?,
+        },
+        "login" => Command::Login {
+            nick: match data.get("nick") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(nick)) => Some(nick.as_str()),
+                Some(_) => return Err(RequestError::new("bad_request", "nick must be a string".into())),
+            },
+            password: password_arg(&data, "password")?,
+        },
+        "logout" => Command::Logout,
+        "password" => Command::Password {
+            old: password_arg(&data, "old")?,
+            new: password_arg(&data, "new")?,
+        },
+        "unregister" => Command::Unregister {
+            password: password_arg(&data, "password")?,
+        },
+        "whois" => Command::Whois {
+            nick: string_arg(&data, "nick").ok_or_else(|| {
+                RequestError::new("bad_request", "expected {nick} or \"NICK\"".into())
+            })?,
+        },
+        "refresh" => Command::Refresh {
+            token: password_arg(&data, "token")?,
+        },
+        _ => return Err(RequestError::new("unknown_event", format!("unknown event {name:?}"))),
     };
-    let (_, identity) = conn.accounts.login_with_token(token).await?;
-    if identity.sub != sub {
-        return Err(AccountError::InvalidToken(crate::tokens::TokenError(
-            "it is another user's".into(),
-        ))
-        .into());
-    }
-    *conn.token.lock().unwrap_or_else(|e| e.into_inner()) = Some((sub, identity.exp));
-    Ok(json!({ "exp": identity.exp }))
+    let reply = conn.apply(command).await?;
+    Ok(match reply {
+        Reply::Registered(done) | Reply::LoggedIn(done) => {
+            json!({ "nick": done.nick, "session": done.session_token })
+        }
+        Reply::LoggedOut(_) => json!({ "nick": conn.session.nick()? }),
+        Reply::PasswordChanged(session) => json!({ "session": session }),
+        Reply::Unregistered(_) => Value::Null,
+        Reply::Whois(whois) => serde_json::to_value(whois).unwrap_or_default(),
+        Reply::Refreshed(exp) => json!({ "exp": exp }),
+        _ => Value::Null,
+    })
 }
 
 use crate::tokens::EXPIRY_WARNING as TOKEN_WARNING;
@@ -200,7 +78,7 @@ use crate::tokens::EXPIRY_WARNING as TOKEN_WARNING;
 pub(super) async fn expire_token(conn: Arc<Connection>) {
     let mut warned_for = 0;
     loop {
-        let Some((_, exp)) = conn.token.lock().unwrap_or_else(|e| e.into_inner()).clone() else {
+        let Some(exp) = conn.client.identity.token_exp() else {
             return;
         };
         let now = crate::hub::event::now_millis() / 1000;

@@ -26,6 +26,7 @@ use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::client::{Client, Credentials, GuestNames, Identity};
 use crate::hub::{Event, EventKind, Hub, HubError, Outbox, Session};
 use crate::limits::{ConnectionGuard, ConnectionLimiter, FloodControl, FloodVerdict};
 use crate::telemetry::{self, Transport};
@@ -93,8 +94,11 @@ impl SocketIoTransport {
         tracker: TaskTracker,
     ) -> SocketIoTransport {
         SocketIoTransport {
+            moderation: Arc::new(crate::moderation::Moderation::new(
+                hub.clone(),
+                accounts.clone(),
+            )),
             accounts,
-            moderation: Arc::new(crate::moderation::Moderation::new(hub.clone())),
             limiter,
             settings: Arc::new(settings),
             tracker,
@@ -220,29 +224,24 @@ impl SocketIoTransport {
         };
         // Who the client says it is: an application's token, a session
         // token from an earlier login, an account's credentials, or nobody
-        // (a guest).
-        let token = auth.get("token").and_then(Value::as_str);
-        let resumed = auth.get("session").and_then(Value::as_str);
-        let credentials = (
-            auth.get("nick").and_then(Value::as_str),
-            auth.get("password").and_then(Value::as_str),
-        );
-        let claimed = match (token, resumed, credentials) {
-            (Some(token), _, _) => match self.accounts.login_with_token(token).await {
-                Ok((account, identity)) => Some((account, Some(identity))),
-                Err(e) => return self.connect_error(session, e.code(), &e.to_string()),
-            },
-            (None, Some(resumed), _) => match self.accounts.login_with_session(resumed).await {
-                Ok(account) => Some((account, None)),
-                Err(e) => return self.connect_error(session, e.code(), &e.to_string()),
-            },
-            (None, None, (Some(nick), Some(password))) => {
-                match self.accounts.login(peer_of(session), nick, password).await {
-                    Ok(account) => Some((account, None)),
-                    Err(e) => return self.connect_error(session, e.code(), &e.to_string()),
+        // (a guest). All or nothing: credentials present but malformed or
+        // wrong are a CONNECT_ERROR, never a guest.
+        let credentials = match Credentials::from_auth(&auth) {
+            Ok(credentials) => credentials,
+            Err(e) => return self.connect_error(session, e.code, &e.message),
+        };
+        let resumed = match &credentials {
+            Some(Credentials::Session(token)) => Some(token.clone()),
+            _ => None,
+        };
+        let claimed = match &credentials {
+            Some(credentials) => {
+                match Identity::authenticate(&self.accounts, peer_of(session), credentials).await {
+                    Ok(claimed) => Some(claimed),
+                    Err(e) => return self.connect_error(session, e.code, &e.message),
                 }
             }
-            _ => None,
+            None => None,
         };
         let connected = format!("40{}", json!({ "sid": &*session.sid }));
         let first = Event::new(EventKind::Wire {
@@ -257,7 +256,13 @@ impl SocketIoTransport {
         let opened = match &claimed {
             Some((account, _)) => {
                 self.hub
-                    .open_logged_in_into(outbox, Some(first), &account.name, client)
+                    .open_logged_in_into(
+                        outbox,
+                        Some(first),
+                        &account.name,
+                        client,
+                        Identity::hub_account(account),
+                    )
                     .await
             }
             None => {
@@ -277,16 +282,20 @@ impl SocketIoTransport {
                     in_flight: Arc::new(tokio::sync::Semaphore::new(requests::MAX_IN_FLIGHT)),
                     finished: AtomicBool::new(false),
                     vocabulary,
-                    accounts: self.accounts.clone(),
-                    moderation: self.moderation.clone(),
-                    peer: peer_of(session),
-                    account: Mutex::new(None),
-                    token: Mutex::new(None),
-                    session_token: Mutex::new(resumed.map(str::to_string)),
-                    guests: self.guests.clone(),
+                    client: Client::new(
+                        Identity::new(
+                            self.accounts.clone(),
+                            peer_of(session),
+                            GuestNames::Numbered(self.guests.clone()),
+                            true,
+                        ),
+                        self.moderation.clone(),
+                    ),
                 });
                 if let Some((account, identity)) = claimed {
-                    conn.logged_in_as(account.key, identity.as_ref());
+                    conn.client
+                        .identity
+                        .connected(&account, identity.as_ref(), resumed.as_deref());
                     if let Some(identity) = identity {
                         for room in &identity.rooms {
                             conn.session.enter(room, None).await.ok();
@@ -571,26 +580,32 @@ pub(crate) struct Connection {
     finished: AtomicBool,
     /// How room messages are sent to this client.
     vocabulary: Vocabulary,
-    accounts: Arc<crate::accounts::Accounts>,
-    moderation: Arc<crate::moderation::Moderation>,
-    /// The client's address and whether its connection is encrypted
-    /// (passwords, login rate limits, bans by network).
-    peer: crate::accounts::Peer,
-    /// The nickname key of the account logged in to, if any.
-    account: Mutex<Option<String>>,
-    /// The application token's user and expiry, when logged in by token.
-    token: Mutex<Option<(String, u64)>>,
-    /// The session token this connection logged in with or was given
-    /// (`crate::session_tokens`): ended when it logs out.
-    session_token: Mutex<Option<String>>,
-    /// The transport's guest numbering (a logged-out device's new name).
-    guests: Arc<AtomicU64>,
+    /// Who the client is, and the commands it shares with every transport.
+    client: Client,
+}
+
+/// A socket's messages in flight, as the client core waits for them
+/// before a presence change: every slot free again.
+struct Settle<'a>(&'a tokio::sync::Semaphore);
+
+#[async_trait::async_trait]
+impl crate::client::InFlight for Settle<'_> {
+    async fn settle(&mut self) {
+        drop(self.0.acquire_many(requests::MAX_IN_FLIGHT as u32).await);
+    }
 }
 
 impl Connection {
-    /// Guest names to take, as at connection (`guest-N`).
-    fn guest_names(&self) -> impl Iterator<Item = String> + '_ {
-        (0..100).map(|_| format!("guest-{}", self.guests.fetch_add(1, Ordering::Relaxed)))
+    /// Carries out a client-core command for this socket.
+    ///
+    /// Errors: the command's refusal.
+    pub(super) async fn apply(
+        &self,
+        command: crate::client::Command<'_>,
+    ) -> Result<crate::client::Reply, crate::client::Refusal> {
+        self.client
+            .apply(&self.session, &mut Settle(&self.in_flight), command)
+            .await
     }
 
     /// Ends the session (the room hears the leave), once.

@@ -11,6 +11,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use super::account;
 use super::events::stored_json;
 use super::{packet, Connection, Socket, SocketIoTransport};
+use crate::client::{Command, Reply};
 use crate::hub::{names, Event, EventKind, HubError, Submitted};
 use crate::store::PageQuery;
 use crate::transport::engineio;
@@ -67,7 +68,7 @@ impl From<Result<Outcome, RequestError>> for Outcome {
 }
 
 /// Messages one socket may have waiting for their commit.
-pub(crate) const MAX_IN_FLIGHT: usize = 64;
+pub(crate) const MAX_IN_FLIGHT: usize = crate::client::MAX_IN_FLIGHT;
 
 /// Runs one request and answers it.
 pub(crate) async fn handle(
@@ -77,14 +78,9 @@ pub(crate) async fn handle(
     request: Request,
 ) {
     let Request { name, data, ack } = request;
-    if matches!(name.as_str(), "set nickname" | "join" | "leave") {
-        // A presence change takes its place after the messages sent before
-        // it: they are committed and relayed (their answers come after the
-        // cluster was told too) before the room sees this socket rename,
-        // arrive or go.
-        let all = MAX_IN_FLIGHT as u32;
-        drop(conn.in_flight.acquire_many(all).await);
-    }
+    // Presence changes wait for the messages in flight in the client core
+    // (`Connection::apply`), which every request that renames, logs in or
+    // out, joins or leaves goes through.
     let outcome: Outcome = match name.as_str() {
         "set nickname" => set_nickname(conn, data).await.into(),
         "join" => join(conn, data).await.into(),
@@ -96,13 +92,9 @@ pub(crate) async fn handle(
         "private" => private(conn, data).await.into(),
         "typing" => typing(conn, data).await.into(),
         "history" => history(conn, data).await.into(),
-        "register" => account::register(conn, data).await.into(),
-        "login" => account::login(conn, data).await.into(),
-        "logout" => account::logout(conn, data).await.into(),
-        "password" => account::password(conn, data).await.into(),
-        "unregister" => account::unregister(conn, data).await.into(),
-        "whois" => account::whois(conn, data).await.into(),
-        "refresh" => account::refresh(conn, data).await.into(),
+        "register" | "login" | "logout" | "password" | "unregister" | "whois" | "refresh" => {
+            account::request(conn, &name, data).await.into()
+        }
         other => match super::moderation::request(other, &data) {
             Some(Ok(request)) => super::moderation::act(conn, request).await.into(),
             Some(Err(e)) => Outcome::Done(Err(e)),
@@ -195,7 +187,11 @@ async fn set_nickname(conn: Arc<Connection>, data: Value) -> Answer {
     let ready = Event::new(EventKind::Wire {
         bytes: ready.into(),
     });
-    conn.rename_owned(nick, Some(ready)).await?;
+    conn.apply(Command::Rename {
+        nick,
+        first: Some(ready),
+    })
+    .await?;
     Ok(json!({ "nick": nick }))
 }
 
@@ -208,14 +204,28 @@ async fn join(conn: Arc<Connection>, data: Value) -> Answer {
                 .ok_or_else(|| RequestError::bad_request("since must be a message id"))?,
         ),
     };
-    let (room, last_id) = conn.session.enter(room_arg(&data)?, since).await?;
-    let mut answer = members_json(&room);
+    let command = Command::Join {
+        room: room_arg(&data)?,
+        since,
+        alone: false,
+    };
+    let Reply::Joined { members, last_id } = conn.apply(command).await? else {
+        return Err(RequestError::bad_request("join answered otherwise"));
+    };
+    let mut answer = members_json(&members);
     answer["last_id"] = json!(last_id);
     Ok(answer)
 }
 
 async fn leave(conn: Arc<Connection>, data: Value) -> Answer {
-    let room = conn.session.exit(room_arg(&data)?)?;
+    let Reply::Parted(room) = conn
+        .apply(Command::Part {
+            room: room_arg(&data)?,
+        })
+        .await?
+    else {
+        return Err(RequestError::bad_request("leave answered otherwise"));
+    };
     if let Ok(mut sent) = conn.typing_sent.lock() {
         sent.remove(names::fold(&room).as_str());
     }
@@ -239,11 +249,14 @@ async fn rooms(conn: Arc<Connection>, _: Value) -> Answer {
 
 async fn members(conn: Arc<Connection>, data: Value) -> Answer {
     let room = match string_arg(&data, "room") {
-        Some(room) => conn.session.hub().members(room)?,
-        None if data.is_null() || data.get("room").is_none() => conn.session.room()?,
+        Some(room) => Some(room),
+        None if data.is_null() || data.get("room").is_none() => None,
         None => return Err(RequestError::bad_request("room must be a string")),
     };
-    Ok(members_json(&room))
+    match conn.apply(Command::Members { room }).await? {
+        Reply::Members(room) => Ok(members_json(&room)),
+        _ => Err(RequestError::bad_request("members answered otherwise")),
+    }
 }
 
 async fn message(conn: Arc<Connection>, data: Value) -> Result<Outcome, RequestError> {
@@ -307,18 +320,25 @@ async fn history(conn: Arc<Connection>, data: Value) -> Answer {
     };
     let before = number("before")?;
     let limit = number("limit")?.unwrap_or(50).clamp(1, 500) as u32;
-    let room = match optional_room(&data)? {
-        Some(room) => room.to_string(),
-        None => conn.session.room()?.name.to_string(),
-    };
     let query = PageQuery {
         before,
         after: None,
         limit,
     };
-    let (name, messages, complete) = conn.session.hub().history(&room, query).await?;
+    let command = Command::History {
+        room: optional_room(&data)?,
+        query,
+    };
+    let Reply::History {
+        room,
+        messages,
+        complete,
+    } = conn.apply(command).await?
+    else {
+        return Err(RequestError::bad_request("history answered otherwise"));
+    };
     let messages: Vec<_> = messages.iter().map(stored_json).collect();
-    Ok(json!({ "room": name, "messages": messages, "complete": complete }))
+    Ok(json!({ "room": room, "messages": messages, "complete": complete }))
 }
 
 async fn typing(conn: Arc<Connection>, data: Value) -> Answer {
