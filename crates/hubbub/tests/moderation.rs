@@ -54,7 +54,6 @@ async fn join(client: &mut Client, room: &str) -> String {
     line_starting(client, "* you are now in ").await
 }
 
-
 #[tokio::test]
 async fn an_owner_runs_a_room_with_topic_modes_kicks_and_bans() {
     let server = TestServer::default().await;
@@ -393,10 +392,14 @@ async fn server_operators_ban_disconnect_and_announce_everywhere() {
     register(&mut root).await;
     root.send("/wall hello").await;
     root.expect("! you are not a server operator").await;
-    server.accounts.set_server_operator("root", true).await.unwrap();
+    server
+        .accounts
+        .set_server_operator("root", true)
+        .await
+        .unwrap();
     root.send("/logout").await;
     line_starting(&mut root, "* logged out").await;
-    root.send("/login long enough").await;
+    root.send("/login root long enough").await;
     root.expect("* you are logged in as root").await;
 
     root.send("/wall maintenance at noon").await;

@@ -41,7 +41,13 @@ impl GuestNames {
                     .collect()
             }
             GuestNames::Numbered(next) => (0..100)
-                .map(|_| format!("{}{}", names::GUEST_PREFIX, next.fetch_add(1, Ordering::Relaxed)))
+                .map(|_| {
+                    format!(
+                        "{}{}",
+                        names::GUEST_PREFIX,
+                        next.fetch_add(1, Ordering::Relaxed)
+                    )
+                })
                 .collect(),
         }
     }
@@ -90,9 +96,7 @@ impl Credentials {
             }
             (None, None, Some(_), None) => Err(bad("nick without password")),
             (None, None, None, Some(_)) => Err(bad("password without nick")),
-            _ => Err(bad(
-                "give one of token, session, or nick with password",
-            )),
+            _ => Err(bad("give one of token, session, or nick with password")),
         }
     }
 }
@@ -273,10 +277,9 @@ impl Identity {
     pub async fn register(&self, session: &Session, password: &str) -> Result<LoginDone, Refusal> {
         let nick = session.nick()?;
         if names::validate_nick(&nick).is_err() {
-            return Err(HubError::InvalidNick(
-                "choose a nickname first, then register it".into(),
-            )
-            .into());
+            return Err(
+                HubError::InvalidNick("choose a nickname first, then register it".into()).into(),
+            );
         }
         let account = self.accounts.register(self.peer, &nick, password).await?;
         session.set_logged_in(logged_in(&account));
@@ -413,9 +416,7 @@ impl Identity {
         self.own_key()?;
         let nick = session.nick()?.to_string();
         session.only_device()?;
-        self.accounts
-            .unregister(self.peer, &nick, password)
-            .await?;
+        self.accounts.unregister(self.peer, &nick, password).await?;
         self.state().session_token = None;
         self.forget().await;
         session.log_out(self.guests.names()).await?;
@@ -431,9 +432,7 @@ impl Identity {
 
     /// Takes the account's nickname and marks the session logged in to it.
     async fn switch_to(&self, session: &Session, account: &StoredAccount) -> Result<(), Refusal> {
-        session
-            .log_in_as(&account.name, logged_in(account))
-            .await?;
+        session.log_in_as(&account.name, logged_in(account)).await?;
         Ok(())
     }
 

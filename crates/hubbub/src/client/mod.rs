@@ -154,7 +154,9 @@ impl Command<'_> {
 #[derive(Debug, Clone)]
 pub enum Reply {
     /// Renamed; `logged_out`: the new name left the account's.
-    Renamed { logged_out: bool },
+    Renamed {
+        logged_out: bool,
+    },
     /// Registered the nickname, and logged in to it.
     Registered(LoginDone),
     LoggedIn(LoginDone),
@@ -170,7 +172,10 @@ pub enum Reply {
     /// The token's new expiry (seconds since the Unix epoch).
     Refreshed(u64),
     /// In the room; its last message id.
-    Joined { members: RoomMembers, last_id: u64 },
+    Joined {
+        members: RoomMembers,
+        last_id: u64,
+    },
     /// Left the room (its display name).
     Parted(Arc<str>),
     History {

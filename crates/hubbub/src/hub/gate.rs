@@ -36,7 +36,9 @@ pub enum Power {
     Kick,
     /// Ban or mute; `wide`: an address range wider than a room operator
     /// may set (`policy::MAX_ROOM_BAN_WIDTH`).
-    Ban { wide: bool },
+    Ban {
+        wide: bool,
+    },
     Unban,
     /// Grant or take voice.
     Voice,
@@ -292,10 +294,8 @@ mod tests {
         ));
         policy.modes.invite_only = false;
         policy.bans.push(Ban {
-            mask: Mask::Session {
-                subject: guest.session_subject(),
-                nick: "g".into(),
-            },
+            mask: Mask::parse("someone_else").unwrap(),
+            sessions: [guest.session_subject()].into(),
             reason: None,
             by: "op".into(),
             ms: 0,

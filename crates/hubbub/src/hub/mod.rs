@@ -173,7 +173,7 @@ pub enum HubError {
     NoSuchSubject(String),
     #[error("the rules of {0} cannot be read right now; try again")]
     PolicyUnavailable(String),
-    #[error("{0} covers more than /16 of IPv4 or /32 of IPv6: only a server operator may set it")]
+    #[error("in {0}, only a server operator may ban an address range wider than /16 (IPv4) or /32 (IPv6)")]
     WideMask(String),
     #[error("{0}")]
     BadRequest(String),
@@ -374,7 +374,13 @@ impl Hub {
         config.history_cache = config.history_cache.max(config.history_on_join);
         let mut state = State {
             cache: CacheBudget::new(config.history_cache_bytes),
-            node: broker.as_ref().map(|b| b.node().clone()).unwrap_or_default(),
+            // Guests' grants and bans name their session by node and id;
+            // a single server's id is new at each start, so a session id
+            // reused after a restart is not taken for the old session.
+            node: match &broker {
+                Some(broker) => broker.node().clone(),
+                None => crate::cluster::generate_node_id().into(),
+            },
             ..State::default()
         };
         for (room, messages) in stored {

@@ -559,7 +559,10 @@ impl Hub {
         let key = names::nick_key(nick);
         let state = self.lock();
         let locals = state.holders(&key).filter_map(|id| state.who(id));
-        let remotes = state.remote.holders(&key).filter_map(|id| state.remote.who(id));
+        let remotes = state
+            .remote
+            .holders(&key)
+            .filter_map(|id| state.remote.who(id));
         locals
             .chain(remotes)
             .map(|who| gate::rank(policy, &who))
@@ -573,7 +576,10 @@ impl Hub {
         let key = names::nick_key(nick);
         let state = self.lock();
         let locals = state.holders(&key).filter_map(|id| state.who(id));
-        let remotes = state.remote.holders(&key).filter_map(|id| state.remote.who(id));
+        let remotes = state
+            .remote
+            .holders(&key)
+            .filter_map(|id| state.remote.who(id));
         let who = locals.chain(remotes).next()?;
         Some(match who.account {
             Some(id) => (id.to_string(), true),
@@ -588,7 +594,10 @@ impl Hub {
         let key = names::nick_key(nick);
         let state = self.lock();
         let locals = state.holders(&key).filter_map(|id| state.who(id));
-        let remotes = state.remote.holders(&key).filter_map(|id| state.remote.who(id));
+        let remotes = state
+            .remote
+            .holders(&key)
+            .filter_map(|id| state.remote.who(id));
         locals.chain(remotes).map(|w| w.session_subject()).collect()
     }
 

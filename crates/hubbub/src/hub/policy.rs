@@ -133,8 +133,9 @@ impl Modes {
 ///
 /// As typed by an operator ([`Mask::parse`]) and as stored
 /// ([`Mask::stored`], [`Mask::from_stored`]): an account by its stable id
-/// (with the name it had, for people), a guest by its session, a nickname
-/// pattern, or an address range.
+/// (with the name it had, for people), a nickname pattern, or an address
+/// range. (A guest is its session: a ban set on a guest who is here also
+/// names its session, in [`Ban::sessions`].)
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(into = "String", try_from = "String")]
 pub enum Mask {
@@ -142,10 +143,6 @@ pub enum Mask {
     /// account's stable id (empty until resolved: matches nobody); `name`
     /// is how it was named, for display only.
     Account { id: String, name: String },
-    /// A guest's session, whatever names it takes (a guest is its
-    /// session): `subject` as [`Who::session_subject`] makes it; `nick` is
-    /// the name it had, for display only.
-    Session { subject: String, nick: String },
     /// Nicknames matching this pattern (`*` any run, `?` one character),
     /// compared as nickname uniqueness compares them — by [`names::nick_key`]
     /// and by [`names::nick_look_alike`] — so a name refused as looking
@@ -200,12 +197,11 @@ impl Mask {
         nick_pattern(text).ok_or_else(bad)
     }
 
-    /// The form the store keeps: `account:NAME@ID`, `session:NICK@SUBJECT`,
-    /// `nick:PATTERN`, `ip:NET`.
+    /// The form the store keeps: `account:NAME@ID`, `nick:PATTERN`,
+    /// `ip:NET`.
     pub fn stored(&self) -> String {
         match self {
             Mask::Account { id, name } => format!("account:{name}@{id}"),
-            Mask::Session { subject, nick } => format!("session:{nick}@{subject}"),
             other => other.to_string(),
         }
     }
@@ -228,14 +224,6 @@ impl Mask {
                 },
             });
         }
-        if let Some(rest) = text.strip_prefix("session:") {
-            if let Some((nick, subject)) = rest.split_once('@') {
-                return Ok(Mask::Session {
-                    subject: subject.to_string(),
-                    nick: nick.to_string(),
-                });
-            }
-        }
         Mask::parse(text)
     }
 
@@ -253,13 +241,14 @@ impl Mask {
     pub fn matches(&self, who: &Who<'_>) -> bool {
         match self {
             Mask::Account { id, .. } => !id.is_empty() && who.account == Some(id.as_str()),
-            Mask::Session { subject, .. } => *subject == who.session_subject(),
             Mask::Nick(pattern) => {
-                glob(&fold_pattern(pattern, names::nick_key), &names::nick_key(who.nick))
-                    || glob(
-                        &fold_pattern(pattern, names::nick_look_alike),
-                        &names::nick_look_alike(who.nick),
-                    )
+                glob(
+                    &fold_pattern(pattern, names::nick_key),
+                    &names::nick_key(who.nick),
+                ) || glob(
+                    &fold_pattern(pattern, names::nick_look_alike),
+                    &names::nick_look_alike(who.nick),
+                )
             }
             Mask::Ip(net) => who.ip.is_some_and(|ip| net.contains(&ip.to_canonical())),
         }
@@ -273,7 +262,10 @@ impl Mask {
 fn looks_like_address(text: &str) -> bool {
     text.contains('/')
         || (text.contains('.') && text.chars().all(|c| c.is_ascii_digit() || c == '.'))
-        || (text.contains(':') && text.chars().all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.'))
+        || (text.contains(':')
+            && text
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.'))
 }
 
 /// An address or network, validated: host bits must be zero.
@@ -311,12 +303,10 @@ fn nick_pattern(text: &str) -> Option<Mask> {
 }
 
 impl std::fmt::Display for Mask {
-    /// The form people read: `account:NAME`, `guest:NICK`, `nick:PATTERN`,
-    /// `ip:NET`.
+    /// The form people read: `account:NAME`, `nick:PATTERN`, `ip:NET`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Mask::Account { name, .. } => write!(f, "account:{name}"),
-            Mask::Session { nick, .. } => write!(f, "guest:{nick}"),
             Mask::Nick(pattern) => write!(f, "nick:{pattern}"),
             Mask::Ip(net) if net.prefix_len() == net.max_prefix_len() => {
                 write!(f, "ip:{}", net.addr())
@@ -386,6 +376,11 @@ pub fn glob(pattern: &str, text: &str) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ban {
     pub mask: Mask,
+    /// The sessions of the person it was set on, when set on someone
+    /// present ([`session_subject`]s): covered too, so that a logout or a
+    /// rename sheds nothing. One entry in listings, lifted with the mask.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub sessions: BTreeSet<String>,
     pub reason: Option<String>,
     /// Who set it (a nickname).
     pub by: String,
@@ -398,6 +393,12 @@ pub struct Ban {
 impl Ban {
     pub fn active(&self, now_ms: u64) -> bool {
         self.until.is_none_or(|until| now_ms < until)
+    }
+
+    /// Whether `who` is covered: by the mask, or as one of the sessions.
+    pub fn covers(&self, who: &Who<'_>) -> bool {
+        self.mask.matches(who)
+            || (!self.sessions.is_empty() && self.sessions.contains(&who.session_subject()))
     }
 }
 
@@ -442,16 +443,14 @@ pub fn session_subject(node: &str, id: u64) -> String {
 impl Policy {
     /// The active ban covering `who`, if any.
     pub fn ban_of(&self, who: &Who<'_>, now_ms: u64) -> Option<&Ban> {
-        self.bans
-            .iter()
-            .find(|b| b.active(now_ms) && b.mask.matches(who))
+        self.bans.iter().find(|b| b.active(now_ms) && b.covers(who))
     }
 
     /// The active mute covering `who`, if any.
     pub fn mute_of(&self, who: &Who<'_>, now_ms: u64) -> Option<&Ban> {
         self.mutes
             .iter()
-            .find(|b| b.active(now_ms) && b.mask.matches(who))
+            .find(|b| b.active(now_ms) && b.covers(who))
     }
 
     /// Drops expired bans and mutes; returns whether any were.
@@ -593,10 +592,7 @@ mod tests {
             assert!(Mask::parse(bad).is_err(), "{bad:?}");
         }
         // Guest names (`IP:PORT`) are patterns, not addresses.
-        assert!(matches!(
-            Mask::parse("nick:127.0.0.1:*"),
-            Ok(Mask::Nick(_))
-        ));
+        assert!(matches!(Mask::parse("nick:127.0.0.1:*"), Ok(Mask::Nick(_))));
     }
 
     #[test]
@@ -604,7 +600,13 @@ mod tests {
         // `trolIbase` with a capital i looks like `trollbase` and is
         // refused as in use; a ban of `Troll*` must cover it too.
         let mask = Mask::parse("Troll*").unwrap();
-        for nick in ["trollbase", "TROLLISH", "tr\u{043e}ll", "ＴＲＯＬＬ", "TroIlbase"] {
+        for nick in [
+            "trollbase",
+            "TROLLISH",
+            "tr\u{043e}ll",
+            "ＴＲＯＬＬ",
+            "TroIlbase",
+        ] {
             let who = Who {
                 nick,
                 account: None,
@@ -632,10 +634,6 @@ mod tests {
                 id: "~ab".into(),
                 name: "Ann".into(),
             },
-            Mask::Session {
-                subject: session_subject("n1", 7),
-                nick: "guest-3".into(),
-            },
             Mask::parse("nick:tr*").unwrap(),
             Mask::parse("10.0.0.0/8").unwrap(),
         ] {
@@ -655,6 +653,7 @@ mod tests {
         let mut policy = Policy::default();
         policy.bans.push(Ban {
             mask: Mask::parse("eve").unwrap(),
+            sessions: BTreeSet::new(),
             reason: Some("spam".into()),
             by: "op".into(),
             ms: 0,

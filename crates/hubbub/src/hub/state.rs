@@ -66,8 +66,8 @@ pub(super) struct Room {
 
 #[derive(Debug, Default)]
 pub(super) struct State {
-    /// This node's id in a cluster (`""` for a single server): half of a
-    /// guest session's subject ([`policy::session_subject`]).
+    /// This node's id (in a cluster, the broker's; else new at each start):
+    /// half of a guest session's subject ([`policy::session_subject`]).
     pub(super) node: Arc<str>,
     /// [`names::nick_look_alike`] of each session's nickname → its
     /// holders: the second key nicknames must not collide by.
@@ -174,7 +174,11 @@ impl State {
         let mut members: Vec<(Arc<str>, bool)> = room
             .members
             .keys()
-            .filter_map(|id| self.sessions.get(id).map(|m| (m.nick.clone(), m.account.is_some())))
+            .filter_map(|id| {
+                self.sessions
+                    .get(id)
+                    .map(|m| (m.nick.clone(), m.account.is_some()))
+            })
             .chain(room.remote.iter().filter_map(|id| self.remote.member(id)))
             .collect();
         members.sort_by_cached_key(|(n, _)| names::fold(n));

@@ -1,6 +1,8 @@
 //! Bans and mutes: setting and lifting them (in a room, or server-wide),
 //! and what a typed mask means.
 
+use std::collections::BTreeSet;
+
 use serde_json::json;
 
 use super::{clean, describe_for, Moderation, Outcome, Target};
@@ -35,10 +37,16 @@ impl Moderation {
             Some(room) => (room.key.as_str(), &*room.name),
             None => ("", "this server"),
         };
-        let (masks, target) = self.resolve_mask(mask, room.map(|r| &*r.policy)).await?;
+        let (mask, sessions, target) = self.resolve_mask(mask, room.map(|r| &*r.policy)).await?;
         if let Some(room) = room {
-            let wide = masks.iter().any(Mask::is_wide);
-            self.gate(session, room, Power::Ban { wide }, target, mask)?;
+            let wide = mask.is_wide();
+            self.gate(
+                session,
+                room,
+                Power::Ban { wide },
+                target,
+                &mask.to_string(),
+            )?;
         }
         let now = now_millis();
         let until = match duration {
@@ -52,24 +60,25 @@ impl Moderation {
         self.hub
             .change_policy(key, by, |p| {
                 let list = if mute { &mut p.mutes } else { &mut p.bans };
-                list.retain(|b| !masks.contains(&b.mask));
-                if list.len() + masks.len() > policy::MAX_ENTRIES {
+                list.retain(|b| b.mask != mask);
+                if list.len() >= policy::MAX_ENTRIES {
                     return Err(HubError::PolicyFull(
                         format!("the {kind} list"),
                         policy::MAX_ENTRIES,
                     ));
                 }
-                list.extend(masks.iter().map(|mask| Ban {
+                list.push(Ban {
                     mask: mask.clone(),
+                    sessions: sessions.clone(),
                     reason: reason.clone(),
                     by: by.to_string(),
                     ms: now,
                     until,
-                }));
+                });
                 Ok(())
             })
             .await?;
-        let shown = masks[0].to_string();
+        let shown = mask.to_string();
         if !key.is_empty() {
             let flag = if mute { "+q" } else { "+b" };
             self.hub.announce_mode(key, &format!("{flag} {shown}"), by);
@@ -115,7 +124,6 @@ impl Moderation {
                     || ((bare || matches!(parsed, Mask::Account { .. }))
                         && names::nick_key(name) == folded.trim_start_matches("account:"))
             }
-            Mask::Session { nick, .. } => bare && names::nick_key(nick) == folded,
             other => *other == parsed,
         };
         let kind = if mute { "mute" } else { "ban" };
@@ -125,7 +133,9 @@ impl Moderation {
                 let before = list.len();
                 list.retain(|b| !covers(&b.mask));
                 if list.len() == before {
-                    return Err(HubError::NotFound(format!("no {kind} of {parsed} in {name}")));
+                    return Err(HubError::NotFound(format!(
+                        "no {kind} of {parsed} in {name}"
+                    )));
                 }
                 Ok(())
             })
@@ -134,8 +144,14 @@ impl Moderation {
             let flag = if mute { "-q" } else { "-b" };
             self.hub.announce_mode(key, &format!("{flag} {parsed}"), by);
         }
-        self.log(key, by, &format!("un{kind}"), Some(&parsed.to_string()), None)
-            .await;
+        self.log(
+            key,
+            by,
+            &format!("un{kind}"),
+            Some(&parsed.to_string()),
+            None,
+        )
+        .await;
         let past = if mute { "unmuted" } else { "unbanned" };
         Ok(Outcome::new(
             format!("{parsed} is {past} in {name}"),
@@ -143,67 +159,62 @@ impl Moderation {
         ))
     }
 
-    /// What a typed mask means, and the rank (under `policy`) of the
-    /// person it names, if it names someone here: a bare nickname of
-    /// someone logged in is their account (every device, whatever name
-    /// they take next); of a guest, its session and the name; `account:NAME`
-    /// is the account registered under NAME now.
+    /// What a typed mask means, the sessions of the person it names (if
+    /// it names someone here), and that person's rank under `policy`: a
+    /// bare nickname of someone logged in is their account (every device,
+    /// whatever name they take next); of a guest, the name and its
+    /// session; `account:NAME` is the account registered under NAME now.
     ///
     /// Errors: `bad_mask`; `no_such_subject`; `store_unavailable`.
     async fn resolve_mask(
         &self,
         text: &str,
         policy: Option<&policy::Policy>,
-    ) -> Result<(Vec<Mask>, Option<gate::Rank>), HubError> {
+    ) -> Result<(Mask, BTreeSet<String>, Option<gate::Rank>), HubError> {
         let mask = Mask::parse(text)?;
         let rank = |nick: &str| policy.and_then(|p| self.hub.rank_of_nick(p, nick));
-        match &mask {
+        match mask {
             Mask::Account { name, .. } => {
                 let account = self
                     .accounts
-                    .find(name)
+                    .find(&name)
                     .await
                     .map_err(|_| HubError::StoreUnavailable)?
                     .ok_or_else(|| HubError::NoSuchSubject(name.clone()))?;
-                let target = rank(name);
-                Ok((
-                    vec![Mask::Account {
-                        id: account.id,
-                        name: account.name,
-                    }],
-                    target,
-                ))
+                let target = rank(&name);
+                let sessions = self.sessions_of_account(&name, &account.id);
+                let mask = Mask::Account {
+                    id: account.id,
+                    name: account.name,
+                };
+                Ok((mask, sessions, target))
             }
             Mask::Nick(pattern) if !pattern.contains(['*', '?']) && !text.starts_with("nick:") => {
-                let Some((subject, logged_in)) = self.hub.subject_of_nick(pattern) else {
-                    return Ok((vec![mask], None));
-                };
-                let nick = self
-                    .hub
-                    .whois(pattern)
-                    .map_or_else(|| pattern.clone(), |p| p.nick.to_string());
-                let target = rank(pattern);
-                // The person: their account (or, for a guest, the name
-                // too), and every session holding the name now, so that a
-                // logout or a rename sheds nothing.
-                let mut masks = Vec::new();
-                if logged_in {
-                    masks.push(Mask::Account {
-                        id: subject,
-                        name: nick.clone(),
-                    });
-                } else {
-                    masks.push(mask);
+                let sessions: BTreeSet<String> =
+                    self.hub.sessions_of_nick(&pattern).into_iter().collect();
+                let target = rank(&pattern);
+                match self.hub.subject_of_nick(&pattern) {
+                    Some((id, true)) => {
+                        let name = self
+                            .hub
+                            .whois(&pattern)
+                            .map_or_else(|| pattern.clone(), |p| p.nick.to_string());
+                        Ok((Mask::Account { id, name }, sessions, target))
+                    }
+                    _ => Ok((Mask::Nick(pattern), sessions, target)),
                 }
-                for subject in self.hub.sessions_of_nick(pattern) {
-                    masks.push(Mask::Session {
-                        subject,
-                        nick: nick.clone(),
-                    });
-                }
-                Ok((masks, target))
             }
-            _ => Ok((vec![mask], None)),
+            mask => Ok((mask, BTreeSet::new(), None)),
+        }
+    }
+
+    /// The sessions holding `name` now, if they are logged in to account `id`.
+    fn sessions_of_account(&self, name: &str, id: &str) -> BTreeSet<String> {
+        match self.hub.subject_of_nick(name) {
+            Some((holder, true)) if holder == id => {
+                self.hub.sessions_of_nick(name).into_iter().collect()
+            }
+            _ => BTreeSet::new(),
         }
     }
 }

@@ -35,7 +35,12 @@ pub(super) async fn request(conn: Arc<Connection>, name: &str, data: Value) -> A
             nick: match data.get("nick") {
                 None | Some(Value::Null) => None,
                 Some(Value::String(nick)) => Some(nick.as_str()),
-                Some(_) => return Err(RequestError::new("bad_request", "nick must be a string".into())),
+                Some(_) => {
+                    return Err(RequestError::new(
+                        "bad_request",
+                        "nick must be a string".into(),
+                    ))
+                }
             },
             password: password_arg(&data, "password")?,
         },
@@ -55,7 +60,12 @@ pub(super) async fn request(conn: Arc<Connection>, name: &str, data: Value) -> A
         "refresh" => Command::Refresh {
             token: password_arg(&data, "token")?,
         },
-        _ => return Err(RequestError::new("unknown_event", format!("unknown event {name:?}"))),
+        _ => {
+            return Err(RequestError::new(
+                "unknown_event",
+                format!("unknown event {name:?}"),
+            ))
+        }
     };
     let reply = conn.apply(command).await?;
     Ok(match reply {

@@ -392,7 +392,16 @@ impl Handler for SocketIoTransport {
         }
         match packet.kind {
             PacketKind::Connect => {
-                let auth = serde_json::from_str(packet.data).unwrap_or(Value::Null);
+                // No payload is a guest; one that is not JSON is not an
+                // object, which the credentials check refuses
+                // (`bad_credentials`), rather than a guest.
+                // A CONNECT has no ack id: digits there are a payload such
+                // as `42`, which is not an object either.
+                let auth = match (packet.id, packet.data) {
+                    (Some(_), _) => Value::Bool(false),
+                    (None, "") => Value::Null,
+                    (None, data) => serde_json::from_str(data).unwrap_or(Value::Bool(false)),
+                };
                 let mut queue = session.socket.lock_queue();
                 if queue.connecting || queue.ending || session.socket.conn.get().is_some() {
                     return Flow::Continue;

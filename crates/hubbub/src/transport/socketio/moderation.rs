@@ -51,9 +51,10 @@ fn parse(name: &str, data: &Value) -> Result<Request, RequestError> {
     let number = |key: &str| -> Result<Option<u64>, RequestError> {
         match data.get(key) {
             None | Some(Value::Null) => Ok(None),
-            Some(v) => v.as_u64().map(Some).ok_or_else(|| {
-                RequestError::new("bad_request", format!("{key} must be a number"))
-            }),
+            Some(v) => v
+                .as_u64()
+                .map(Some)
+                .ok_or_else(|| RequestError::new("bad_request", format!("{key} must be a number"))),
         }
     };
     let text = |key: &str| typed(key);
@@ -145,7 +146,10 @@ fn parse(name: &str, data: &Value) -> Result<Request, RequestError> {
 
 /// Carries out a moderation request; the ack is its data.
 pub(super) async fn act(conn: Arc<Connection>, request: Request) -> Answer {
-    match conn.apply(crate::client::Command::Moderate(request)).await? {
+    match conn
+        .apply(crate::client::Command::Moderate(request))
+        .await?
+    {
         crate::client::Reply::Moderated(outcome) => Ok(outcome.data),
         _ => Ok(Value::Null),
     }

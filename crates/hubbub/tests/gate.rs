@@ -1,0 +1,658 @@
+//! The gate (`hub::gate`): who may do what, for a person, on every path.
+//! A table of subjects (owner, operator, voiced, member, muted, banned,
+//! kicked, outsider, a name deleted and registered again) by actions
+//! (join, speak, typing, reads, topic, kicks), over Socket.IO and TCP; and
+//! each way a rule used to fail: bound to a nickname instead of a person,
+//! checked once instead of kept, reads not gated, input trusted raw,
+//! credentials half-checked, roles without order. (Across two nodes:
+//! tests/cluster_gate.rs.)
+
+mod common;
+
+use std::time::Duration;
+
+use common::sio::SioClient;
+use common::{named_clients, Client, TestServer};
+use serde_json::{json, Value};
+
+const PASSWORD: &str = "long enough";
+
+/// Reads `client`'s lines until one starts with `prefix`; returns it.
+async fn line_starting(client: &mut Client, prefix: &str) -> String {
+    loop {
+        let line = client.line().await;
+        if line.starts_with(prefix) {
+            return line;
+        }
+    }
+}
+
+/// A Socket.IO guest named `nick`.
+async fn guest(server: &TestServer, nick: &str) -> SioClient {
+    let mut client = SioClient::connect(server.http).await;
+    client.ok("set nickname", Some(json!(nick))).await;
+    client.nick = nick.to_string();
+    client
+}
+
+/// A Socket.IO user registered (and logged in) as `nick`.
+async fn user(server: &TestServer, nick: &str) -> SioClient {
+    let mut client = guest(server, nick).await;
+    client
+        .ok("register", Some(json!({ "password": PASSWORD })))
+        .await;
+    client
+}
+
+/// What a request answered: `"ok"` or its error code.
+fn verdict(answer: &Value) -> String {
+    match answer["error"]["code"].as_str() {
+        Some(code) => code.to_string(),
+        None => {
+            assert!(answer.get("ok").is_some(), "neither ok nor error: {answer}");
+            "ok".to_string()
+        }
+    }
+}
+
+async fn ask(client: &mut SioClient, event: &str, data: Value) -> String {
+    verdict(&client.request(event, Some(data)).await)
+}
+
+#[tokio::test]
+async fn who_may_do_what_over_socketio() {
+    let server = TestServer::default().await;
+    let mut owner = user(&server, "own").await;
+    owner.ok("join", Some(json!({"room": "r"}))).await;
+    let mut op = user(&server, "opr").await;
+    let mut voiced = guest(&server, "vce").await;
+    let mut member = guest(&server, "mem").await;
+    let mut muted = guest(&server, "mut").await;
+    let mut kicked = guest(&server, "kck").await;
+    let mut banned = guest(&server, "ban").await;
+    let mut outsider = guest(&server, "out").await;
+    for c in [
+        &mut op,
+        &mut voiced,
+        &mut member,
+        &mut muted,
+        &mut kicked,
+        &mut banned,
+    ] {
+        c.ok("join", Some(json!({"room": "r"}))).await;
+    }
+    // A name whose account had operator status, deleted, then registered
+    // by someone else: a new person, with none of it.
+    let mut former = user(&server, "dee").await;
+    former.ok("join", Some(json!({"room": "r"}))).await;
+    owner
+        .ok("op", Some(json!({"room": "r", "nick": "dee"})))
+        .await;
+    former
+        .ok("unregister", Some(json!({"password": PASSWORD})))
+        .await;
+    drop(former);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut stranger = user(&server, "dee").await;
+
+    for (event, data) in [
+        ("op", json!({"room": "r", "nick": "opr"})),
+        ("voice", json!({"room": "r", "nick": "vce"})),
+        ("mute", json!({"room": "r", "mask": "mut"})),
+        ("mode", json!({"room": "r", "change": "+m"})),
+        ("mode", json!({"room": "r", "change": "+i"})),
+        ("kick", json!({"room": "r", "nick": "kck"})),
+        ("ban", json!({"room": "r", "mask": "ban"})),
+    ] {
+        owner.ok(event, Some(data)).await;
+    }
+
+    let subjects: [(&str, &mut SioClient); 9] = [
+        ("owner", &mut owner),
+        ("operator", &mut op),
+        ("voiced", &mut voiced),
+        ("member", &mut member),
+        ("muted", &mut muted),
+        ("kicked", &mut kicked),
+        ("banned", &mut banned),
+        ("outsider", &mut outsider),
+        ("re-registered", &mut stranger),
+    ];
+    // What each subject is answered, by action: join, message, typing,
+    // history, members, topic (read), topic (set), kick the voiced member
+    // ("-": not asked here, the owner and operator kick below), kick the
+    // owner.
+    let expected: [(&str, [&str; 9]); 9] = [
+        (
+            "owner",
+            ["ok", "ok", "ok", "ok", "ok", "ok", "ok", "-", "outranked"],
+        ),
+        (
+            "operator",
+            ["ok", "ok", "ok", "ok", "ok", "ok", "ok", "-", "outranked"],
+        ),
+        (
+            "voiced",
+            [
+                "ok",
+                "ok",
+                "ok",
+                "ok",
+                "ok",
+                "ok",
+                "not_operator",
+                "not_operator",
+                "not_operator",
+            ],
+        ),
+        (
+            "member",
+            [
+                "ok",
+                "moderated",
+                "moderated",
+                "ok",
+                "ok",
+                "ok",
+                "not_operator",
+                "not_operator",
+                "not_operator",
+            ],
+        ),
+        (
+            "muted",
+            [
+                "ok",
+                "muted",
+                "muted",
+                "ok",
+                "ok",
+                "ok",
+                "not_operator",
+                "not_operator",
+                "not_operator",
+            ],
+        ),
+        (
+            "kicked",
+            [
+                "invite_only",
+                "not_in_room",
+                "not_in_room",
+                "invite_only",
+                "invite_only",
+                "invite_only",
+                "not_operator",
+                "not_operator",
+                "not_operator",
+            ],
+        ),
+        (
+            "banned",
+            [
+                "banned",
+                "not_in_room",
+                "not_in_room",
+                "banned",
+                "banned",
+                "banned",
+                "not_operator",
+                "not_operator",
+                "not_operator",
+            ],
+        ),
+        (
+            "outsider",
+            [
+                "invite_only",
+                "not_in_room",
+                "not_in_room",
+                "invite_only",
+                "invite_only",
+                "invite_only",
+                "not_operator",
+                "not_operator",
+                "not_operator",
+            ],
+        ),
+        (
+            "re-registered",
+            [
+                "invite_only",
+                "not_in_room",
+                "not_in_room",
+                "invite_only",
+                "invite_only",
+                "invite_only",
+                "not_operator",
+                "not_operator",
+                "not_operator",
+            ],
+        ),
+    ];
+    let actions = [
+        "join",
+        "message",
+        "typing",
+        "history",
+        "members",
+        "topic",
+        "set topic",
+        "kick",
+        "kick the owner",
+    ];
+    let mut failures = Vec::new();
+    for ((name, client), (row, want)) in subjects.into_iter().zip(expected) {
+        assert_eq!(name, row);
+        let got = [
+            ask(client, "join", json!({"room": "r"})).await,
+            ask(client, "message", json!({"room": "r", "text": "hello"})).await,
+            ask(client, "typing", json!({"room": "r", "typing": true})).await,
+            ask(client, "history", json!({"room": "r"})).await,
+            ask(client, "members", json!({"room": "r"})).await,
+            ask(client, "topic", json!({"room": "r"})).await,
+            ask(client, "topic", json!({"room": "r", "topic": "mine"})).await,
+            if want[7] == "-" {
+                "-".to_string()
+            } else {
+                ask(client, "kick", json!({"room": "r", "nick": "vce"})).await
+            },
+            ask(client, "kick", json!({"room": "r", "nick": "own"})).await,
+        ];
+        for (action, (got, want)) in actions.iter().zip(got.iter().zip(want)) {
+            if got != want {
+                failures.push(format!("{name} {action}: got {got}, want {want}"));
+            }
+        }
+    }
+    // The operator may kick a member, not the owner (checked above), and
+    // the owner may kick the operator.
+    assert_eq!(
+        ask(&mut op, "kick", json!({"room": "r", "nick": "mem"})).await,
+        "ok"
+    );
+    assert_eq!(
+        ask(&mut owner, "kick", json!({"room": "r", "nick": "opr"})).await,
+        "ok"
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[tokio::test]
+async fn a_ban_or_mute_binds_the_person_not_the_name() {
+    let server = TestServer::default().await;
+    let [mut owner, mut troll, mut quiet]: [Client; 3] =
+        named_clients(&server, ["owner", "troll", "quiet"])
+            .await
+            .try_into()
+            .ok()
+            .unwrap();
+    owner.send(&format!("/register {PASSWORD}")).await;
+    line_starting(&mut owner, "* you registered owner").await;
+    troll.send(&format!("/register {PASSWORD}")).await;
+    line_starting(&mut troll, "* you registered troll").await;
+    for c in [&mut owner, &mut troll, &mut quiet] {
+        c.send("/join r").await;
+        line_starting(c, "* you are now in r").await;
+    }
+    // A logged-in user's ban holds through a rename and a logout.
+    owner.send("/ban troll").await;
+    line_starting(&mut owner, "* account:troll is banned in r").await;
+    line_starting(&mut troll, "* you are now in lobby").await;
+    troll.send("/logout").await;
+    line_starting(&mut troll, "* logged out").await;
+    troll.send("/join r").await;
+    troll.expect("! you are banned from r").await;
+    troll.send("/nick troll2").await;
+    line_starting(&mut troll, "troll is now known as troll2").await;
+    troll.send("/join r").await;
+    troll.expect("! you are banned from r").await;
+
+    // A guest's mute holds through a rename.
+    owner.send("/mute quiet").await;
+    line_starting(&mut owner, "* nick:quiet is muted in r").await;
+    quiet.send("hello").await;
+    line_starting(&mut quiet, "! you are muted in r").await;
+    quiet.send("/nick loud").await;
+    line_starting(&mut quiet, "! you are muted in r").await;
+    // Nor does leaving and coming back shed it.
+    quiet.send("/join lobby").await;
+    line_starting(&mut quiet, "* you are now in lobby").await;
+    quiet.send("/nick loud").await;
+    quiet.expect("quiet is now known as loud").await;
+    quiet.send("/join r").await;
+    line_starting(&mut quiet, "* you are now in r").await;
+    quiet.send("still me").await;
+    line_starting(&mut quiet, "! you are muted in r").await;
+}
+
+#[tokio::test]
+async fn grants_name_people_who_exist() {
+    let server = TestServer::default().await;
+    let [mut owner, guest]: [Client; 2] = named_clients(&server, ["owner", "gnick"])
+        .await
+        .try_into()
+        .ok()
+        .unwrap();
+    owner.send(&format!("/register {PASSWORD}")).await;
+    line_starting(&mut owner, "* you registered owner").await;
+    owner.send("/join r").await;
+    line_starting(&mut owner, "* you are now in r").await;
+    owner.send("/mode +m").await;
+    line_starting(&mut owner, "* modes of r").await;
+    owner.send("/mode +i").await;
+    line_starting(&mut owner, "* modes of r").await;
+    for (command, code) in [
+        ("/voice nobody", "no_such_subject"),
+        ("/invite nobody", "no_such_subject"),
+        ("/op nobody", "no_such_subject"),
+        ("/op gnick", "bad_request"),
+    ] {
+        owner.send(command).await;
+        let line = line_starting(&mut owner, "! ").await;
+        assert!(
+            line.contains("not a registered nickname") || line.contains("guest"),
+            "{command} ({code}): {line}"
+        );
+    }
+    // An invitation to a guest is its session's: another session taking
+    // the name later is not invited.
+    owner.send("/invite gnick").await;
+    line_starting(&mut owner, "* you invited gnick to r").await;
+    drop(guest);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut later = server.client().await;
+    later.nick("gnick").await;
+    later.send("/join r").await;
+    later
+        .expect("! r is invite-only: ask one of its operators for an invitation")
+        .await;
+    // A voice for a guest likewise.
+    let mut fresh = server.client().await;
+    owner.send(&format!("/invite {}", fresh.name)).await;
+    line_starting(&mut owner, "* you invited").await;
+    owner.send(&format!("/voice {}", fresh.name)).await;
+    line_starting(&mut owner, "* +v").await;
+    fresh.send("/join r").await;
+    line_starting(&mut fresh, "* you are now in r").await;
+    fresh.send("heard").await;
+    let heard = format!("{}: heard", fresh.name);
+    line_starting(&mut fresh, &heard).await;
+}
+
+#[tokio::test]
+async fn a_name_registered_again_is_someone_new() {
+    let server = TestServer::default().await;
+    let mut alice = server.client().await;
+    alice.nick("alice").await;
+    alice.send(&format!("/register {PASSWORD}")).await;
+    line_starting(&mut alice, "* you registered alice").await;
+    alice.send("/join club").await;
+    line_starting(&mut alice, "* you are now in club").await;
+    alice.send("/mode +i").await;
+    line_starting(&mut alice, "* modes of club").await;
+    alice.send("/join lobby").await;
+    line_starting(&mut alice, "* you are now in lobby").await;
+    alice.send(&format!("/unregister {PASSWORD}")).await;
+    line_starting(&mut alice, "* account alice deleted").await;
+    drop(alice);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let mut stranger = server.client().await;
+    stranger.nick("alice").await;
+    stranger.send(&format!("/register {PASSWORD}")).await;
+    line_starting(&mut stranger, "* you registered alice").await;
+    stranger.send("/join club").await;
+    stranger
+        .expect("! club is invite-only: ask one of its operators for an invitation")
+        .await;
+    stranger.send("/modlog club").await;
+    stranger.expect("! you are not an operator of club").await;
+    // Nor does registering a name make anyone a server operator.
+    stranger.send("/wall hi").await;
+    stranger.expect("! you are not a server operator").await;
+}
+
+#[tokio::test]
+async fn rules_are_kept_when_what_they_depend_on_changes() {
+    let server = TestServer::default().await;
+    let [mut owner, mut member, mut other]: [Client; 3] =
+        named_clients(&server, ["owner", "member", "other"])
+            .await
+            .try_into()
+            .ok()
+            .unwrap();
+    owner.send(&format!("/register {PASSWORD}")).await;
+    line_starting(&mut owner, "* you registered owner").await;
+    for c in [&mut owner, &mut member, &mut other] {
+        c.send("/join r").await;
+        line_starting(c, "* you are now in r").await;
+    }
+    // A rename into a ban removes the member at once.
+    owner.send("/ban Troll*").await;
+    line_starting(&mut owner, "* nick:Troll* is banned in r").await;
+    member.send("/nick TROLLISH").await;
+    line_starting(&mut other, "TROLLISH was banned from r").await;
+    line_starting(&mut member, "* you are now in lobby").await;
+    // Look-alikes too: what nickname uniqueness takes for `trollbase` is
+    // what the ban takes for it.
+    other.send("/nick TroIIbase").await;
+    line_starting(&mut owner, "TroIIbase was banned from r").await;
+
+    // +R silences the guests already inside.
+    let mut guest = server.client().await;
+    guest.send("/join r").await;
+    line_starting(&mut guest, "* you are now in r").await;
+    owner.send("/mode +R").await;
+    line_starting(&mut owner, "* modes of r").await;
+    guest.send("still talking").await;
+    line_starting(&mut guest, "! r is for registered users: log in first").await;
+
+    // An operator taken off loses the power at once.
+    owner.send("/mode -R").await;
+    line_starting(&mut owner, "* modes of r").await;
+    let mut helper = server.client().await;
+    helper.nick("helper").await;
+    helper.send(&format!("/register {PASSWORD}")).await;
+    line_starting(&mut helper, "* you registered helper").await;
+    helper.send("/join r").await;
+    line_starting(&mut helper, "* you are now in r").await;
+    owner.send("/op helper").await;
+    line_starting(&mut owner, "* +o helper in r").await;
+    helper.send("/topic helping").await;
+    line_starting(&mut helper, "* topic of r set").await;
+    owner.send("/deop helper").await;
+    line_starting(&mut owner, "* -o helper in r").await;
+    helper.send("/topic not any more").await;
+    line_starting(&mut helper, "! you are not an operator of r").await;
+}
+
+#[tokio::test]
+async fn masks_are_parsed_into_meaning_and_wide_ones_need_a_server_operator() {
+    let server = TestServer::default().await;
+    let mut owner = server.client().await;
+    owner.nick("owner").await;
+    owner.send(&format!("/register {PASSWORD}")).await;
+    line_starting(&mut owner, "* you registered owner").await;
+    owner.send("/join r").await;
+    line_starting(&mut owner, "* you are now in r").await;
+    for mask in [
+        "127.0.0.0/33",
+        "300.1.1.1",
+        "10.1.2.3/8",
+        "*\u{200b}*",
+        "*\u{2060}?",
+        "**",
+        "\u{ff0a}",
+        "account:nobody_here",
+    ] {
+        owner.send(&format!("/ban {mask}")).await;
+        let line = line_starting(&mut owner, "! ").await;
+        assert!(
+            line.contains("invalid mask") || line.contains("not a registered nickname"),
+            "{mask}: {line}"
+        );
+    }
+    for mask in ["0.0.0.0/0", "10.0.0.0/8", "::/0"] {
+        owner.send(&format!("/ban {mask}")).await;
+        let line = line_starting(&mut owner, "! ").await;
+        assert!(line.contains("only a server operator"), "{mask}: {line}");
+    }
+    owner.send("/ban 10.9.0.0/16").await;
+    line_starting(&mut owner, "* ip:10.9.0.0/16 is banned in r").await;
+
+    // Typed Socket.IO arguments: a duration of the wrong type is refused,
+    // not taken as "for good".
+    let mut page =
+        SioClient::connect_auth(server.http, json!({"nick": "owner", "password": PASSWORD})).await;
+    for data in [
+        json!({"room": "r", "mask": "someone", "duration": 10}),
+        json!({"room": "r", "mask": "someone", "duration": true}),
+        json!({"room": "r", "mask": 5}),
+        json!({"room": "r", "mask": "someone", "reason": ["x"]}),
+        json!({"room": 7, "mask": "someone"}),
+    ] {
+        assert_eq!(
+            page.error_code("ban", Some(data.clone())).await,
+            "bad_request",
+            "{data}"
+        );
+    }
+    let bans = page.ok("bans", Some(json!({"room": "r"}))).await;
+    assert!(!bans.to_string().contains("someone"), "{bans}");
+}
+
+#[tokio::test]
+async fn handshake_credentials_are_all_or_nothing() {
+    let server = TestServer::default().await;
+    let mut bob = server.client().await;
+    bob.nick("bob").await;
+    bob.send(&format!("/register {PASSWORD}")).await;
+    line_starting(&mut bob, "* you registered bob").await;
+    for auth in [
+        json!({"nick": "bob"}),
+        json!({"password": PASSWORD}),
+        json!(42),
+        json!("bob"),
+        json!({"nick": "bob", "password": 12345678}),
+        json!({"session": 5}),
+        json!({"token": {"a": 1}}),
+        json!({"session": "not-a-session"}),
+        json!({"nick": "bob", "password": "wrong password"}),
+    ] {
+        let answer = SioClient::connect_answer(server.http, auth.clone()).await;
+        let Err(error) = answer else {
+            panic!("{auth} connected: {answer:?}");
+        };
+        assert!(error["data"]["code"].is_string(), "{auth}: {error}");
+    }
+    // No auth, or other settings only, is a guest.
+    for auth in [json!({}), json!({"vocabulary": "hubbub"})] {
+        assert!(SioClient::connect_answer(server.http, auth).await.is_ok());
+    }
+}
+
+#[tokio::test]
+async fn an_operator_cannot_act_on_the_owner() {
+    let server = TestServer::default().await;
+    let [mut owner, mut op]: [Client; 2] = named_clients(&server, ["owner", "helper"])
+        .await
+        .try_into()
+        .ok()
+        .unwrap();
+    for c in [&mut owner, &mut op] {
+        c.send(&format!("/register {PASSWORD}")).await;
+        line_starting(c, "* you registered").await;
+        c.send("/join r").await;
+        line_starting(c, "* you are now in r").await;
+    }
+    owner.send("/op helper").await;
+    line_starting(&mut owner, "* +o helper in r").await;
+    for command in ["/kick owner", "/ban owner", "/mute owner", "/deop owner"] {
+        op.send(command).await;
+        let line = line_starting(&mut op, "! ").await;
+        assert!(
+            line.contains("ranks at or above you") || line.contains("not an operator"),
+            "{command}: {line}"
+        );
+    }
+    owner.send("say something").await;
+    line_starting(&mut op, "owner: say something").await;
+}
+
+#[tokio::test]
+async fn a_login_rename_waits_for_the_messages_sent_before_it() {
+    let server = TestServer::default().await;
+    let [mut alice, mut watcher]: [Client; 2] = named_clients(&server, ["alice", "watcher"])
+        .await
+        .try_into()
+        .ok()
+        .unwrap();
+    alice.send(&format!("/register {PASSWORD}")).await;
+    line_starting(&mut alice, "* you registered alice").await;
+    alice.send("/logout").await;
+    line_starting(&mut alice, "* logged out").await;
+    alice.nick("a2").await;
+    line_starting(&mut watcher, "alice is now known as a2").await;
+    // Messages and then a login in one burst: the room sees every message
+    // under the old name before the rename.
+    let mut burst = String::new();
+    for i in 0..40 {
+        burst.push_str(&format!("m{i}\n"));
+    }
+    burst.push_str(&format!("/login alice {PASSWORD}\n"));
+    alice.send_bytes(burst.as_bytes()).await;
+    for i in 0..40 {
+        watcher.expect(&format!("a2: m{i}")).await;
+    }
+    watcher.expect("a2 is now known as alice").await;
+}
+
+#[tokio::test]
+async fn a_token_does_not_turn_one_user_into_another() {
+    let secret = "a secret long enough for HS256 tests";
+    let config = hubbub::Config {
+        jwt_secret: Some(secret.into()),
+        jwt_audience: Some("chat".into()),
+        ..common::config()
+    };
+    let server = TestServer::start(config).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let sign = |claims: Value| {
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::default(),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap()
+    };
+    let u1 = sign(json!({"sub": "u1", "name": "uone", "exp": now + 600, "aud": "chat"}));
+    let u2 = sign(json!({"sub": "u2", "name": "utwo", "exp": now + 600, "aud": "chat"}));
+    let mut line = server.client().await;
+    line.send(&format!("/token {u1}")).await;
+    line_starting(&mut line, "* you are logged in as uone").await;
+    line.send(&format!("/token {u2}")).await;
+    let refused = line_starting(&mut line, "! ").await;
+    assert!(refused.contains("log out first"), "{refused}");
+    line.send("/whois uone").await;
+    line_starting(&mut line, "* uone: registered; here, logged in").await;
+
+    // The audience is required, not only checked when present; `nbf` and
+    // `iat` are checked.
+    for claims in [
+        json!({"sub": "u3", "exp": now + 600}),
+        json!({"sub": "u3", "exp": now + 600, "aud": "chat", "nbf": now + 600}),
+        json!({"sub": "u3", "exp": now + 600, "aud": "chat", "iat": now + 600}),
+        json!({"sub": "u3", "exp": now + 600, "aud": "chat", "nbf": "soon"}),
+    ] {
+        let answer =
+            SioClient::connect_answer(server.http, json!({"token": sign(claims.clone())})).await;
+        let Err(error) = answer else {
+            panic!("{claims} connected");
+        };
+        assert_eq!(error["data"]["code"], "invalid_token", "{claims}");
+    }
+}
