@@ -555,6 +555,22 @@ fn unavailable(e: crate::store::StoreError) -> AccountError {
     AccountError::Unavailable
 }
 
+/// A new account id: `~` and 32 hex digits (128 random bits). No nickname
+/// key starts with `~`, so new ids never meet the ids of accounts that
+/// predate them (their nickname keys).
+///
+/// Errors: `accounts_unavailable` when the system has no randomness.
+pub fn new_account_id() -> Result<String, AccountError> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|_| AccountError::Unavailable)?;
+    let mut id = String::with_capacity(33);
+    id.push('~');
+    for b in bytes {
+        id.push_str(&format!("{b:02x}"));
+    }
+    Ok(id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -690,20 +706,4 @@ mod tests {
             Err(AccountError::RateLimited)
         );
     }
-}
-
-/// A new account id: `~` and 32 hex digits (128 random bits). No nickname
-/// key starts with `~`, so new ids never meet the ids of accounts that
-/// predate them (their nickname keys).
-///
-/// Errors: `accounts_unavailable` when the system has no randomness.
-pub fn new_account_id() -> Result<String, AccountError> {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).map_err(|_| AccountError::Unavailable)?;
-    let mut id = String::with_capacity(33);
-    id.push('~');
-    for b in bytes {
-        id.push_str(&format!("{b:02x}"));
-    }
-    Ok(id)
 }
