@@ -1,6 +1,7 @@
 //! Moderation arguments on arbitrary text: ban masks, durations and mode
 //! changes must parse or be refused without panicking, a parsed mask must
-//! read back as itself, and matching must not panic.
+//! read back as itself (as people read it and as the store keeps it), and
+//! matching must not panic.
 #![no_main]
 
 use hubbub::hub::policy::{glob, parse_duration, Mask, Modes, Who};
@@ -16,10 +17,13 @@ fuzz_target!(|text: &str| {
     let _ = Modes::default().apply(first, Some(second));
     if let Ok(mask) = Mask::parse(text) {
         assert_eq!(Mask::parse(&mask.to_string()).ok(), Some(mask.clone()));
+        assert_eq!(Mask::from_stored(&mask.stored()).ok(), Some(mask.clone()));
         let who = Who {
             nick: second,
-            account: Some(second.to_string()),
+            account: Some(second),
             ip: "10.0.0.1".parse().ok(),
+            session: (first, 1),
+            server_operator: false,
         };
         let _ = mask.matches(&who);
     }

@@ -171,15 +171,19 @@ impl Server {
             Some(issuer) => tokens.issuer(issuer),
             None => tokens,
         });
-        let accounts = Arc::new(
-            crate::accounts::Accounts::new(
-                store.clone(),
-                config.argon2,
-                config.allow_insecure_passwords,
-            )
-            .with_tokens(tokens)
-            .with_session_ttl(config.session_token_ttl),
-        );
+        let mut accounts = crate::accounts::Accounts::new(
+            store.clone(),
+            config.argon2,
+            config.allow_insecure_passwords,
+        )
+        .with_tokens(tokens)
+        .with_session_ttl(config.session_token_ttl);
+        // A cluster's nodes count failed logins together.
+        if let Some(url) = &config.redis_url {
+            let limits = cluster::logins::RedisLoginLimits::new(url, &config.cluster_prefix)?;
+            accounts = accounts.with_login_limits(Arc::new(limits));
+        }
+        let accounts = Arc::new(accounts);
         Ok(Server {
             config,
             store,

@@ -24,6 +24,8 @@
 //! | `hubbub_sockets_open`, `hubbub_sessions_open`, `hubbub_rooms` | gauge | |
 //! | `hubbub_history_cache_bytes` | gauge | (bytes the rooms' history caches hold) |
 //! | `hubbub_outbound_queued_bytes` | gauge | (bytes waiting for all clients together) |
+//! | `hubbub_login_failures_total` | counter | `reason` = `invalid_credentials`, `rate_limited` (password logins refused) |
+//! | `hubbub_moderation_actions_total` | counter | `action` = `kick`, `ban`, `mute`, `unban`, `unmute`, `op`, `deop`, `voice`, `devoice`, `invite`, `mode`, `topic`, `kill`, `wall`, `other` |
 //!
 //! The recorder is process-wide (the `metrics` facade has one): several
 //! servers in one process, as in tests, share it.
@@ -153,4 +155,25 @@ pub fn cluster_lag(seconds: f64) {
 /// A batch committed to the history store in `seconds`.
 pub fn store_commit(seconds: f64) {
     metrics::histogram!("hubbub_store_commit_seconds").record(seconds);
+}
+
+/// A password login was refused (`reason`: `invalid_credentials` or
+/// `rate_limited`).
+pub fn login_failed(reason: &'static str) {
+    metrics::counter!("hubbub_login_failures_total", "reason" => reason).increment(1);
+}
+
+/// An operator's action was carried out (`action` as the audit log names
+/// it; anything outside the fixed set counts as `other`).
+pub fn moderation_action(action: &str) {
+    const ACTIONS: &[&str] = &[
+        "kick", "ban", "mute", "unban", "unmute", "op", "deop", "voice", "devoice", "invite",
+        "mode", "topic", "kill", "wall",
+    ];
+    let action = ACTIONS
+        .iter()
+        .find(|a| **a == action)
+        .copied()
+        .unwrap_or("other");
+    metrics::counter!("hubbub_moderation_actions_total", "action" => action).increment(1);
 }

@@ -265,7 +265,7 @@ impl Client {
                 }
             }
             Command::Members { room } => Reply::Members(match room {
-                Some(room) => session.hub().members(session.id(), room)?,
+                Some(room) => session.hub().members(session.id(), room).await?,
                 None => session.room()?,
             }),
             Command::Moderate(request) => {

@@ -22,6 +22,7 @@
 //! Why pub/sub and not streams, and what it costs: docs/ARCHITECTURE.md.
 
 mod link;
+pub mod logins;
 mod subscriber;
 pub mod wire;
 

@@ -92,12 +92,15 @@ pub enum ModerationEvent {
     /// read it again, and remove whoever it now bans (`by` names who
     /// changed it, for the room's announcement).
     PolicyChanged { key: String, by: Arc<str> },
-    /// `nick` (a nickname key) was kicked from room `key`.
+    /// `nick` (a nickname key) was kicked from room `key` (`banned`: a
+    /// ban that covers them now removed them, as after a rename into it).
     Kick {
         key: String,
         nick: String,
         by: Arc<str>,
         reason: Option<Arc<str>>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        banned: bool,
     },
     /// A server operator disconnected `nick` (a nickname key) everywhere.
     Disconnect { nick: String, reason: Arc<str> },

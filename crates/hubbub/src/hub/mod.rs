@@ -441,9 +441,12 @@ impl Hub {
             limit: query.limit.saturating_add(1),
             ..query
         };
+        // Without a member here, the policy in memory may be older than
+        // the store's (a room mirrored from other nodes): read it first.
+        let key = self.lock().room_key(names::validate_room(room)?);
+        self.load_room(&key).await?;
         let (key, name, cached) = {
             let state = self.lock();
-            let key = state.room_key(names::validate_room(room)?);
             let room = state
                 .rooms
                 .get(&key)

@@ -226,6 +226,7 @@ impl Hub {
                 nick: nick_key,
                 by: by.into(),
                 reason,
+                banned: false,
             });
         }
         Ok(())
@@ -270,10 +271,11 @@ impl Hub {
                 nick,
                 by,
                 reason,
+                banned,
             } => {
                 let changed = {
                     let mut state = self.lock();
-                    self.remove_user(&mut state, &key, &nick, &by, reason, false)
+                    self.remove_user(&mut state, &key, &nick, &by, reason, banned)
                 };
                 for id in changed {
                     self.presence_changed(id);
@@ -609,6 +611,7 @@ impl Hub {
     pub(super) fn recheck_session(&self, id: SessionId) {
         let now = event::now_millis();
         let mut changed = Vec::new();
+        let mut removed = Vec::new();
         {
             let mut guard = self.lock();
             let state = &mut *guard;
@@ -641,7 +644,35 @@ impl Hub {
                 }
                 if let Some(ban) = room.policy.ban_of(&who, now) {
                     let (by, reason) = (ban.by.clone(), ban.reason.as_deref().map(Arc::from));
-                    changed.extend(self.remove_user(state, &key, &nick_key, &by, reason, true));
+                    changed.extend(self.remove_user(
+                        state,
+                        &key,
+                        &nick_key,
+                        &by,
+                        reason.clone(),
+                        true,
+                    ));
+                    removed.push((key, by, reason));
+                }
+            }
+        }
+        // The other nodes show the removal as the ban it is, before the
+        // presence change that follows it.
+        if let Some(broker) = &self.broker {
+            let nick = self
+                .lock()
+                .sessions
+                .get(&id)
+                .map(|m| names::nick_key(&m.nick));
+            for (key, by, reason) in removed {
+                if let Some(nick) = &nick {
+                    broker.moderation(ModerationEvent::Kick {
+                        key,
+                        nick: nick.clone(),
+                        by: by.as_str().into(),
+                        reason,
+                        banned: true,
+                    });
                 }
             }
         }

@@ -49,9 +49,11 @@ impl Hub {
     /// `reader` may see them (the gate's [`gate::Action::Read`]).
     ///
     /// Errors: `invalid_room`, `no_such_room`, the gate's refusals.
-    pub fn members(&self, reader: SessionId, room: &str) -> Result<RoomMembers, HubError> {
+    pub async fn members(&self, reader: SessionId, room: &str) -> Result<RoomMembers, HubError> {
+        let key = self.lock().room_key(names::validate_room(room)?);
+        // As for history: the store's policy, if none is current here.
+        self.load_room(&key).await?;
         let state = self.lock();
-        let key = state.room_key(names::validate_room(room)?);
         let room = state
             .rooms
             .get(&key)

@@ -60,6 +60,7 @@ impl Moderation {
         target: Option<&str>,
         reason: Option<&str>,
     ) {
+        crate::telemetry::moderation_action(action);
         let entry = ModerationEntry {
             room: key.to_string(),
             actor: actor.to_string(),

@@ -2,6 +2,7 @@
 //! small Socket.IO client ([`sio`]).
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod proxy;
 pub mod sio;
 pub mod tls;

@@ -5,8 +5,9 @@
 //! and end with it. Passwords are hashed with Argon2id (OWASP's minimum
 //! parameters by default: 19 MiB, 2 passes, 1 lane) on the blocking pool,
 //! at most [`MAX_CONCURRENT_HASHES`] at a time, so hashing never stalls the
-//! chat. Login attempts are rate-limited per IP and per account
-//! (`governor`); an unknown account and a wrong password get the same
+//! chat. Failed logins are limited per IP and per account ([`limits`]:
+//! counted on every node of a cluster together; a successful login spends
+//! nothing); an unknown account and a wrong password get the same
 //! answer after the same work (a hash is verified either way). Passwords
 //! are never logged, and are refused on a connection that is not
 //! encrypted unless it comes from loopback or the operator says a proxy
@@ -14,13 +15,15 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tokio::sync::Semaphore;
+
+pub mod limits;
+
+pub use limits::{LimitKey, LoginLimits};
 
 use crate::hub::names;
 use crate::session_tokens::{self, SessionTokens};
@@ -32,12 +35,6 @@ pub const MAX_CONCURRENT_HASHES: usize = 2;
 pub const MIN_PASSWORD_CHARS: usize = 8;
 /// Longest password accepted, in bytes (what is hashed is bounded).
 pub const MAX_PASSWORD_BYTES: usize = 1024;
-/// Login attempts per minute from one IP (with bursts of as many).
-const LOGINS_PER_IP_PER_MINUTE: u32 = 10;
-/// Login attempts per minute on one account, from anywhere.
-const LOGINS_PER_ACCOUNT_PER_MINUTE: u32 = 5;
-/// Keys a rate limiter keeps before it forgets the idle ones.
-const LIMITER_KEYS: usize = 10_000;
 
 /// Argon2id cost parameters (`--argon2-memory-kib`, `--argon2-passes`).
 #[derive(Debug, Clone, Copy)]
@@ -136,8 +133,8 @@ pub struct Accounts {
     memory: Mutex<HashMap<String, StoredAccount>>,
     hashing: Semaphore,
     cost: HashCost,
-    by_ip: DefaultKeyedRateLimiter<IpAddr>,
-    by_account: DefaultKeyedRateLimiter<String>,
+    /// Where failed logins are counted (this process, or the cluster).
+    limits: Arc<dyn LoginLimits>,
     /// A hash of nothing anyone knows, verified for unknown accounts so
     /// they cost what a wrong password costs.
     decoy: tokio::sync::OnceCell<String>,
@@ -155,15 +152,13 @@ impl Accounts {
         cost: HashCost,
         insecure_ok: bool,
     ) -> Accounts {
-        let per_minute = |n: u32| Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN));
         let store_for_sessions = store.clone();
         Accounts {
             store,
             memory: Mutex::new(HashMap::new()),
             hashing: Semaphore::new(MAX_CONCURRENT_HASHES),
             cost,
-            by_ip: RateLimiter::keyed(per_minute(LOGINS_PER_IP_PER_MINUTE)),
-            by_account: RateLimiter::keyed(per_minute(LOGINS_PER_ACCOUNT_PER_MINUTE)),
+            limits: Arc::new(limits::LocalLimits::default()),
             decoy: tokio::sync::OnceCell::new(),
             insecure_ok,
             tokens: None,
@@ -209,6 +204,12 @@ impl Accounts {
         if let Err(e) = self.sessions.revoke(key, token).await {
             tracing::warn!(error = %e, "could not end a session token");
         }
+    }
+
+    /// Counts failed logins in `limits` (a cluster's, shared by its nodes).
+    pub fn with_login_limits(mut self, limits: Arc<dyn LoginLimits>) -> Accounts {
+        self.limits = limits;
+        self
     }
 
     /// Also accepts application tokens checked by `tokens`.
@@ -311,22 +312,40 @@ impl Accounts {
             return Err(AccountError::InsecureConnection);
         }
         let key = names::nick_key(nick);
-        self.forget_idle();
-        if self.by_ip.check_key(&peer.ip).is_err() || self.by_account.check_key(&key).is_err() {
+        let keys = [
+            LimitKey {
+                key: format!("ip:{}", peer.ip.to_canonical()),
+                limit: limits::FAILURES_PER_IP_PER_MINUTE,
+            },
+            LimitKey {
+                key: format!("account:{key}"),
+                limit: limits::FAILURES_PER_ACCOUNT_PER_MINUTE,
+            },
+        ];
+        let now_s = crate::hub::event::now_millis() / 1000;
+        if self.limits.exhausted(&keys, now_s).await {
+            crate::telemetry::login_failed("rate_limited");
             return Err(AccountError::RateLimited);
         }
-        if password.len() > MAX_PASSWORD_BYTES {
-            return Err(AccountError::InvalidCredentials);
-        }
-        let account = self.find(nick).await?;
-        let hash = match &account {
-            Some(account) => account.password_hash.clone(),
-            None => self.decoy().await?,
+        let account = match password.len() > MAX_PASSWORD_BYTES {
+            true => None,
+            false => {
+                let account = self.find(nick).await?;
+                let hash = match &account {
+                    Some(account) => account.password_hash.clone(),
+                    None => self.decoy().await?,
+                };
+                let matches = self.verify(password, hash).await?;
+                account.filter(|_| matches)
+            }
         };
-        let matches = self.verify(password, hash).await?;
         match account {
-            Some(account) if matches => Ok(account),
-            _ => Err(AccountError::InvalidCredentials),
+            Some(account) => Ok(account),
+            None => {
+                self.limits.failed(&keys, now_s).await;
+                crate::telemetry::login_failed("invalid_credentials");
+                Err(AccountError::InvalidCredentials)
+            }
         }
     }
 
@@ -526,19 +545,6 @@ impl Accounts {
             .cloned()
     }
 
-    /// Keeps the rate limiters' memory bounded: idle keys are dropped once
-    /// there are many.
-    fn forget_idle(&self) {
-        if self.by_ip.len() > LIMITER_KEYS {
-            self.by_ip.retain_recent();
-            self.by_ip.shrink_to_fit();
-        }
-        if self.by_account.len() > LIMITER_KEYS {
-            self.by_account.retain_recent();
-            self.by_account.shrink_to_fit();
-        }
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, StoredAccount>> {
         self.memory.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -692,8 +698,12 @@ mod tests {
             .register(HOME, "carol", "long enough")
             .await
             .unwrap();
+        // The right password spends nothing.
+        for _ in 0..2 * limits::FAILURES_PER_ACCOUNT_PER_MINUTE {
+            assert!(accounts.login(HOME, "carol", "long enough").await.is_ok());
+        }
         let mut limited = false;
-        for _ in 0..LOGINS_PER_ACCOUNT_PER_MINUTE + 1 {
+        for _ in 0..limits::FAILURES_PER_ACCOUNT_PER_MINUTE + 1 {
             if accounts.login(HOME, "carol", "guess guess").await == Err(AccountError::RateLimited)
             {
                 limited = true;
