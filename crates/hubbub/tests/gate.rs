@@ -656,3 +656,32 @@ async fn a_token_does_not_turn_one_user_into_another() {
         assert_eq!(error["data"]["code"], "invalid_token", "{claims}");
     }
 }
+
+#[tokio::test]
+async fn renames_are_bounded_like_speech() {
+    let server = TestServer::default().await;
+    let mut client = server.client().await;
+    let mut watcher = server.client().await;
+    line_starting(&mut client, &format!("{} has joined us", watcher.name)).await;
+    let first = client.name.clone();
+    let mut accepted = 0;
+    let mut refused = None;
+    for i in 0..12 {
+        client.send(&format!("/nick n{i}")).await;
+        let line = client.line().await;
+        if line.starts_with("! ") {
+            refused = Some(line);
+            break;
+        }
+        accepted += 1;
+    }
+    assert_eq!(accepted, hubbub::client::MAX_RENAMES, "{first}");
+    let refused = refused.expect("a refusal");
+    assert!(refused.contains("changing nicknames too fast"), "{refused}");
+    // The room saw exactly the renames that were made.
+    for i in 0..accepted {
+        let line = watcher.line().await;
+        assert!(line.ends_with(&format!(" is now known as n{i}")), "{line}");
+    }
+    watcher.expect_silence(Duration::from_millis(200)).await;
+}

@@ -30,6 +30,13 @@ pub mod identity;
 
 pub use identity::{Credentials, GuestNames, Identity, LoginDone, TokenDone};
 
+/// Most nickname changes a client may make within [`RENAME_WINDOW`]
+/// (IRC servers' anti-nick-flood, e.g. Solanum's 5 in 20 s): a rename is
+/// seen by every room the client is in.
+pub const MAX_RENAMES: usize = 5;
+/// The window [`MAX_RENAMES`] counts in.
+pub const RENAME_WINDOW: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// Most room messages one connection may have submitted and not yet
 /// committed, on every transport: past this, its reads wait for the
 /// oldest (backpressure), and group commit has this many to batch.
@@ -193,6 +200,8 @@ pub enum Reply {
 pub struct Client {
     pub identity: Identity,
     moderation: Arc<Moderation>,
+    /// When the last [`MAX_RENAMES`] renames were made.
+    renames: std::sync::Mutex<std::collections::VecDeque<std::time::Instant>>,
 }
 
 impl Client {
@@ -200,7 +209,44 @@ impl Client {
         Client {
             identity,
             moderation,
+            renames: std::sync::Mutex::new(std::collections::VecDeque::with_capacity(MAX_RENAMES)),
         }
+    }
+
+    /// Refuses a rename when [`MAX_RENAMES`] were made within
+    /// [`RENAME_WINDOW`] (refused renames, which nobody sees, do not count).
+    ///
+    /// Errors: `rename_flood`, with how long to wait.
+    fn may_rename(&self) -> Result<(), Refusal> {
+        let now = std::time::Instant::now();
+        let mut renames = self.renames.lock().unwrap_or_else(|e| e.into_inner());
+        while renames
+            .front()
+            .is_some_and(|at| now.duration_since(*at) >= RENAME_WINDOW)
+        {
+            renames.pop_front();
+        }
+        if renames.len() >= MAX_RENAMES {
+            let wait = renames
+                .front()
+                .map_or(RENAME_WINDOW, |at| RENAME_WINDOW - now.duration_since(*at));
+            return Err(Refusal::new(
+                "rename_flood",
+                format!(
+                    "you are changing nicknames too fast; wait {} s",
+                    wait.as_secs().max(1)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn renamed(&self) {
+        let mut renames = self.renames.lock().unwrap_or_else(|e| e.into_inner());
+        if renames.len() >= MAX_RENAMES {
+            renames.pop_front();
+        }
+        renames.push_back(std::time::Instant::now());
     }
 
     /// Carries out `command` for `session`, after `in_flight` has settled
@@ -219,9 +265,12 @@ impl Client {
         }
         let identity = &self.identity;
         Ok(match command {
-            Command::Rename { nick, first } => Reply::Renamed {
-                logged_out: identity.rename(session, nick, first).await?,
-            },
+            Command::Rename { nick, first } => {
+                self.may_rename()?;
+                let logged_out = identity.rename(session, nick, first).await?;
+                self.renamed();
+                Reply::Renamed { logged_out }
+            }
             Command::Register { password } => {
                 Reply::Registered(identity.register(session, password).await?)
             }
