@@ -680,6 +680,18 @@ async fn one_account_on_two_nodes_is_one_member_and_gets_everything() {
     let members = phone.ok("members", None).await;
     assert_eq!(members["members"], json!(["ann", "bob"]));
     assert_eq!(members["logged_in"], json!(["ann"]));
+    // The list above shows ann once whether or not n1 knows of the phone
+    // yet; her second device is known when whois counts it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        bob.send("/whois ann").await;
+        let line = tcp_skip_until(&mut bob, |l| l.starts_with("* ann: ")).await;
+        if line.ends_with("(on 2 devices)") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{line}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     // A private message to ann reaches both devices, on both nodes; what
     // the phone sends privately shows on the desk.

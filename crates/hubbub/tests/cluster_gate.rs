@@ -183,3 +183,37 @@ async fn failed_logins_are_counted_by_the_whole_cluster() {
         assert_eq!(answer.unwrap_err()["data"]["code"], "rate_limited");
     }
 }
+
+#[tokio::test]
+async fn a_ban_set_while_a_node_was_cut_off_holds_there_once_it_is_back() {
+    let cluster = Cluster::new().await;
+    let proxy = common::proxy::Proxy::start("127.0.0.1:6379".parse().unwrap()).await;
+    let n1 = cluster.node(REDIS, "n1").await;
+    let n2 = cluster.node(&format!("redis://{}", proxy.addr), "n2").await;
+    let mut owner = tcp(&n1, "owner").await;
+    owner.send("/register long enough").await;
+    tcp_skip_to(&mut owner, "* you registered owner; you are logged in").await;
+    owner.send("/join r").await;
+    tcp_skip_until(&mut owner, |l| l.starts_with("* you are now in r")).await;
+    let mut mallory = socket(&n2, "mallory").await;
+    mallory.ok("join", Some(json!({"room": "r"}))).await;
+    tcp_skip_until(&mut owner, |l| l.contains("mallory")).await;
+
+    // n2 misses the announcement of the ban...
+    proxy.cut();
+    n2.wait_for_log("cluster link to Redis failed").await;
+    owner.send("/ban mallory").await;
+    tcp_skip_until(&mut owner, |l| {
+        l.starts_with("* nick:mallory is banned in r")
+    })
+    .await;
+    proxy.restore();
+    // ...and reads every policy again once it is back: mallory is removed
+    // there too, and kept out.
+    let kicked = mallory.event_skipping("kicked").await;
+    assert_eq!(kicked["nick"], "mallory");
+    assert_eq!(
+        ask(&mut mallory, "join", json!({"room": "r"})).await,
+        "banned"
+    );
+}

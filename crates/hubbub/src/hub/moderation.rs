@@ -118,6 +118,31 @@ impl Hub {
         self.reload_policy_by(key, "an operator").await;
     }
 
+    /// Reads again every policy in memory (the rooms' and the server's),
+    /// after this node may have missed announcements of changes (its
+    /// subscription to the cluster was lost). Until a room's is read, the
+    /// room admits nobody new (`Room::policy_stale`): never an older policy
+    /// than one that may exist.
+    pub(crate) fn resync_policies(self: &Arc<Self>) {
+        if self.store.is_none() {
+            return;
+        }
+        let keys: Vec<String> = {
+            let mut state = self.lock();
+            for room in state.rooms.values_mut() {
+                room.policy_stale = true;
+            }
+            state.rooms.keys().cloned().collect()
+        };
+        let hub = self.clone();
+        tokio::spawn(async move {
+            hub.reload_policy_by("", "an operator").await;
+            for key in keys {
+                hub.reload_policy_by(&key, "an operator").await;
+            }
+        });
+    }
+
     /// Reads room `key`'s policy from the store and installs it: `by`
     /// changed it on another node.
     async fn reload_policy_by(&self, key: &str, by: &str) {
@@ -126,7 +151,13 @@ impl Hub {
         };
         match store.policy(key).await {
             Ok(Some((json, _))) => self.install_policy(key, Arc::new(parse_policy(key, &json)), by),
-            Ok(None) => {}
+            Ok(None) => {
+                // Nothing stored: the default rules are the room's.
+                if let Some(room) = self.lock().rooms.get_mut(key) {
+                    room.policy = Arc::default();
+                    room.policy_stale = false;
+                }
+            }
             Err(e) => {
                 // Never serve a policy older than one known to exist: the
                 // room refuses entries until the next read succeeds.

@@ -93,6 +93,10 @@ impl Hub {
                 tokio::spawn(repair(Arc::downgrade(self), key.clone(), Duration::ZERO));
             }
         }
+        drop(state);
+        // Policy changes announced while this node was away were missed
+        // too: read every policy in memory again (`Hub::resync_policies`).
+        self.resync_policies();
     }
 
     /// Makes `event` (message `id`) room `key`'s latest: cache and fan
