@@ -685,3 +685,147 @@ async fn renames_are_bounded_like_speech() {
     }
     watcher.expect_silence(Duration::from_millis(200)).await;
 }
+
+#[tokio::test]
+async fn a_long_pattern_ban_reads_back_and_the_policy_survives() {
+    let config = common::config();
+    let server = TestServer::start(config.clone()).await;
+    let mut owner = server.client().await;
+    owner.nick("owner").await;
+    owner.send(&format!("/register {PASSWORD}")).await;
+    line_starting(&mut owner, "* you registered owner").await;
+    owner.send("/join r").await;
+    line_starting(&mut owner, "* you are now in r").await;
+    // As long as a typed mask may be: its stored form is longer.
+    let pattern = format!("{}*", "a".repeat(99));
+    owner.send(&format!("/ban {pattern}")).await;
+    line_starting(&mut owner, "* nick:aaaa").await;
+    owner.send("/mode +i").await;
+    line_starting(&mut owner, "* modes of r").await;
+    // Another change reads the stored policy back: nothing is lost.
+    owner.send("/topic still mine").await;
+    line_starting(&mut owner, "* topic of r set").await;
+    owner.send("/bans").await;
+    line_starting(&mut owner, "* bans of r (1):").await;
+    drop(owner);
+    server.shutdown().await;
+
+    let server = TestServer::start(config).await;
+    let mut owner = server.client().await;
+    owner.send(&format!("/login owner {PASSWORD}")).await;
+    line_starting(&mut owner, "* you are logged in as owner").await;
+    owner.send("/join r").await;
+    line_starting(&mut owner, "* you are now in r").await;
+    owner.send("/bans").await;
+    line_starting(&mut owner, "* bans of r (1):").await;
+    let mut guest = server.client().await;
+    guest.send("/join r").await;
+    line_starting(&mut guest, "! r is invite-only").await;
+}
+
+#[tokio::test]
+async fn a_login_is_a_rename_the_room_sees() {
+    let server = TestServer::default().await;
+    let [mut owner, mut other, mut quiet]: [Client; 3] =
+        named_clients(&server, ["owner", "spammy-name", "quiet"])
+            .await
+            .try_into()
+            .ok()
+            .unwrap();
+    for c in [&mut owner, &mut other] {
+        c.send(&format!("/register {PASSWORD}")).await;
+        line_starting(c, "* you registered").await;
+    }
+    other.send("/quit").await;
+    for c in [&mut owner, &mut quiet] {
+        c.send("/join r").await;
+        line_starting(c, "* you are now in r").await;
+    }
+    owner.send("/mute quiet").await;
+    line_starting(&mut owner, "* nick:quiet is muted in r").await;
+    // Logging in to an account of another name would show the room that
+    // name: speech, which a muted member may not make.
+    quiet.send(&format!("/login spammy-name {PASSWORD}")).await;
+    line_starting(&mut quiet, "! you are muted in r").await;
+    owner.expect_silence(Duration::from_millis(200)).await;
+}
+
+#[tokio::test]
+async fn a_ban_is_lifted_only_by_someone_ranked_as_high_as_its_setter() {
+    let server = TestServer::default().await;
+    let [mut owner, mut op]: [Client; 2] = named_clients(&server, ["owner", "helper"])
+        .await
+        .try_into()
+        .ok()
+        .unwrap();
+    for c in [&mut owner, &mut op] {
+        c.send(&format!("/register {PASSWORD}")).await;
+        line_starting(c, "* you registered").await;
+        c.send("/join r").await;
+        line_starting(c, "* you are now in r").await;
+    }
+    owner.send("/op helper").await;
+    line_starting(&mut owner, "* +o helper in r").await;
+    owner.send("/ban nick:spammer*").await;
+    line_starting(&mut owner, "* nick:spammer* is banned in r").await;
+    op.send("/unban nick:spammer*").await;
+    let refused = line_starting(&mut op, "! ").await;
+    assert!(refused.contains("ranks at or above you"), "{refused}");
+    // The operator's own ban is theirs to lift.
+    op.send("/ban nick:flooder*").await;
+    line_starting(&mut op, "* nick:flooder* is banned in r").await;
+    op.send("/unban nick:flooder*").await;
+    line_starting(&mut op, "* nick:flooder* is unbanned in r").await;
+    owner.send("/unban nick:spammer*").await;
+    line_starting(&mut owner, "* nick:spammer* is unbanned in r").await;
+}
+
+#[tokio::test]
+async fn the_room_list_keeps_closed_rooms_topics_to_those_who_may_read_them() {
+    let server = TestServer::default().await;
+    let mut owner = server.client().await;
+    owner.nick("owner").await;
+    owner.send(&format!("/register {PASSWORD}")).await;
+    line_starting(&mut owner, "* you registered owner").await;
+    owner.send("/join secret").await;
+    line_starting(&mut owner, "* you are now in secret").await;
+    owner.send("/topic the plan").await;
+    line_starting(&mut owner, "* topic of secret set").await;
+    owner.send("/mode +i").await;
+    line_starting(&mut owner, "* modes of secret").await;
+    let mut page = SioClient::connect(server.http).await;
+    let rooms = page.ok("rooms", None).await;
+    assert!(!rooms.to_string().contains("the plan"), "{rooms}");
+    assert_eq!(
+        page.error_code("topic", Some(json!({"room": "secret"})))
+            .await,
+        "invite_only"
+    );
+}
+
+#[tokio::test]
+async fn a_revoked_server_operator_loses_the_power_at_once() {
+    let server = TestServer::default().await;
+    let mut root = server.client().await;
+    root.nick("root").await;
+    root.send(&format!("/register {PASSWORD}")).await;
+    line_starting(&mut root, "* you registered root").await;
+    server
+        .accounts
+        .set_server_operator("root", true)
+        .await
+        .unwrap();
+    root.send("/logout").await;
+    line_starting(&mut root, "* logged out").await;
+    root.send(&format!("/login root {PASSWORD}")).await;
+    line_starting(&mut root, "* you are logged in as root").await;
+    root.send("/wall first").await;
+    line_starting(&mut root, "* notice sent").await;
+    server
+        .accounts
+        .set_server_operator("root", false)
+        .await
+        .unwrap();
+    root.send("/wall second").await;
+    line_starting(&mut root, "! you are not a server operator").await;
+}

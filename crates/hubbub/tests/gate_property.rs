@@ -44,6 +44,7 @@ fn ban(mask: Mask) -> Ban {
     Ban {
         mask,
         sessions: Default::default(),
+        rank: None,
         reason: None,
         by: "op".into(),
         ms: 0,

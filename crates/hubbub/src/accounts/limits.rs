@@ -1,8 +1,10 @@
 //! Login limits: failed logins counted per address and per account in
 //! one-minute windows, so that guessing is slow while the right password,
-//! which spends nothing, always gets in below the limit. A key is
-//! exhausted when its failures in the current and the previous minute
-//! reach its limit, so a burst that straddles a minute's end is not
+//! which spends nothing, always gets in below the limit. An attempt is
+//! counted before its password is checked and taken back when it
+//! succeeds, so attempts made at once cannot all slip under the limit;
+//! a key is exhausted when its attempts in the current and the previous
+//! minute pass its limit, so a burst that straddles a minute's end is not
 //! forgiven by it.
 //!
 //! The accounts service owns this interface ([`LoginLimits`]); this
@@ -32,11 +34,12 @@ pub struct LimitKey {
 /// Where failed logins are counted.
 #[async_trait::async_trait]
 pub trait LoginLimits: Send + Sync + std::fmt::Debug {
-    /// Whether any of `keys` has reached its limit in the current and the
-    /// previous minute together (`now_s`: seconds since the Unix epoch).
-    async fn exhausted(&self, keys: &[LimitKey], now_s: u64) -> bool;
-    /// Counts one failure against each of `keys`.
-    async fn failed(&self, keys: &[LimitKey], now_s: u64);
+    /// Counts an attempt against each of `keys` (at `now_s`, seconds since
+    /// the Unix epoch) and says whether all of them are still within their
+    /// limit over the current and the previous minute, this one included.
+    async fn attempt(&self, keys: &[LimitKey], now_s: u64) -> bool;
+    /// Takes back an attempt made at `now_s` that succeeded.
+    async fn succeeded(&self, keys: &[LimitKey], now_s: u64);
 }
 
 /// A key's failures: in `minute`, and in the minute before it.
@@ -88,17 +91,7 @@ impl LocalLimits {
 
 #[async_trait::async_trait]
 impl LoginLimits for LocalLimits {
-    async fn exhausted(&self, keys: &[LimitKey], now_s: u64) -> bool {
-        let minute = now_s / 60;
-        let counts = self.counts();
-        keys.iter().any(|k| {
-            counts
-                .get(&k.key)
-                .is_some_and(|w| w.recent(minute) >= k.limit)
-        })
-    }
-
-    async fn failed(&self, keys: &[LimitKey], now_s: u64) {
+    async fn attempt(&self, keys: &[LimitKey], now_s: u64) -> bool {
         let minute = now_s / 60;
         let mut counts = self.counts();
         if counts.len() >= LOCAL_KEYS {
@@ -109,6 +102,7 @@ impl LoginLimits for LocalLimits {
                 counts.clear();
             }
         }
+        let mut within = true;
         for k in keys {
             let window = counts.entry(k.key.clone()).or_insert(Window {
                 minute,
@@ -117,6 +111,20 @@ impl LoginLimits for LocalLimits {
             });
             window.advance(minute);
             window.now = window.now.saturating_add(1);
+            within &= window.recent(minute) <= k.limit;
+        }
+        within
+    }
+
+    async fn succeeded(&self, keys: &[LimitKey], now_s: u64) {
+        let minute = now_s / 60;
+        let mut counts = self.counts();
+        for k in keys {
+            if let Some(window) = counts.get_mut(&k.key) {
+                if window.minute == minute {
+                    window.now = window.now.saturating_sub(1);
+                }
+            }
         }
     }
 }
@@ -126,26 +134,27 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn failures_count_per_minute_and_key() {
+    async fn attempts_count_per_minute_and_key_and_successes_are_taken_back() {
         let limits = LocalLimits::default();
         let keys = [LimitKey {
             key: "account:carol".into(),
             limit: 2,
         }];
-        assert!(!limits.exhausted(&keys, 60).await);
-        limits.failed(&keys, 60).await;
-        assert!(!limits.exhausted(&keys, 61).await);
+        assert!(limits.attempt(&keys, 60).await);
+        assert!(limits.attempt(&keys, 61).await);
+        // A success is taken back: it spends nothing.
+        limits.succeeded(&keys, 61).await;
+        assert!(limits.attempt(&keys, 62).await);
+        assert!(!limits.attempt(&keys, 63).await);
         // A minute's end forgives nothing: the previous minute counts.
-        limits.failed(&keys, 120).await;
-        assert!(limits.exhausted(&keys, 121).await);
-        // Two minutes on, the first failure is forgotten.
-        assert!(!limits.exhausted(&keys, 180).await);
-        assert!(!limits.exhausted(&keys, 240).await);
+        assert!(!limits.attempt(&keys, 120).await);
+        // Two minutes on, the old attempts are forgotten.
+        assert!(limits.attempt(&keys, 240).await);
         let other = [LimitKey {
             key: "account:dave".into(),
             limit: 2,
         }];
-        assert!(!limits.exhausted(&other, 119).await);
+        assert!(limits.attempt(&other, 240).await);
     }
 
     #[tokio::test]
@@ -156,7 +165,7 @@ mod tests {
                 key: format!("ip:{i}"),
                 limit: 1,
             }];
-            limits.failed(&key, 0).await;
+            limits.attempt(&key, 0).await;
         }
         assert!(limits.counts().len() <= LOCAL_KEYS);
     }

@@ -323,7 +323,7 @@ impl Accounts {
             },
         ];
         let now_s = crate::hub::event::now_millis() / 1000;
-        if self.limits.exhausted(&keys, now_s).await {
+        if !self.limits.attempt(&keys, now_s).await {
             crate::telemetry::login_failed("rate_limited");
             return Err(AccountError::RateLimited);
         }
@@ -340,9 +340,11 @@ impl Accounts {
             }
         };
         match account {
-            Some(account) => Ok(account),
+            Some(account) => {
+                self.limits.succeeded(&keys, now_s).await;
+                Ok(account)
+            }
             None => {
-                self.limits.failed(&keys, now_s).await;
                 crate::telemetry::login_failed("invalid_credentials");
                 Err(AccountError::InvalidCredentials)
             }

@@ -263,6 +263,29 @@ impl Client {
         if command.changes_presence() {
             in_flight.settle().await;
         }
+        // Every rename counts against the rename budget, whatever caused it
+        // (a login or a token takes the account's name); one that cannot
+        // be known beforehand is counted after.
+        let before = session.nick()?;
+        let renames = match &command {
+            Command::Login {
+                nick: Some(nick), ..
+            } => **nick != *before,
+            Command::Token { .. } => !self.identity.is_logged_in(),
+            _ => false,
+        };
+        if renames {
+            self.may_rename()?;
+        }
+        let reply = self.carry_out(session, command).await;
+        if !matches!(reply, Ok(Reply::Renamed { .. })) && session.nick().is_ok_and(|n| n != before)
+        {
+            self.renamed();
+        }
+        reply
+    }
+
+    async fn carry_out(&self, session: &Session, command: Command<'_>) -> Result<Reply, Refusal> {
         let identity = &self.identity;
         Ok(match command {
             Command::Rename { nick, first } => {

@@ -5,7 +5,9 @@
 //! Implements the accounts service's [`LoginLimits`].
 //!
 //! While Redis cannot be reached, each node counts in its own memory
-//! ([`LocalLimits`]) rather than let attempts through uncounted.
+//! ([`LocalLimits`]) rather than let attempts through uncounted. (A
+//! success whose attempt was counted in Redis but whose take-back could
+//! not be written spends one attempt: the safe side.)
 
 use redis::aio::MultiplexedConnection;
 use tokio::sync::Mutex;
@@ -64,37 +66,39 @@ impl RedisLoginLimits {
 
 #[async_trait::async_trait]
 impl LoginLimits for RedisLoginLimits {
-    async fn exhausted(&self, keys: &[LimitKey], now_s: u64) -> bool {
+    async fn attempt(&self, keys: &[LimitKey], now_s: u64) -> bool {
+        let minute = now_s / 60;
         if let Some(mut conn) = self.connection().await {
-            let minute = now_s / 60;
-            let names: Vec<String> = keys
-                .iter()
-                .flat_map(|k| [self.key(k, minute), self.key(k, minute.saturating_sub(1))])
-                .collect();
-            let mut mget = redis::cmd("MGET");
-            mget.arg(&names);
-            let read = mget.query_async(&mut conn);
-            match tokio::time::timeout(TIMEOUT, read).await {
-                Ok(Ok(counts)) => {
-                    let counts: Vec<Option<u32>> = counts;
-                    return keys.iter().zip(counts.chunks(2)).any(|(k, pair)| {
+            // INCR this minute's count, read the previous minute's: one
+            // round trip, and attempts made at once each see the others.
+            let mut pipe = redis::pipe();
+            for k in keys {
+                let name = self.key(k, minute);
+                pipe.cmd("INCR").arg(&name);
+                pipe.cmd("EXPIRE").arg(&name).arg(180).ignore();
+                pipe.cmd("GET").arg(self.key(k, minute.saturating_sub(1)));
+            }
+            let counted = pipe.query_async::<Vec<Option<u32>>>(&mut conn);
+            match tokio::time::timeout(TIMEOUT, counted).await {
+                Ok(Ok(counts)) if counts.len() == 2 * keys.len() => {
+                    return keys.iter().zip(counts.chunks(2)).all(|(k, pair)| {
                         let recent: u32 = pair.iter().map(|n| n.unwrap_or(0)).sum();
-                        recent >= k.limit
+                        recent <= k.limit
                     });
                 }
                 _ => self.forget_connection().await,
             }
         }
-        self.fallback.exhausted(keys, now_s).await
+        tracing::warn!("counting a login attempt on this node only: Redis did not answer");
+        self.fallback.attempt(keys, now_s).await
     }
 
-    async fn failed(&self, keys: &[LimitKey], now_s: u64) {
+    async fn succeeded(&self, keys: &[LimitKey], now_s: u64) {
+        let minute = now_s / 60;
         if let Some(mut conn) = self.connection().await {
             let mut pipe = redis::pipe();
             for k in keys {
-                let name = self.key(k, now_s / 60);
-                pipe.cmd("INCR").arg(&name).ignore();
-                pipe.cmd("EXPIRE").arg(&name).arg(180).ignore();
+                pipe.cmd("DECR").arg(self.key(k, minute)).ignore();
             }
             let written = pipe.query_async::<()>(&mut conn);
             if let Ok(Ok(())) = tokio::time::timeout(TIMEOUT, written).await {
@@ -102,7 +106,6 @@ impl LoginLimits for RedisLoginLimits {
             }
             self.forget_connection().await;
         }
-        tracing::warn!("counting a failed login on this node only: Redis did not answer");
-        self.fallback.failed(keys, now_s).await;
+        self.fallback.succeeded(keys, now_s).await;
     }
 }

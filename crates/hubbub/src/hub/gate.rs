@@ -15,7 +15,10 @@ use super::policy::{Policy, Who};
 use super::HubError;
 
 /// Where someone stands in a room, lowest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum Rank {
     Member,
     /// May speak in a moderated (`+m`) room.
@@ -296,6 +299,7 @@ mod tests {
         policy.bans.push(Ban {
             mask: Mask::parse("someone_else").unwrap(),
             sessions: [guest.session_subject()].into(),
+            rank: None,
             reason: None,
             by: "op".into(),
             ms: 0,

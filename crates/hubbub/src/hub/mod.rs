@@ -106,6 +106,21 @@ pub struct LoggedIn {
     pub server_operator: bool,
 }
 
+/// Where this process starts numbering its sessions: a random point
+/// below 2^52 (ids stay exact in JSON numbers). A guest's grants and bans
+/// name its session (`policy::session_subject`), and survive a restart in
+/// the store: a node that restarts under the same node id must not hand
+/// an old session's id to someone new.
+fn first_session_id() -> u64 {
+    let mut bytes = [0u8; 8];
+    let random = match getrandom::fill(&mut bytes) {
+        Ok(()) => u64::from_le_bytes(bytes),
+        // No randomness: the clock is the next best thing.
+        Err(_) => event::now_millis().wrapping_mul(1_000_003),
+    };
+    1 + random % (1 << 52)
+}
+
 /// A request the hub refused; `code` is stable for programs, the text is for people.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HubError {
@@ -404,7 +419,7 @@ impl Hub {
         let hub = Arc::new(Hub {
             config,
             state: Mutex::new(state),
-            next_session: AtomicU64::new(1),
+            next_session: AtomicU64::new(first_session_id()),
             stats: HubStats::default(),
             relief: Arc::new(tokio::sync::Notify::new()),
             shutting_down: std::sync::atomic::AtomicBool::new(false),

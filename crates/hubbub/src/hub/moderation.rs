@@ -65,9 +65,10 @@ impl Hub {
                 for _ in 0..MAX_POLICY_RETRIES {
                     let read = store.policy(key).await.map_err(unavailable)?;
                     let (mut policy, version) = match read {
-                        Some((json, version)) => (parse_policy(key, &json), Some(version)),
+                        Some((json, version)) => (parse_policy(key, &json)?, Some(version)),
                         None => (Policy::default(), None),
                     };
+                    self.forget_gone_guests(&mut policy);
                     change(&mut policy)?;
                     policy.expire(event::now_millis());
                     let json = serde_json::to_string(&policy).unwrap_or_default();
@@ -76,20 +77,24 @@ impl Hub {
                         .await
                         .map_err(unavailable)?
                     {
-                        stored = Some(policy);
+                        // The store's version after this write.
+                        stored = Some((policy, version.map_or(1, |v| v + 1)));
                         break;
                     }
                 }
-                Arc::new(stored.ok_or(HubError::StoreUnavailable)?)
+                let (policy, version) = stored.ok_or(HubError::StoreUnavailable)?;
+                (Arc::new(policy), Some(version))
             }
             None => {
                 let mut policy = (*self.current_policy(key)).clone();
+                self.forget_gone_guests(&mut policy);
                 change(&mut policy)?;
                 policy.expire(event::now_millis());
-                Arc::new(policy)
+                (Arc::new(policy), None)
             }
         };
-        self.install_policy(key, policy.clone(), by);
+        let (policy, version) = policy;
+        self.install_policy(key, policy.clone(), by, version);
         if let Some(broker) = &self.broker {
             broker.moderation(ModerationEvent::PolicyChanged {
                 key: key.to_string(),
@@ -150,7 +155,14 @@ impl Hub {
             return;
         };
         match store.policy(key).await {
-            Ok(Some((json, _))) => self.install_policy(key, Arc::new(parse_policy(key, &json)), by),
+            Ok(Some((json, version))) => match parse_policy(key, &json) {
+                Ok(policy) => self.install_policy(key, Arc::new(policy), by, Some(version)),
+                Err(_) => {
+                    if let Some(room) = self.lock().rooms.get_mut(key) {
+                        room.policy_stale = true;
+                    }
+                }
+            },
             Ok(None) => {
                 // Nothing stored: the default rules are the room's.
                 if let Some(room) = self.lock().rooms.get_mut(key) {
@@ -173,13 +185,29 @@ impl Hub {
     /// the members it bans: from the room, or for the server's, from the
     /// server. A room not in memory is left alone (it reads its policy
     /// when someone joins it).
-    pub(crate) fn install_policy(&self, key: &str, policy: Arc<Policy>, by: &str) {
+    ///
+    /// `version` is the store's version of it (`None` without a store):
+    /// one older than the version installed already is dropped, so reads
+    /// that finish out of order never take a room back to older rules.
+    pub(crate) fn install_policy(
+        &self,
+        key: &str,
+        policy: Arc<Policy>,
+        by: &str,
+        version: Option<i64>,
+    ) {
         let now = event::now_millis();
         let mut changed_sessions = Vec::new();
         {
             let mut guard = self.lock();
             let state = &mut *guard;
             if key.is_empty() {
+                if let Some(version) = version {
+                    if version < state.server_policy_version {
+                        return;
+                    }
+                    state.server_policy_version = version;
+                }
                 state.server_policy = policy.clone();
                 for (id, member) in &state.sessions {
                     let Some(who) = state.who(*id) else { continue };
@@ -201,6 +229,12 @@ impl Hub {
             let Some(room) = state.rooms.get_mut(key) else {
                 return;
             };
+            if let Some(version) = version {
+                if version < room.policy_version {
+                    return;
+                }
+                room.policy_version = version;
+            }
             room.policy = policy.clone();
             room.policy_stale = false;
             let room = &state.rooms[key];
@@ -620,6 +654,21 @@ impl Hub {
         })
     }
 
+    /// Drops from `policy` the guest sessions that have ended (their voice,
+    /// invitations, and the sessions their bans also named): a guest's
+    /// grant is its session's and ends with it, and dead entries must not
+    /// fill the policy's bounded lists.
+    fn forget_gone_guests(&self, policy: &mut Policy) {
+        let state = self.lock();
+        let live =
+            |subject: &String| !subject.starts_with("session:") || state.session_live(subject);
+        policy.voiced.retain(live);
+        policy.invites.retain(live);
+        for ban in policy.bans.iter_mut().chain(policy.mutes.iter_mut()) {
+            ban.sessions.retain(live);
+        }
+    }
+
     /// The session subjects ([`policy::session_subject`]) of everyone
     /// holding nickname `nick`, here and on other nodes: a ban of a person
     /// names their sessions too, so that logging out sheds nothing.
@@ -769,11 +818,19 @@ impl Hub {
     }
 }
 
-/// A stored policy; one that does not parse (written by a newer version,
-/// or damaged) counts as empty, with a warning, rather than lock a room.
-pub(super) fn parse_policy(key: &str, json: &str) -> Policy {
-    serde_json::from_str(json).unwrap_or_else(|e| {
-        tracing::warn!(room = key, error = %e, "a stored room policy does not parse; ignoring it");
-        Policy::default()
+/// A stored policy. One that does not parse (written by a newer version,
+/// or damaged) is never taken for the default rules, nor written over:
+/// the room fails closed (`policy_unavailable`) until an administrator
+/// repairs it, and the error is logged.
+///
+/// Errors: `policy_unavailable`.
+pub(super) fn parse_policy(key: &str, json: &str) -> Result<Policy, HubError> {
+    serde_json::from_str(json).map_err(|e| {
+        tracing::error!(room = key, error = %e, "a stored room policy does not parse");
+        HubError::PolicyUnavailable(if key.is_empty() {
+            "this server".to_string()
+        } else {
+            key.to_string()
+        })
     })
 }

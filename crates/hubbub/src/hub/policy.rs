@@ -206,12 +206,18 @@ impl Mask {
         }
     }
 
-    /// Reads [`Mask::stored`]'s form back; `account:NAME` without an id
-    /// (written before accounts had ids) means the account whose id is
-    /// NAME's key, which is what such accounts' ids are.
+    /// Reads [`Mask::stored`]'s form back; lenient, as a reader of what
+    /// this or an earlier version wrote must be (a policy that does not
+    /// read back is refused whole): `account:NAME` without an id (written
+    /// before accounts had ids) means the account whose id is NAME's key,
+    /// which is what such accounts' ids are; `nick:` patterns are taken as
+    /// stored, whatever rules for new ones say; a network with host bits
+    /// set is taken as its network.
     ///
-    /// Errors: `bad_mask`.
+    /// Errors: `bad_mask` for an address that does not parse, or a form
+    /// no version writes.
     pub fn from_stored(text: &str) -> Result<Mask, HubError> {
+        let bad = || HubError::BadMask(text.chars().take(64).collect());
         if let Some(rest) = text.strip_prefix("account:") {
             return Ok(match rest.split_once('@') {
                 Some((name, id)) => Mask::Account {
@@ -223,6 +229,18 @@ impl Mask {
                     name: rest.to_string(),
                 },
             });
+        }
+        if let Some(rest) = text.strip_prefix("nick:") {
+            return Ok(Mask::Nick(rest.to_string()));
+        }
+        if let Some(rest) = text.strip_prefix("ip:") {
+            return match ip_mask(rest) {
+                Some(mask) => Ok(mask),
+                None => rest
+                    .parse::<ipnet::IpNet>()
+                    .map(|net| Mask::Ip(net.trunc()))
+                    .map_err(|_| bad()),
+            };
         }
         Mask::parse(text)
     }
@@ -381,6 +399,11 @@ pub struct Ban {
     /// rename sheds nothing. One entry in listings, lifted with the mask.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub sessions: BTreeSet<String>,
+    /// The rank of whoever set it: only someone ranked as high may lift it
+    /// (an operator cannot undo the owner's ban, nor a room operator a
+    /// server operator's). Bans from before ranks were kept have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rank: Option<super::gate::Rank>,
     pub reason: Option<String>,
     /// Who set it (a nickname).
     pub by: String,
@@ -654,6 +677,7 @@ mod tests {
         policy.bans.push(Ban {
             mask: Mask::parse("eve").unwrap(),
             sessions: BTreeSet::new(),
+            rank: None,
             reason: Some("spam".into()),
             by: "op".into(),
             ms: 0,

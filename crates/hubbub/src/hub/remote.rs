@@ -70,6 +70,11 @@ impl Remote {
         })
     }
 
+    /// Whether session `id` of `node` is known here.
+    pub(super) fn contains(&self, node: &str, id: SessionId) -> bool {
+        self.sessions.contains_key(&(Arc::from(node), id))
+    }
+
     /// A remote session as policies see it.
     pub(super) fn who(&self, id: &RemoteId) -> Option<super::policy::Who<'_>> {
         let (rid, s) = self.sessions.get_key_value(id)?;

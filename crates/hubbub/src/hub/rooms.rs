@@ -35,7 +35,15 @@ impl Hub {
             .rooms
             .values()
             .map(|r| RoomSummary {
-                topic: r.policy.topic.as_ref().map(|t| t.text.as_str().into()),
+                // The listing is everyone's: the topic of a room not every
+                // one may read (`+i`, `+R`) is the gate's to show, to those
+                // it lets read the room (`topic` with the room's name).
+                topic: r
+                    .policy
+                    .topic
+                    .as_ref()
+                    .filter(|_| !(r.policy.modes.invite_only || r.policy.modes.registered_only))
+                    .map(|t| t.text.as_str().into()),
                 name: r.name.clone(),
                 members: r.members.len() + r.remote.len(),
             })
@@ -282,14 +290,14 @@ impl Hub {
         }
         let recent = self.config.history_cache;
         let loaded = async {
-            let policy = store
-                .policy(key)
-                .await?
-                .map(|(json, _)| moderation::parse_policy(key, &json));
+            let policy = store.policy(key).await?;
             let Some(room) = store.room(key).await? else {
                 // A room with a policy but no message yet.
                 return Ok(policy.map(|policy| {
-                    let name = policy.name.clone().unwrap_or_else(|| key.to_string());
+                    let name = serde_json::from_str::<serde_json::Value>(&policy.0)
+                        .ok()
+                        .and_then(|p| p["name"].as_str().map(str::to_string))
+                        .unwrap_or_else(|| key.to_string());
                     let room = crate::store::StoredRoom {
                         key: key.to_string(),
                         name: name.into(),
@@ -312,7 +320,13 @@ impl Hub {
         }
         .await;
         let (stored, messages, policy) = match loaded {
-            Ok(Some(loaded)) => loaded,
+            Ok(Some((stored, messages, policy))) => {
+                let policy = match policy {
+                    Some((json, version)) => Some((moderation::parse_policy(key, &json)?, version)),
+                    None => None,
+                };
+                (stored, messages, policy)
+            }
             Ok(None) => {
                 // Never used: the default rules are its rules. A stale
                 // room whose policy is gone from the store is the same.
@@ -356,7 +370,13 @@ impl Hub {
             .entry(key.to_string())
             .or_insert_with(|| Room::new(stored.name, 0));
         room.persisted |= persisted;
-        room.policy = Arc::new(policy.unwrap_or_default());
+        let (policy, version) = policy.unwrap_or_default();
+        // A newer version installed meanwhile (a change announced while
+        // this read was in flight) stays.
+        if version >= room.policy_version {
+            room.policy = Arc::new(policy);
+            room.policy_version = version;
+        }
         room.policy_stale = false;
         room.last_id = room.last_id.max(last_id);
         room.known_id = room.known_id.max(room.last_id);

@@ -440,13 +440,33 @@ impl Session {
     /// name unless it holds it already, and may share it with the
     /// account's other sessions (its other devices), here and on other
     /// nodes.
+    ///
+    /// Taking the name is a rename the session's rooms see, so it is
+    /// refused where the session may not speak (`muted`, `moderated`…).
     pub async fn log_in_as(&self, account_nick: &str, account: LoggedIn) -> Result<(), HubError> {
         if *self.nick()? == *account_nick {
             self.set_logged_in(account);
             Ok(())
         } else {
+            {
+                let state = self.hub.lock();
+                for key in &state.member(self.id)?.rooms {
+                    self.hub.check_speech(&state, self.id, key)?;
+                }
+            }
             self.rename_logged_in(account_nick, account).await
         }
+    }
+
+    /// Takes server operator status from this session (the administrator
+    /// revoked it since the session logged in).
+    pub fn demote_server_operator(&self) {
+        if let Ok(member) = self.hub.lock().member_mut(self.id) {
+            if let Some(account) = &mut member.account {
+                account.server_operator = false;
+            }
+        }
+        self.hub.presence_changed(self.id);
     }
 
     /// Refuses (`other_sessions`) while other sessions share this one's

@@ -62,6 +62,9 @@ pub(super) struct Room {
     /// Another node changed the policy and this node could not read the
     /// new one: entries are refused until it is read (fail closed).
     pub(super) policy_stale: bool,
+    /// The store's version of `policy` (0: none read yet): an older one
+    /// read later is not installed over it.
+    pub(super) policy_version: i64,
 }
 
 #[derive(Debug, Default)]
@@ -90,6 +93,8 @@ pub(super) struct State {
     pub(super) cache: CacheBudget,
     /// The server's own policy: server-wide bans.
     pub(super) server_policy: Arc<Policy>,
+    /// The store's version of `server_policy` (see `Room::policy_version`).
+    pub(super) server_policy_version: i64,
 }
 
 impl Room {
@@ -106,6 +111,7 @@ impl Room {
             persisted: false,
             policy: Arc::default(),
             policy_stale: false,
+            policy_version: 0,
         }
     }
 }
@@ -302,6 +308,25 @@ impl State {
     }
 
     /// Session `id` as policies see it.
+    /// Whether the session a subject names (`session:NODE/ID`) is live,
+    /// here or, as far as this node knows, on another node.
+    pub(super) fn session_live(&self, subject: &str) -> bool {
+        let Some((node, id)) = subject
+            .strip_prefix("session:")
+            .and_then(|rest| rest.rsplit_once('/'))
+        else {
+            return false;
+        };
+        let Ok(id) = id.parse::<SessionId>() else {
+            return false;
+        };
+        if node == &*self.node {
+            self.sessions.contains_key(&id)
+        } else {
+            self.remote.contains(node, id)
+        }
+    }
+
     pub(super) fn who(&self, id: SessionId) -> Option<Who<'_>> {
         let member = self.sessions.get(&id)?;
         Some(Who {

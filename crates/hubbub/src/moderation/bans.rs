@@ -38,16 +38,20 @@ impl Moderation {
             None => ("", "this server"),
         };
         let (mask, sessions, target) = self.resolve_mask(mask, room.map(|r| &*r.policy)).await?;
-        if let Some(room) = room {
-            let wide = mask.is_wide();
-            self.gate(
-                session,
-                room,
-                Power::Ban { wide },
-                target,
-                &mask.to_string(),
-            )?;
-        }
+        let rank = match room {
+            Some(room) => {
+                let wide = mask.is_wide();
+                self.gate(
+                    session,
+                    room,
+                    Power::Ban { wide },
+                    target,
+                    &mask.to_string(),
+                )?;
+                self.rank(session, &room.policy)?
+            }
+            None => gate::Rank::ServerOperator,
+        };
         let now = now_millis();
         let until = match duration {
             Some(d) => Some(now + policy::parse_duration(&d)?),
@@ -70,6 +74,7 @@ impl Moderation {
                 list.push(Ban {
                     mask: mask.clone(),
                     sessions: sessions.clone(),
+                    rank: Some(rank),
                     reason: reason.clone(),
                     by: by.to_string(),
                     ms: now,
@@ -95,9 +100,13 @@ impl Moderation {
         ))
     }
 
-    /// Lifts a ban (with `mute`: a mute) of `mask` in room `key`.
+    /// Lifts a ban (with `mute`: a mute) of `mask` in room `key`, for
+    /// someone of rank `rank`: a ban set by someone ranked higher, or of an
+    /// address range only a server operator may set, stays.
     ///
-    /// Errors: `bad_mask`; `not_found` when nothing of that mask is set.
+    /// Errors: `bad_mask`; `not_found` when nothing of that mask is set;
+    /// `outranked`.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn unban(
         &self,
         key: &str,
@@ -105,6 +114,7 @@ impl Moderation {
         by: &str,
         mask: &str,
         mute: bool,
+        rank: gate::Rank,
     ) -> Result<Outcome, HubError> {
         let typed = mask;
         let parsed = Mask::parse(typed)?;
@@ -130,6 +140,20 @@ impl Moderation {
         self.hub
             .change_policy(key, by, |p| {
                 let list = if mute { &mut p.mutes } else { &mut p.bans };
+                let needed = list
+                    .iter()
+                    .filter(|b| covers(&b.mask))
+                    .filter_map(|b| {
+                        let wide = b.mask.is_wide().then_some(gate::Rank::ServerOperator);
+                        b.rank.max(wide)
+                    })
+                    .max();
+                if needed.is_some_and(|needed| needed > rank) {
+                    return Err(HubError::Outranked(
+                        name.to_string(),
+                        "whoever set it".to_string(),
+                    ));
+                }
                 let before = list.len();
                 list.retain(|b| !covers(&b.mask));
                 if list.len() == before {

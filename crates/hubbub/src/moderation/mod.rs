@@ -165,6 +165,7 @@ impl Moderation {
     /// `policy_full`, `store_unavailable`.
     pub async fn act(&self, session: &Session, request: Request) -> Result<Outcome, HubError> {
         let by = session.nick()?.to_string();
+        self.confirm_server_operator(session, &by).await?;
         match request {
             Request::Topic { room, text } => self.topic(session, &by, room, text).await,
             Request::Kick { room, nick, reason } => {
@@ -199,7 +200,9 @@ impl Moderation {
             Request::Unban { room, mask, mute } => {
                 let room = self.room(session, room).await?;
                 self.gate(session, &room, Power::Unban, None, "")?;
-                self.unban(&room.key, &room.name, &by, &mask, mute).await
+                let rank = self.rank(session, &room.policy)?;
+                self.unban(&room.key, &room.name, &by, &mask, mute, rank)
+                    .await
             }
             Request::Bans { room } => {
                 let room = self.room(session, room).await?;
@@ -256,7 +259,8 @@ impl Moderation {
             }
             Request::ServerUnban { mask } => {
                 self.server_operator(session)?;
-                self.unban("", "this server", &by, &mask, false).await
+                self.unban("", "this server", &by, &mask, false, Rank::ServerOperator)
+                    .await
             }
             Request::ServerBans => {
                 self.server_operator(session)?;
@@ -468,6 +472,34 @@ impl Moderation {
             Err(HubError::Outranked(room, _)) => Err(HubError::Outranked(room, nick.to_string())),
             other => other,
         }
+    }
+
+    /// A server operator's status is the store's: re-read before each of
+    /// their actions, so that `hubbub operator remove` takes effect at
+    /// once, not at the next login.
+    ///
+    /// Errors: `store_unavailable` when it cannot be read.
+    async fn confirm_server_operator(&self, session: &Session, nick: &str) -> Result<(), HubError> {
+        let Some(account) = session.account().filter(|a| a.server_operator) else {
+            return Ok(());
+        };
+        let stored = self
+            .accounts
+            .find(nick)
+            .await
+            .map_err(|_| HubError::StoreUnavailable)?;
+        let confirmed = stored.is_some_and(|s| s.server_operator && *s.id == *account.id);
+        if !confirmed {
+            session.demote_server_operator();
+        }
+        Ok(())
+    }
+
+    /// Where `session` stands under `policy`.
+    fn rank(&self, session: &Session, policy: &Policy) -> Result<Rank, HubError> {
+        self.hub.with_who(session.id(), |who| {
+            Ok(gate::rank(policy, who.ok_or(HubError::SessionEnded)?))
+        })
     }
 
     fn server_operator(&self, session: &Session) -> Result<(), HubError> {
