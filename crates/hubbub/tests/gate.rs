@@ -715,9 +715,24 @@ async fn who_may_do_what_over_tcp() {
     let expected: [(&str, [&str; 5]); 7] = [
         ("own", ["ok", "ok", "-", "outranked", "-"]),
         ("opr", ["ok", "ok", "-", "outranked", "-"]),
-        ("vce", ["ok", "not_operator", "not_operator", "not_operator", "-"]),
-        ("mem", ["moderated", "not_operator", "not_operator", "not_operator", "-"]),
-        ("mut", ["muted", "not_operator", "not_operator", "not_operator", "-"]),
+        (
+            "vce",
+            ["ok", "not_operator", "not_operator", "not_operator", "-"],
+        ),
+        (
+            "mem",
+            [
+                "moderated",
+                "not_operator",
+                "not_operator",
+                "not_operator",
+                "-",
+            ],
+        ),
+        (
+            "mut",
+            ["muted", "not_operator", "not_operator", "not_operator", "-"],
+        ),
         ("ban", ["-", "-", "-", "-", "banned"]),
         ("out", ["-", "-", "-", "-", "invite_only"]),
     ];

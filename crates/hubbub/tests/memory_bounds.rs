@@ -155,3 +155,100 @@ async fn many_slow_readers_together_stay_within_the_total_outbound_bound() {
         }
     }
 }
+
+/// Opens a WebSocket to `http`'s Engine.IO endpoint over a socket with a
+/// small receive buffer, reading nothing but the upgrade's answer.
+async fn raw_websocket(http: std::net::SocketAddr) -> tokio::net::TcpStream {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(http).await.unwrap();
+    let request = format!(
+        "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: {http}\r\n\
+         Upgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        stream.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    stream
+}
+
+/// A masked client frame (RFC 6455 §5.2) of `opcode` carrying `payload`
+/// (under 126 bytes).
+fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [0x12, 0x34, 0x56, 0x78];
+    let mut frame = vec![0x80 | opcode, 0x80 | payload.len() as u8];
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    frame
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_pings_and_never_reads_cannot_grow_the_server() {
+    use tokio::io::AsyncWriteExt;
+    let server = Process::start(&[
+        "--store".into(),
+        "memory".into(),
+        // Flood control off: the bound on unwritten replies alone holds.
+        "--flood-rate".into(),
+        "0".into(),
+    ])
+    .await;
+    let pid = server.child.id().unwrap();
+    let baseline = rss_kib(pid);
+    // WebSocket pings and Engine.IO pings, 64 KiB per write, until the
+    // server stops reading (the writes stall) or 200 MB were offered.
+    let mut burst = Vec::new();
+    while burst.len() < 64 * 1024 {
+        burst.extend(client_frame(0x9, b"ping-payload"));
+        burst.extend(client_frame(0x1, b"2ping"));
+    }
+    let mut streams = Vec::new();
+    for _ in 0..4 {
+        let mut stream = raw_websocket(server.http).await;
+        let mut offered = 0usize;
+        while offered < 200 * 1024 * 1024 {
+            match tokio::time::timeout(Duration::from_millis(500), stream.write_all(&burst)).await {
+                Ok(Ok(())) => offered += burst.len(),
+                Ok(Err(_)) | Err(_) => break,
+            }
+        }
+        assert!(
+            offered < 200 * 1024 * 1024,
+            "the server kept reading {offered} bytes of pings from a client that reads nothing"
+        );
+        streams.push(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let grown = rss_kib(pid).saturating_sub(baseline);
+    assert!(
+        grown < 32 * 1024,
+        "RSS grew {grown} KiB for four clients that ping and never read"
+    );
+}
+
+#[tokio::test]
+async fn pings_spend_the_flood_budget_like_requests() {
+    // Default flood control: 10 a second, bursts of 20, disconnected
+    // after 50 refusals within 10 s.
+    let server = common::TestServer::start(hubbub::Config {
+        flood_rate: 10.0,
+        ..common::config()
+    })
+    .await;
+    let mut client = common::sio::SioClient::connect(server.http).await;
+    for _ in 0..200 {
+        client.send_raw("2").await;
+    }
+    client.expect_closed().await;
+}

@@ -89,6 +89,12 @@ pub trait Handler: Send + Sync + 'static {
     /// Whether the socket can take input again after a pause.
     fn can_take(&self, socket: &Self::Socket) -> bool;
 
+    /// A packet or frame the engine answers itself arrived (a client's
+    /// Engine.IO ping, a WebSocket ping): whether to answer it. Replies a
+    /// client provokes spend its flood budget like requests; past the
+    /// budget they are dropped, and a client that keeps on is disconnected.
+    fn control(&self, session: &Arc<Session<Self::Socket>>) -> bool;
+
     /// Whether the protocol's own connect happened (the connect timeout
     /// no longer applies).
     fn is_connected(&self, socket: &Self::Socket) -> bool;

@@ -128,6 +128,10 @@ struct Link {
     carries: bool,
     /// Reading waits until the protocol above can take input.
     paused: bool,
+    /// Reading waits until the replies the client provoked (pongs, the
+    /// probe's answer) are written: a client that pings and never reads
+    /// is held back by TCP, not by the server's memory.
+    stalled: bool,
     why: Ended,
     /// When a closing connection stops trying to write what is left.
     give_up_at: Option<tokio::time::Instant>,
@@ -136,6 +140,21 @@ struct Link {
 }
 
 impl Link {
+    /// Bytes queued and not yet written.
+    fn unsent(&self) -> usize {
+        self.out.len() - self.sent
+    }
+
+    /// After queuing a reply: whether to stop reading until it is written.
+    fn stall_if_full(&mut self) -> Flow {
+        if self.unsent() >= MAX_UNSENT_REPLIES {
+            self.stalled = true;
+            Flow::Pause
+        } else {
+            Flow::Continue
+        }
+    }
+
     fn close(&mut self, code: u16, reason: &str, why: Ended) {
         if !self.closing {
             frame::write_close(&mut self.out, code, reason);
@@ -164,6 +183,10 @@ const CLOSE_FLUSH: std::time::Duration = std::time::Duration::from_secs(2);
 /// Size of the stack buffer each read uses.
 const READ_CHUNK: usize = 8192;
 
+/// Most bytes of replies a client provoked (pongs) that wait unwritten
+/// before its socket is no longer read; reading resumes below half of it.
+pub const MAX_UNSENT_REPLIES: usize = 64 * 1024;
+
 /// Runs one WebSocket until either side closes it.
 async fn drive<H: Handler>(
     engine: Arc<Engine<H>>,
@@ -180,6 +203,7 @@ async fn drive<H: Handler>(
         closing: false,
         carries: !probing,
         paused: false,
+        stalled: false,
         why: Ended::TransportLost,
         give_up_at: None,
         saw_outbox_close: false,
@@ -210,7 +234,15 @@ async fn drive<H: Handler>(
         }
         if link.paused && !link.closing && engine.handler.can_take(&session.socket) {
             link.paused = false;
-            resume(&engine, &session, &mut reader, &mut link);
+            if !link.stalled {
+                resume(&engine, &session, &mut reader, &mut link);
+            }
+        }
+        if link.stalled && !link.closing && link.unsent() < MAX_UNSENT_REPLIES / 2 {
+            link.stalled = false;
+            if !link.paused {
+                resume(&engine, &session, &mut reader, &mut link);
+            }
         }
         let taken = match link.carries && link.out.is_empty() && !link.closing {
             true => session.take_batch(Carrier::WebSocket, &mut batch),
@@ -292,7 +324,7 @@ async fn drive<H: Handler>(
                 }
             }
             _ = session.outbox.ready(), if link.carries && !writing && !link.closing => {}
-            ready = stream.readable(), if !link.paused && !link.closing => {
+            ready = stream.readable(), if !link.paused && !link.stalled && !link.closing => {
                 if ready.is_err() || !read(&engine, &session, &mut stream, &mut reader, &mut link) {
                     break;
                 }
@@ -371,11 +403,11 @@ fn on_frame<H: Handler>(
         Frame::Text(text) => match packet::decode(text) {
             Ok(Packet::Text(PacketType::Message, data)) => Input::Text(data),
             Ok(Packet::Text(kind, data)) => {
-                engine_packet(session, link, kind, data);
+                engine_packet(engine, session, link, kind, data);
                 return if link.closing {
                     Flow::Pause
                 } else {
-                    Flow::Continue
+                    link.stall_if_full()
                 };
             }
             Ok(Packet::Binary(data)) => {
@@ -392,8 +424,12 @@ fn on_frame<H: Handler>(
         },
         Frame::Binary(data) => Input::Binary(data),
         Frame::Ping(payload) => {
-            frame::write_pong(&mut link.out, payload);
-            return Flow::Continue;
+            // A pong is a reply the client asked for: it spends the
+            // client's flood budget, and waits its turn to be written.
+            if engine.handler.control(session) {
+                frame::write_pong(&mut link.out, payload);
+            }
+            return link.stall_if_full();
         }
         Frame::Pong => return Flow::Continue,
         Frame::Close(_) => {
@@ -418,7 +454,13 @@ fn message<H: Handler>(
 }
 
 /// Engine.IO's own packets: heartbeat, the upgrade probe, close.
-fn engine_packet<S>(session: &Session<S>, link: &mut Link, kind: PacketType, data: &str) {
+fn engine_packet<H: Handler>(
+    engine: &Engine<H>,
+    session: &Arc<Session<H::Socket>>,
+    link: &mut Link,
+    kind: PacketType,
+    data: &str,
+) {
     match kind {
         PacketType::Pong => session.pong(),
         PacketType::Ping if data == "probe" && !link.carries => {
@@ -434,11 +476,14 @@ fn engine_packet<S>(session: &Session<S>, link: &mut Link, kind: PacketType, dat
             }
         }
         PacketType::Close => link.close(close_code::NORMAL, "", Ended::ClientClosed),
-        // Clients do not ping in v4; a pong costs nothing.
+        // Clients do not ping in v4; one that does is answered within its
+        // flood budget (see `Handler::control`).
         PacketType::Ping => {
-            let mut pong = Vec::with_capacity(data.len() + 1);
-            packet::encode_into(PacketType::Pong, data, &mut pong);
-            frame::write_text(&mut link.out, &[&pong]);
+            if engine.handler.control(session) {
+                let mut pong = Vec::with_capacity(data.len() + 1);
+                packet::encode_into(PacketType::Pong, data, &mut pong);
+                frame::write_text(&mut link.out, &[&pong]);
+            }
         }
         PacketType::Open | PacketType::Upgrade | PacketType::Noop | PacketType::Message => {}
     }

@@ -477,6 +477,10 @@ impl Handler for SocketIoTransport {
         socket.lock_queue().jobs.len() < MAX_QUEUED_REQUESTS
     }
 
+    fn control(&self, session: &Arc<engineio::Session<Socket>>) -> bool {
+        self.admit(session).is_ok()
+    }
+
     fn is_connected(&self, socket: &Socket) -> bool {
         socket.conn.get().is_some() || socket.lock_queue().connecting
     }
