@@ -288,6 +288,11 @@ impl Client {
     async fn carry_out(&self, session: &Session, command: Command<'_>) -> Result<Reply, Refusal> {
         let identity = &self.identity;
         Ok(match command {
+            Command::Rename { nick, first } if *session.nick()? == *nick => {
+                // Its own name, spelled the same: no rename to count.
+                session.rename_with(nick, first).await?;
+                Reply::Renamed { logged_out: false }
+            }
             Command::Rename { nick, first } => {
                 self.may_rename()?;
                 let logged_out = identity.rename(session, nick, first).await?;

@@ -143,6 +143,13 @@ impl Session {
     /// there: refused (`muted`, `moderated`, `registered_only`) where the
     /// gate would not let the session speak.
     pub async fn rename_with(&self, new: &str, first: Option<Arc<Event>>) -> Result<(), HubError> {
+        if *self.nick()? == *new {
+            // The name it has, spelled the same: nothing for anyone to see.
+            if let Some(first) = first {
+                self.hub.push_wire(&self.outbox, first);
+            }
+            return Ok(());
+        }
         let stays = {
             let state = self.hub.lock();
             let member = state.member(self.id)?;
@@ -444,6 +451,24 @@ impl Session {
     /// Taking the name is a rename the session's rooms see, so it is
     /// refused where the session may not speak (`muted`, `moderated`…).
     pub async fn log_in_as(&self, account_nick: &str, account: LoggedIn) -> Result<(), HubError> {
+        // The account's other devices may spell its name otherwise (a
+        // case-only `/nick`): this one takes their spelling, so that they
+        // share one name.
+        let spelled = {
+            let state = self.hub.lock();
+            let key = names::nick_key(account_nick);
+            let locals = state.holders(&key).filter_map(|id| state.who(id));
+            let remotes = state
+                .remote
+                .holders(&key)
+                .filter_map(|id| state.remote.who(id));
+            let found = locals
+                .chain(remotes)
+                .find(|w| w.account == Some(&*account.id))
+                .map(|w| w.nick.to_string());
+            found
+        };
+        let account_nick = spelled.as_deref().unwrap_or(account_nick);
         if *self.nick()? == *account_nick {
             self.set_logged_in(account);
             Ok(())

@@ -435,6 +435,20 @@ impl Handler for SocketIoTransport {
                             ack: packet.id,
                         }),
                     ),
+                    Err(packet::PacketError::LoneSurrogate(name)) => {
+                        // A good packet with bad text: refused on its ack,
+                        // the socket stays (official clients do not
+                        // reconnect after a protocol error).
+                        self.refuse(
+                            session,
+                            packet.id,
+                            "invalid_text",
+                            &format!(
+                                "{name}: the text holds half of a UTF-16 surrogate pair \
+                                 (a cut emoji?); nothing was sent"
+                            ),
+                        );
+                    }
                     Err(e) => {
                         // Not JSON, or not `["name", ...]`: a malformed
                         // packet, closed as the reference server does.
@@ -453,6 +467,11 @@ impl Handler for SocketIoTransport {
                     return Flow::Continue;
                 }
                 drop(queue);
+                // Refused, but not for free: it spends the flood budget
+                // like any request.
+                if self.admit(session).is_err() {
+                    return Flow::Continue;
+                }
                 if packet.kind == PacketKind::BinaryEvent {
                     self.refuse(
                         session,

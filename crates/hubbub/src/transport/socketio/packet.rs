@@ -83,6 +83,12 @@ pub enum PacketError {
     AckId,
     #[error("socket.io event data must be a JSON array starting with the event name")]
     EventData,
+    /// Well-formed but for a string escape that encodes half of a UTF-16
+    /// surrogate pair (`"\ud83d"`, what a client that cut text by UTF-16
+    /// length sends): bad text, not a broken packet. Carries the event's
+    /// name, for the refusal.
+    #[error("text with half of a UTF-16 surrogate pair (a cut emoji)")]
+    LoneSurrogate(String),
 }
 
 /// Longest acknowledgement id accepted, in digits: enough for 2^53, the
@@ -162,8 +168,21 @@ pub fn encode_into(packet: &Packet<'_>, engine_prefix: bool, out: &mut Vec<u8>) 
 
 /// An EVENT's name and first argument (`null` when it has none; further
 /// arguments are ignored).
+///
+/// Errors: `EventData` for anything that is not such an array;
+/// `LoneSurrogate` for one that is, but for half a surrogate pair in a
+/// string (the request is refused as bad text; the socket stays).
 pub fn event_parts(data: &str) -> Result<(String, Value), PacketError> {
-    let mut args: Vec<Value> = serde_json::from_str(data).map_err(|_| PacketError::EventData)?;
+    let mut args: Vec<Value> = match serde_json::from_str(data) {
+        Ok(args) => args,
+        Err(_) => {
+            // Would it parse with its lone surrogates replaced? Then it is
+            // bad text in a good packet.
+            let repaired = replace_lone_surrogates(data).ok_or(PacketError::EventData)?;
+            let (name, _) = event_parts(&repaired)?;
+            return Err(PacketError::LoneSurrogate(name));
+        }
+    };
     if args.is_empty() {
         return Err(PacketError::EventData);
     }
@@ -176,6 +195,62 @@ pub fn event_parts(data: &str) -> Result<(String, Value), PacketError> {
         Value::String(name) => Ok((name, first)),
         _ => Err(PacketError::EventData),
     }
+}
+
+/// `json` with every `\uXXXX` escape of an unpaired UTF-16 surrogate
+/// replaced by `\ufffd`; `None` when it has none (nothing to repair).
+fn replace_lone_surrogates(json: &str) -> Option<String> {
+    let bytes = json.as_bytes();
+    let hex = |at: usize| -> Option<u16> {
+        let digits = json.get(at..at + 4)?;
+        if !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        u16::from_str_radix(digits, 16).ok()
+    };
+    // `\uXXXX` at `at`: its code unit.
+    let escape = |at: usize| -> Option<u16> {
+        (bytes.get(at) == Some(&b'\\') && bytes.get(at + 1) == Some(&b'u'))
+            .then(|| hex(at + 2))
+            .flatten()
+    };
+    let mut out = String::with_capacity(json.len());
+    let mut repaired = false;
+    let mut in_string = false;
+    let mut i = 0;
+    let mut copied = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => in_string = !in_string,
+            b'\\' if in_string => {
+                if let Some(unit) = escape(i) {
+                    let high = (0xD800..0xDC00).contains(&unit);
+                    let low = (0xDC00..0xE000).contains(&unit);
+                    let paired =
+                        high && escape(i + 6).is_some_and(|u| (0xDC00..0xE000).contains(&u));
+                    if paired {
+                        i += 12;
+                        continue;
+                    }
+                    if high || low {
+                        out.push_str(&json[copied..i]);
+                        out.push_str("\\ufffd");
+                        copied = i + 6;
+                        repaired = true;
+                    }
+                    i += 6;
+                    continue;
+                }
+                // Any other escape: skip the escaped character.
+                i += 2;
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    out.push_str(&json[copied.min(json.len())..]);
+    repaired.then_some(out)
 }
 
 /// The Engine.IO message carrying EVENT `name` with one argument (already
@@ -258,6 +333,30 @@ mod tests {
     }
 
     #[test]
+    fn half_a_surrogate_pair_is_bad_text_not_a_bad_packet() {
+        for (data, name) in [
+            (r#"["message",{"text":"\ud83d"}]"#, "message"),
+            (r#"["chat",{"message":"a\udc00b"}]"#, "chat"),
+            (r#"["x",{"t":"\ud83d\ud83d\ude00"}]"#, "x"),
+        ] {
+            assert_eq!(
+                event_parts(data),
+                Err(PacketError::LoneSurrogate(name.into())),
+                "{data}"
+            );
+        }
+        // A whole pair, an escaped backslash before `u`, and plain
+        // malformed JSON are what they were.
+        assert!(event_parts(r#"["m",{"t":"\ud83d\ude00"}]"#).is_ok());
+        assert!(event_parts(r#"["m",{"t":"\\ud83d"}]"#).is_ok());
+        assert_eq!(
+            event_parts(r#"["m",{"t":"\ud83d"#),
+            Err(PacketError::EventData)
+        );
+        assert_eq!(event_parts(r#"[5,"\ud83d"]"#), Err(PacketError::EventData));
+    }
+
+    #[test]
     fn messages_are_what_clients_expect() {
         assert_eq!(
             event_message("nickname ready", ""),
@@ -271,6 +370,14 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn repairing_surrogates_in_arbitrary_json_never_panics(
+            text in r#"[\["\\u0-9a-fA-FdD, ]{0,60}"#
+        ) {
+            let _ = event_parts(&text);
+            let _ = replace_lone_surrogates(&text);
+        }
+
         #[test]
         fn decoding_arbitrary_text_never_panics(text in any::<String>()) {
             if let Ok(p) = decode(&text) {

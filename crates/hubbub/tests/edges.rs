@@ -1,0 +1,103 @@
+//! Edges of a connection: what a client sends that is almost right (a
+//! name it already has, half an emoji, an empty binary event) gets a
+//! precise answer, and nothing more.
+
+mod common;
+
+use std::time::Duration;
+
+use common::sio::SioClient;
+use common::{named_clients, Client, TestServer};
+use serde_json::json;
+
+async fn line_starting(client: &mut Client, prefix: &str) -> String {
+    loop {
+        let line = client.line().await;
+        if line.starts_with(prefix) {
+            return line;
+        }
+    }
+}
+
+#[tokio::test]
+async fn taking_the_name_one_has_announces_nothing() {
+    let server = TestServer::default().await;
+    let [mut zed, mut watcher]: [Client; 2] = named_clients(&server, ["ZED", "watcher"])
+        .await
+        .try_into()
+        .ok()
+        .unwrap();
+    zed.send("/nick ZED").await;
+    zed.send("/who").await;
+    // The next thing either sees is the `/who` answer, not a rename.
+    let line = zed.line().await;
+    assert!(line.starts_with("* lobby (2 members)"), "{line}");
+    watcher.expect_silence(Duration::from_millis(200)).await;
+
+    let mut page = SioClient::connect(server.http).await;
+    page.ok("set nickname", Some(json!("same"))).await;
+    let ready = page.event_skipping("nickname ready").await;
+    assert!(ready.is_null());
+    watcher.send("/who").await;
+    line_starting(&mut watcher, "* lobby (3 members)").await;
+    // Again, the same spelling: the seed's answer and the ack, no rename.
+    page.ok("set nickname", Some(json!("same"))).await;
+    page.event_skipping("nickname ready").await;
+    watcher.expect_silence(Duration::from_millis(200)).await;
+}
+
+#[tokio::test]
+async fn half_an_emoji_is_refused_as_bad_text_and_the_socket_stays() {
+    let server = TestServer::default().await;
+    let mut page = SioClient::connect(server.http).await;
+    let mut watcher = server.client().await;
+    for data in [
+        r#"{"text":"\ud83d"}"#,
+        r#"{"text":"x\ude00"}"#,
+        r#"{"text":"\ud83d\ud83d"}"#,
+    ] {
+        let answer = page.request_json("message", data).await;
+        assert_eq!(answer["error"]["code"], "invalid_text", "{data}: {answer}");
+    }
+    // Still connected, and a whole emoji goes through.
+    let sent = page
+        .request_json("message", r#"{"text":"ok \ud83d\ude00"}"#)
+        .await;
+    assert!(sent.get("ok").is_some(), "{sent}");
+    let line = line_starting(&mut watcher, &format!("{}: ", page.nick)).await;
+    assert!(line.ends_with("ok \u{1f600}"), "{line}");
+}
+
+#[tokio::test]
+async fn binary_events_spend_the_flood_budget() {
+    let server = TestServer::start(hubbub::Config {
+        flood_rate: 10.0,
+        ..common::config()
+    })
+    .await;
+    let mut page = SioClient::connect(server.http).await;
+    // A burst of 20, then 50 refusals: disconnected at the 71st.
+    for _ in 0..71 {
+        page.send_raw("450-[\"x\"]").await;
+    }
+    page.expect_closed().await;
+}
+
+#[tokio::test]
+async fn a_case_only_rename_keeps_the_account_open_to_other_devices() {
+    let server = TestServer::default().await;
+    let mut desk = server.client().await;
+    desk.nick("erin").await;
+    desk.send("/register long enough").await;
+    line_starting(&mut desk, "* you registered erin").await;
+    desk.nick("Erin").await;
+    let mut phone = server.client().await;
+    phone.send("/login erin long enough").await;
+    line_starting(&mut phone, "* you are logged in as").await;
+    phone.send("/whois erin").await;
+    line_starting(
+        &mut phone,
+        "* Erin: registered; here, logged in (on 2 devices)",
+    )
+    .await;
+}
