@@ -462,6 +462,8 @@ impl Session {
                 .remote
                 .holders(&key)
                 .filter_map(|id| state.remote.who(id));
+            // Bound so that the iterators' borrows of `state` end first.
+            #[allow(clippy::let_and_return)]
             let found = locals
                 .chain(remotes)
                 .find(|w| w.account == Some(&*account.id))
