@@ -398,3 +398,39 @@ async fn binary_frames_and_foreign_namespaces_spend_flood_budget() {
         assert!(closing.contains("flooding"), "{closing}");
     }
 }
+
+#[tokio::test]
+async fn a_polling_body_of_many_packets_is_taken_whatever_its_size() {
+    let server = TestServer::default().await;
+    let (mut poller, nick) = polling_socket(server.http).await;
+    let mut tcp = server.client().await;
+    // 20 messages of 3 KB in one body, as python-socketio batches them: far
+    // over maxPayload as a whole, each packet within it.
+    let texts: Vec<String> = (0..20)
+        .map(|i| format!("{i:02} {}", "x".repeat(3000)))
+        .collect();
+    let body = texts
+        .iter()
+        .map(|t| format!("42[\"message\",{{\"text\":\"{t}\"}}]"))
+        .collect::<Vec<_>>()
+        .join(&SEP.to_string());
+    assert!(body.len() > 50_000);
+    assert_eq!(poller.post(&body).await, (200, "ok".into()));
+    for text in &texts {
+        tcp.expect(&format!("{nick}: {text}")).await;
+    }
+    // Each long-poll answer carries a bounded number of packets
+    // (python-engineio gives up past 16).
+    let mut seen = 0;
+    while seen < 20 {
+        let (status, body) = http(server.http, "GET", &poll_path(&poller.sid), "").await;
+        assert_eq!(status, 200);
+        let packets = body.split(SEP).count();
+        assert!(packets <= 16, "{packets} packets in one answer");
+        seen += body.matches("42[\"message\"").count();
+    }
+    poller.received.clear();
+    // One packet over maxPayload is still refused.
+    let (status, _) = poller.post(&format!("4{}", "2".repeat(1 << 20))).await;
+    assert_eq!(status, 413);
+}

@@ -356,6 +356,28 @@ def test_join_of_a_joined_room_makes_it_current(server, mode):
         sio.disconnect()
 
 
+@pytest.mark.parametrize("mode", ["polling", "websocket"])
+def test_a_burst_of_long_messages_all_arrive(server, mode):
+    """python-socketio batches what it queued into one polling POST, however
+    large (it ignores maxPayload): the server takes the whole body, one
+    bounded packet at a time, and every message arrives."""
+    sio, log = _connect(server, mode)
+    watcher = LineClient(server.tcp)
+    try:
+        watcher.wait_for(re.compile(r"^You are "))
+        e = log.mark()
+        texts = [f"{i:02d} " + "x" * 3000 for i in range(20)]
+        for text in texts:
+            sio.emit("chat", {"message": text})
+        for text in texts:
+            log.wait_for("message", lambda m, t=text: m.get("text") == t, since=e, timeout=10)
+        # Still connected and talking.
+        assert sio.call("rooms", timeout=WAIT)["ok"]
+    finally:
+        sio.disconnect()
+        watcher.close()
+
+
 @pytest.mark.parametrize("mode", ["websocket", "polling-upgrade"])
 def test_python_socketio_reconnects_by_itself_after_a_restart(mode):
     """At shutdown hubbub closes only the transport (after `closing`), so the

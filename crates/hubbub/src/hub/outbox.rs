@@ -298,6 +298,13 @@ impl Outbox {
     /// has written everything it took before, and waits on
     /// [`Outbox::ready`] when it finds the queue [`Batch::Empty`].
     pub fn try_next_batch(&self, batch: &mut Vec<Arc<Event>>) -> Batch {
+        self.try_next_batch_up_to(batch, usize::MAX)
+    }
+
+    /// [`Outbox::try_next_batch`], taking at most `max` events (the rest
+    /// wait for the next call): for a carrier whose clients take a bounded
+    /// number of packets at once (long-polling).
+    pub fn try_next_batch_up_to(&self, batch: &mut Vec<Arc<Event>>, max: usize) -> Batch {
         let mut state = self.lock();
         state.writing_since = None;
         if state.queue.is_empty() {
@@ -308,9 +315,16 @@ impl Outbox {
             };
         }
         let was_backlogged = state.backlogged(self.limit);
-        batch.extend(state.queue.drain(..));
-        self.count_out(state.bytes);
-        state.bytes = 0;
+        let taken = state.queue.len().min(max.max(1));
+        let before = batch.len();
+        batch.extend(state.queue.drain(..taken));
+        let bytes = if state.queue.is_empty() {
+            state.bytes
+        } else {
+            batch[before..].iter().map(|e| e.weight()).sum()
+        };
+        self.count_out(bytes);
+        state.bytes -= bytes;
         state.writing_since = Some(Instant::now());
         if was_backlogged {
             if let Some(relief) = &self.relief {

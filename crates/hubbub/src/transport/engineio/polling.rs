@@ -88,53 +88,119 @@ pub(super) async fn poll<H: Handler>(
     }
 }
 
-/// `POST` with a session id: the client's packets, handled in order.
+/// How long a `POST` body may take to arrive, waits for the server to take
+/// its packets (backpressure) not counted: a body trickled in byte by byte
+/// does not hold its connection and session for minutes.
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `POST` with a session id: the client's packets, handled in order as
+/// they arrive. The body may hold any number of packets — clients such as
+/// python-socketio batch what they queued into one body, whatever its
+/// size — but each packet is bounded by `max_payload`, and only one
+/// packet (the one arriving) is held at a time: `413` for a packet over
+/// the bound, `408` for a body slower than [`BODY_TIMEOUT`].
 pub(super) async fn post<H: Handler>(
     engine: &Arc<Engine<H>>,
     session: Arc<Session<H::Socket>>,
     body: Body,
 ) -> Response {
+    use futures_util::StreamExt;
     let Some(_posting) = session.begin_post() else {
         return EngineError::BadRequest.into_response();
     };
     let limit = engine.config.max_payload;
-    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
-        return text(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("a polling body may hold at most {limit} bytes"),
-        );
-    };
-    let Ok(payload) = std::str::from_utf8(&bytes) else {
-        return EngineError::BadRequest.into_response();
-    };
-    for record in packet::split_payload(payload) {
-        let flow = match packet::decode(record) {
-            Ok(Packet::Text(PacketType::Message, data)) => {
-                engine.handler.message(&session, Input::Text(data))
+    let mut chunks = body.into_data_stream();
+    // The packet being received: bytes after the last separator.
+    let mut pending: Vec<u8> = Vec::new();
+    let mut reading = std::time::Duration::ZERO;
+    loop {
+        let started = tokio::time::Instant::now();
+        let left = BODY_TIMEOUT.saturating_sub(reading);
+        let chunk = match tokio::time::timeout(left, chunks.next()).await {
+            Err(_) => {
+                return text(
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!(
+                        "a polling body must arrive within {} s",
+                        BODY_TIMEOUT.as_secs()
+                    ),
+                )
             }
-            Ok(Packet::Binary(data)) => engine.handler.message(&session, Input::Binary(&data)),
-            Ok(Packet::Text(PacketType::Pong, _)) => {
-                session.pong();
-                Flow::Continue
-            }
-            Ok(Packet::Text(PacketType::Close, _)) => {
-                engine.end(&session, Ended::ClientClosed);
-                break;
-            }
-            Ok(Packet::Text(_, _)) => Flow::Continue,
-            Err(e) => {
-                // As the reference server does: a client that sends what
-                // cannot be parsed has lost the thread; end the session.
-                tracing::debug!(sid = %session.sid, error = %e, "bad engine.io packet");
-                engine.end(&session, Ended::TransportLost);
-                return text(StatusCode::BAD_REQUEST, e.to_string());
-            }
+            Ok(None) => None,
+            Ok(Some(Ok(chunk))) => Some(chunk),
+            Ok(Some(Err(_))) => return EngineError::BadRequest.into_response(),
         };
-        if flow == Flow::Pause {
-            wait_for_space(engine, &session).await;
+        reading += started.elapsed();
+        let done = chunk.is_none();
+        if let Some(chunk) = chunk {
+            pending.extend_from_slice(&chunk);
+        }
+        // Every complete packet in what has arrived, in order; the last
+        // one is complete only once the body has ended.
+        let mut start = 0;
+        while let Some(at) = pending[start..]
+            .iter()
+            .position(|&b| b == packet::SEPARATOR)
+        {
+            let end = start + at;
+            if let Some(response) = handle_record(engine, &session, &pending[start..end]).await {
+                return response;
+            }
+            start = end + 1;
+        }
+        pending.drain(..start);
+        if pending.len() > limit {
+            return text(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("a polling packet may hold at most {limit} bytes"),
+            );
+        }
+        if done {
+            if !pending.is_empty() {
+                if let Some(response) = handle_record(engine, &session, &pending).await {
+                    return response;
+                }
+            }
+            return text(StatusCode::OK, "ok");
         }
     }
-    text(StatusCode::OK, "ok")
+}
+
+/// One packet of a `POST` body; a response when the body must end here.
+async fn handle_record<H: Handler>(
+    engine: &Arc<Engine<H>>,
+    session: &Arc<Session<H::Socket>>,
+    record: &[u8],
+) -> Option<Response> {
+    let Ok(record) = std::str::from_utf8(record) else {
+        return Some(EngineError::BadRequest.into_response());
+    };
+    let flow = match packet::decode(record) {
+        Ok(Packet::Text(PacketType::Message, data)) => {
+            engine.handler.message(session, Input::Text(data))
+        }
+        Ok(Packet::Binary(data)) => engine.handler.message(session, Input::Binary(&data)),
+        Ok(Packet::Text(PacketType::Pong, _)) => {
+            session.pong();
+            Flow::Continue
+        }
+        Ok(Packet::Text(PacketType::Close, _)) => {
+            engine.end(session, Ended::ClientClosed);
+            return Some(text(StatusCode::OK, "ok"));
+        }
+        Ok(Packet::Text(_, _)) => Flow::Continue,
+        Err(e) => {
+            // As the reference server does: a client that sends what
+            // cannot be parsed has lost the thread; end the session.
+            tracing::debug!(sid = %session.sid, error = %e, "bad engine.io packet");
+            engine.end(session, Ended::TransportLost);
+            return Some(text(StatusCode::BAD_REQUEST, e.to_string()));
+        }
+    };
+    if flow == Flow::Pause {
+        wait_for_space(engine, session).await;
+    }
+    None
 }
 
 /// Holds this `POST` (and so the client's next one) until the protocol

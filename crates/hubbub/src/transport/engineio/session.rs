@@ -247,9 +247,20 @@ impl<S> Session<S> {
         if state.ended || state.carrier != carrier {
             return None;
         }
-        Some(self.outbox.try_next_batch(batch))
+        Some(match carrier {
+            // One long-poll answer carries at most MAX_POLL_EVENTS events:
+            // python-engineio refuses a payload of more than 16 packets
+            // ("Unexpected packet from server") and gives up the session;
+            // an event is at most two packets (both vocabularies), and a
+            // closing answer adds one.
+            Carrier::Polling => self.outbox.try_next_batch_up_to(batch, MAX_POLL_EVENTS),
+            Carrier::Upgrading | Carrier::WebSocket => self.outbox.try_next_batch(batch),
+        })
     }
 }
+
+/// Most events one long-poll answer carries (see [`Session::take_batch`]).
+pub const MAX_POLL_EVENTS: usize = 7;
 
 /// What the heartbeat should do for one session.
 #[derive(Debug, PartialEq, Eq)]
