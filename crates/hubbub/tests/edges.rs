@@ -101,3 +101,35 @@ async fn a_case_only_rename_keeps_the_account_open_to_other_devices() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_look_alike_name_means_the_stored_room_even_while_it_is_empty() {
+    let server = TestServer::default().await;
+    let mut alice = server.client().await;
+    alice.send("/join games").await;
+    line_starting(&mut alice, "* you are now in games").await;
+    alice.send("first").await;
+    let echo = format!("{}: first", alice.name);
+    line_starting(&mut alice, &echo).await;
+    // Everyone leaves: the room is only in the store now.
+    alice.send("/join lobby").await;
+    line_starting(&mut alice, "* you are now in lobby").await;
+    let mut mallory = server.client().await;
+    mallory.send("/join g\u{0430}mes").await; // Cyrillic а
+    line_starting(&mut mallory, "* you are now in games").await;
+    alice.send("/join games").await;
+    line_starting(&mut alice, "* you are now in games (2 members").await;
+}
+
+#[tokio::test]
+async fn a_user_cannot_quit_with_the_servers_words() {
+    let server = TestServer::default().await;
+    let [mut bob, mut watcher]: [Client; 2] = named_clients(&server, ["bob", "watcher"])
+        .await
+        .try_into()
+        .ok()
+        .unwrap();
+    bob.send("/quit server went away").await;
+    let line = line_starting(&mut watcher, "bob has left").await;
+    assert_eq!(line, "bob has left (quit: server went away)");
+}

@@ -218,7 +218,9 @@ async fn private_messages_actions_escapes_and_help() {
 
     b.send("/quit gone fishing").await;
     b.expect("* bye").await;
-    a.expect("bob has left (gone fishing)").await;
+    // A user's reason reads as theirs (IRC's `Quit:`), never as the
+    // server's own (`server went away`).
+    a.expect("bob has left (quit: gone fishing)").await;
 }
 
 #[tokio::test]

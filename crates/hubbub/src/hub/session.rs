@@ -551,8 +551,12 @@ impl Session {
     }
 
     /// Sets what the room is told when this session leaves.
+    ///
+    /// Shown as `quit: REASON`, as IRC does, so that what a user writes
+    /// can never read as what the server says (`server went away`).
     pub fn set_leave_reason(&self, reason: Option<&str>) {
-        *self.leave_reason.lock().unwrap_or_else(|e| e.into_inner()) = reason.map(Into::into);
+        *self.leave_reason.lock().unwrap_or_else(|e| e.into_inner()) =
+            reason.map(|r| format!("quit: {r}").into());
     }
 }
 

@@ -67,6 +67,11 @@ pub(super) struct Room {
     pub(super) policy_version: i64,
 }
 
+/// Look-alike keys of stored rooms out of memory this node remembers (a
+/// bound on what room names it keeps; past it, such a room is found by
+/// its exact name only).
+pub(super) const MAX_REMEMBERED_ROOM_NAMES: usize = 100_000;
+
 #[derive(Debug, Default)]
 pub(super) struct State {
     /// This node's id (in a cluster, the broker's; else new at each start):
@@ -166,8 +171,14 @@ impl State {
         {
             if let Some(mut room) = self.rooms.remove(key) {
                 self.cache.clear(&mut room.recent);
+                // A room the store keeps (history, or rules) keeps its
+                // name too: a look-alike spelling still means it, so no
+                // one takes an empty room's name with a Cyrillic `а`.
+                let kept = stored && (room.persisted || !room.policy.is_default());
                 let look_alike = names::nick_key(&room.name);
-                if self.look_alikes.get(&look_alike).is_some_and(|k| k == key) {
+                if self.look_alikes.get(&look_alike).is_some_and(|k| k == key)
+                    && !(kept && self.look_alikes.len() <= MAX_REMEMBERED_ROOM_NAMES)
+                {
                     self.look_alikes.remove(&look_alike);
                 }
             }
