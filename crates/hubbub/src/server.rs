@@ -101,6 +101,15 @@ impl Server {
         let admin = TcpListener::bind(&config.admin_addr)
             .await
             .with_context(|| format!("binding the admin listener on {}", config.admin_addr))?;
+        if let Ok(addr) = admin.local_addr() {
+            if !addr.ip().is_loopback() {
+                tracing::warn!(
+                    %addr,
+                    "the admin listener (/metrics, /readyz: no credentials) is reachable from \
+                     other hosts; bind --admin-addr to loopback or a private network"
+                );
+            }
+        }
         let store = open_store(&config).await?;
         let hub_config = HubConfig {
             default_room: config.default_room.clone(),
@@ -354,7 +363,7 @@ impl Server {
             Listener::plain("admin"),
             self.admin,
             web::admin::router(self.hub.clone(), self.limiter.clone()),
-            ConnectionLimiter::new(ADMIN_CONNECTIONS, 0),
+            ConnectionLimiter::new(ADMIN_CONNECTIONS, ADMIN_CONNECTIONS_PER_IP),
             timeouts,
             token.clone(),
             tracker.clone(),
@@ -424,6 +433,9 @@ async fn bind_listener(what: &str, addr: Option<&str>) -> anyhow::Result<Option<
 
 /// Connections the admin listener takes at once.
 const ADMIN_CONNECTIONS: usize = 64;
+/// Of those, from one address: a few idle sockets from one place cannot
+/// fill the listener and turn the local `/readyz` into a 503.
+const ADMIN_CONNECTIONS_PER_IP: usize = 8;
 
 /// Opens the configured history store, migrating it; a store that cannot
 /// be opened is an error (the server does not start without its history).

@@ -133,3 +133,30 @@ async fn a_user_cannot_quit_with_the_servers_words() {
     let line = line_starting(&mut watcher, "bob has left").await;
     assert_eq!(line, "bob has left (quit: server went away)");
 }
+
+#[tokio::test]
+async fn idle_outside_sockets_cannot_fill_the_admin_listener() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::default().await;
+    let mut idle = Vec::new();
+    for _ in 0..70 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+        if let Ok(stream) = socket.connect(server.admin).await {
+            idle.push(stream);
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut local = tokio::net::TcpStream::connect(server.admin).await.unwrap();
+    local
+        .write_all(b"GET /readyz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(5), local.read_to_string(&mut answer))
+        .await
+        .expect("answered")
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    drop(idle);
+}
