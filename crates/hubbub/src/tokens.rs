@@ -138,6 +138,7 @@ impl Tokens {
             return Err(TokenError("it is not valid yet (nbf)".into()));
         }
         let nick = claims.name.unwrap_or_else(|| claims.sub.clone());
+        let nick = names::normalize(&nick).into_owned();
         names::validate_nick(&nick).map_err(|e| TokenError(format!("its name {nick:?}: {e}")))?;
         if claims.rooms.len() > MAX_TOKEN_ROOMS {
             return Err(TokenError(format!("more than {MAX_TOKEN_ROOMS} rooms")));

@@ -160,3 +160,19 @@ async fn idle_outside_sockets_cannot_fill_the_admin_listener() {
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     drop(idle);
 }
+
+#[tokio::test]
+async fn names_in_every_script_with_their_marks_are_welcome() {
+    let server = TestServer::default().await;
+    let mut client = server.client().await;
+    client.nick("नमस्ते").await;
+    client.send("/join தமிழ்").await;
+    line_starting(&mut client, "* you are now in தமிழ்").await;
+    // Typed decomposed (e + U+0301), the name is the composed one.
+    let mut other = server.client().await;
+    let old = other.name.clone();
+    other.send("/nick e\u{301}mile").await;
+    line_starting(&mut other, &format!("{old} is now known as \u{e9}mile")).await;
+    other.send("/whois e\u{301}mile").await;
+    line_starting(&mut other, "* \u{e9}mile: not registered; here").await;
+}

@@ -22,7 +22,7 @@
 use std::sync::Arc;
 
 use crate::accounts::{AccountError, Whois};
-use crate::hub::{Event, HubError, RoomMembers, Session};
+use crate::hub::{names, Event, HubError, RoomMembers, Session};
 use crate::moderation::{Moderation, Outcome, Request};
 use crate::store::{PageQuery, StoredMessage};
 
@@ -288,7 +288,7 @@ impl Client {
     async fn carry_out(&self, session: &Session, command: Command<'_>) -> Result<Reply, Refusal> {
         let identity = &self.identity;
         Ok(match command {
-            Command::Rename { nick, first } if *session.nick()? == *nick => {
+            Command::Rename { nick, first } if *session.nick()? == *names::normalize(nick) => {
                 // Its own name, spelled the same: no rename to count.
                 session.rename_with(nick, first).await?;
                 Reply::Renamed { logged_out: false }

@@ -458,7 +458,7 @@ impl Hub {
         };
         // Without a member here, the policy in memory may be older than
         // the store's (a room mirrored from other nodes): read it first.
-        let key = self.lock().room_key(names::validate_room(room)?);
+        let key = self.lock().room_key(&names::validate_room(room)?);
         self.load_room(&key).await?;
         let (key, name, cached) = {
             let state = self.lock();

@@ -28,7 +28,7 @@ impl Hub {
         &self,
         room: &str,
     ) -> Result<(String, Arc<str>, Arc<Policy>), HubError> {
-        let key = self.lock().room_key(names::validate_room(room)?);
+        let key = self.lock().room_key(&names::validate_room(room)?);
         self.load_room(&key).await?;
         let state = self.lock();
         let room_state = state

@@ -64,8 +64,34 @@ fn is_server_assigned(nick: &str) -> bool {
 /// UTS #39 allows in identifiers (which leaves out invisible and filler
 /// characters, compatibility forms such as fullwidth letters, and
 /// obsolete scripts).
+///
+/// Combining marks count (UAX #31's identifiers are letters followed by
+/// marks): the vowel signs and viramas of Devanagari, Tamil, Thai, Kannada,
+/// Bengali and the other Indic and Southeast Asian scripts are marks, and a
+/// name in them is nothing without. A name may not start with one.
 fn name_char(c: char) -> bool {
-    c == '_' || c == '-' || (c.is_alphanumeric() && c.identifier_allowed())
+    c == '_'
+        || c == '-'
+        || ((c.is_alphanumeric() || unicode_normalization::char::is_combining_mark(c))
+            && c.identifier_allowed())
+}
+
+/// A name as typed, in Unicode's composed form (NFC): `e` + U+0301 and
+/// `é` are one spelling, shown and stored once.
+pub fn normalize(name: &str) -> std::borrow::Cow<'_, str> {
+    use unicode_normalization::{is_nfc_quick, IsNormalized};
+    match is_nfc_quick(name.chars()) {
+        IsNormalized::Yes => std::borrow::Cow::Borrowed(name),
+        _ => std::borrow::Cow::Owned(name.nfc().collect()),
+    }
+}
+
+/// Whether `name` starts with a combining mark (which would attach to
+/// whatever is printed before it).
+fn starts_with_mark(name: &str) -> bool {
+    name.chars()
+        .next()
+        .is_some_and(unicode_normalization::char::is_combining_mark)
 }
 
 /// Whether `c` may appear in a chosen nickname (ban patterns are checked
@@ -89,7 +115,10 @@ pub fn validate_nick(nick: &str) -> Result<(), HubError> {
             "a nickname has at most {MAX_NICK_CHARS} characters"
         )));
     }
-    if !nick.chars().all(name_char) || first.is_some_and(|c| c == '-' || c == '_') {
+    if !nick.chars().all(name_char)
+        || first.is_some_and(|c| c == '-' || c == '_')
+        || starts_with_mark(nick)
+    {
         return Err(HubError::InvalidNick(
             "a nickname is letters, digits, '_' and '-', starting with a letter or digit".into(),
         ));
@@ -102,9 +131,11 @@ pub fn validate_nick(nick: &str) -> Result<(), HubError> {
     Ok(())
 }
 
-/// Checks a room name and strips one leading `#`: 1–32 letters, digits, `_` or `-`.
-pub fn validate_room(room: &str) -> Result<&str, HubError> {
-    let room = room.strip_prefix('#').unwrap_or(room);
+/// Checks a room name and strips one leading `#`: 1–32 letters (with
+/// their combining marks), digits, `_` or `-`; returns it in composed
+/// form ([`normalize`]).
+pub fn validate_room(room: &str) -> Result<std::borrow::Cow<'_, str>, HubError> {
+    let room = normalize(room.strip_prefix('#').unwrap_or(room));
     let count = room.chars().count();
     if count == 0 {
         return Err(HubError::InvalidRoom("a room name cannot be empty".into()));
@@ -114,7 +145,7 @@ pub fn validate_room(room: &str) -> Result<&str, HubError> {
             "a room name has at most {MAX_ROOM_CHARS} characters"
         )));
     }
-    if !room.chars().all(name_char) {
+    if !room.chars().all(name_char) || starts_with_mark(&room) {
         return Err(HubError::InvalidRoom(
             "a room name is letters, digits, '_' and '-'".into(),
         ));
@@ -179,7 +210,56 @@ mod tests {
         assert!(validate_nick("\u{3164}").is_err(), "Hangul filler");
         assert!(validate_nick("ev\u{3164}an").is_err(), "Hangul filler");
         assert!(validate_nick("ｅｖａｎ").is_err(), "fullwidth");
-        assert!(validate_nick("e\u{301}van").is_err(), "combining mark");
+        assert!(
+            validate_nick("\u{301}evan").is_err(),
+            "a leading combining mark"
+        );
+    }
+
+    #[test]
+    fn every_script_with_its_marks_is_a_name() {
+        for name in [
+            "नमस्ते",     // Devanagari: vowel signs and a virama
+            "தமிழ்",     // Tamil
+            "สวัสดี",     // Thai
+            "ಕನ್ನಡ",     // Kannada
+            "বাংলা",      // Bengali
+            "Ελληνικά", // Greek
+            "עברית",    // Hebrew
+            "한국어",   // Hangul
+        ] {
+            assert!(validate_nick(name).is_ok(), "nickname {name}");
+            assert!(validate_room(name).is_ok(), "room {name}");
+        }
+        // Decomposed and composed: one name.
+        let decomposed = "e\u{301}mile";
+        assert!(validate_nick(decomposed).is_ok());
+        assert_eq!(normalize(decomposed), "\u{e9}mile");
+        assert_eq!(nick_key(decomposed), nick_key("\u{e9}mile"));
+        assert_eq!(validate_room(decomposed).unwrap(), "\u{e9}mile");
+    }
+
+    use proptest::strategy::Strategy;
+
+    proptest::proptest! {
+        #[test]
+        fn composed_and_decomposed_forms_are_one_name(
+            chars in proptest::collection::vec(
+                proptest::prelude::any::<char>()
+                    .prop_filter("a name character", |c| name_char(*c)),
+                1..12,
+            )
+        ) {
+            let name: String = chars.into_iter().collect();
+            let nfc: String = name.nfc().collect();
+            let nfd: String = name.nfd().collect();
+            proptest::prop_assert_eq!(nick_key(&nfc), nick_key(&nfd));
+            proptest::prop_assert_eq!(normalize(&nfd).into_owned(), nfc.clone());
+            // What composes to an accepted room name is accepted decomposed.
+            if validate_room(&nfc).is_ok() {
+                proptest::prop_assert_eq!(validate_room(&nfd).unwrap().into_owned(), nfc);
+            }
+        }
     }
 
     #[test]

@@ -58,7 +58,7 @@ impl Hub {
     ///
     /// Errors: `invalid_room`, `no_such_room`, the gate's refusals.
     pub async fn members(&self, reader: SessionId, room: &str) -> Result<RoomMembers, HubError> {
-        let key = self.lock().room_key(names::validate_room(room)?);
+        let key = self.lock().room_key(&names::validate_room(room)?);
         // As for history: the store's policy, if none is current here.
         self.load_room(&key).await?;
         let state = self.lock();

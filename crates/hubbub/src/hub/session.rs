@@ -143,6 +143,7 @@ impl Session {
     /// there: refused (`muted`, `moderated`, `registered_only`) where the
     /// gate would not let the session speak.
     pub async fn rename_with(&self, new: &str, first: Option<Arc<Event>>) -> Result<(), HubError> {
+        let new = &*names::normalize(new);
         if *self.nick()? == *new {
             // The name it has, spelled the same: nothing for anyone to see.
             if let Some(first) = first {
@@ -226,6 +227,7 @@ impl Session {
     /// `Left`, the new one `Joined`.
     pub async fn switch_to(&self, room: &str) -> Result<RoomMembers, HubError> {
         let name = names::validate_room(room)?;
+        let name = &*name;
         let key = self.hub.lock().room_key(name);
         self.hub.load_room(&key).await?;
         let (members, created) = self.switch_locked(&key, name)?;
@@ -272,6 +274,7 @@ impl Session {
         since: Option<u64>,
     ) -> Result<(RoomMembers, u64), HubError> {
         let name = names::validate_room(room)?;
+        let name = &*name;
         let key = self.hub.lock().room_key(name);
         self.hub.load_room(&key).await?;
         let (entered, created) = self.enter_locked(&key, name, since)?;

@@ -391,7 +391,7 @@ impl State {
 
     /// Key of `room`, which the session must be in.
     pub(super) fn joined_room(&self, id: SessionId, room: &str) -> Result<String, HubError> {
-        let key = self.room_key(names::validate_room(room)?);
+        let key = self.room_key(&names::validate_room(room)?);
         if self.member(id)?.rooms.contains(&key) {
             Ok(key)
         } else {

@@ -351,7 +351,7 @@ async fn typing(conn: Arc<Connection>, data: Value) -> Answer {
     };
     // Keyed by the folded name; entries exist only for rooms the hub
     // accepted, so the map is bounded by the rooms the socket is in.
-    let key: Arc<str> = names::fold(names::validate_room(&room)?).into();
+    let key: Arc<str> = names::fold(&names::validate_room(&room)?).into();
     let now = Instant::now();
     let mut sent = conn.typing_sent.lock().unwrap_or_else(|e| e.into_inner());
     if typing
