@@ -43,6 +43,9 @@ use crate::web;
 pub struct Server {
     config: Config,
     store: Option<Arc<dyn HistoryStore>>,
+    /// The data directory's lock, held while the server lives: two
+    /// servers on one SQLite file would each think it theirs.
+    _data_dir_lock: Option<std::fs::File>,
     hub: Arc<Hub>,
     accounts: Arc<crate::accounts::Accounts>,
     /// Open sockets, on every listener, from accept to close.
@@ -110,6 +113,7 @@ impl Server {
                 );
             }
         }
+        let data_dir_lock = lock_data_dir(&config)?;
         let store = open_store(&config).await?;
         let hub_config = HubConfig {
             default_room: config.default_room.clone(),
@@ -196,6 +200,7 @@ impl Server {
         Ok(Server {
             config,
             store,
+            _data_dir_lock: data_dir_lock,
             hub,
             accounts,
             limiter,
@@ -454,6 +459,40 @@ pub async fn set_operator(config: &Config, nick: &str, on: bool) -> anyhow::Resu
         .set_server_operator(nick, on)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// Takes the data directory (`--data-dir`, SQLite's default home) for
+/// this server: an exclusive lock on `hubbub.lock` in it, released when
+/// the process ends however it ends. (`hubbub operator` opens the same
+/// store without it: SQLite itself serialises their writes.)
+///
+/// Errors: another server holds it (with the path, so the administrator
+/// sees which); the directory cannot be created.
+fn lock_data_dir(config: &Config) -> anyhow::Result<Option<std::fs::File>> {
+    if config.store != StoreKind::Sqlite || config.database_url.is_some() {
+        return Ok(None);
+    }
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
+    let path = config.data_dir.join("hubbub.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "another hubbub server is using the data directory {} (it holds {}); \
+             give each server its own --data-dir",
+            config.data_dir.display(),
+            path.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("locking {}", path.display()))
+        }
+    }
 }
 
 async fn open_store(config: &Config) -> anyhow::Result<Option<Arc<dyn HistoryStore>>> {

@@ -176,3 +176,34 @@ async fn names_in_every_script_with_their_marks_are_welcome() {
     other.send("/whois e\u{301}mile").await;
     line_starting(&mut other, "* \u{e9}mile: not registered; here").await;
 }
+
+#[tokio::test]
+async fn a_last_line_without_newline_survives_a_reset() {
+    use tokio::io::AsyncWriteExt;
+    let server = TestServer::default().await;
+    let mut watcher = server.client().await;
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let me = stream.local_addr().unwrap().to_string();
+    line_starting(&mut watcher, &format!("{me} has joined us")).await;
+    stream.write_all(b"last words").await.unwrap();
+    // The server has read them, and waits for the newline...
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // ...when the connection is reset.
+    // A zero linger resets at once (it cannot block the thread).
+    #[allow(deprecated)]
+    stream.set_linger(Some(Duration::ZERO)).unwrap();
+    drop(stream);
+    line_starting(&mut watcher, &format!("{me}: last words")).await;
+}
+
+#[tokio::test]
+async fn two_servers_cannot_share_a_data_directory() {
+    let dir = common::data_dir();
+    let dir = dir.to_str().unwrap().to_string();
+    let _first = common::Process::start(&["--data-dir".to_string(), dir.clone()]).await;
+    let refused = common::start_fails(&["--data-dir", &dir]).await;
+    assert!(
+        refused.contains("another hubbub server is using the data directory"),
+        "{refused}"
+    );
+}

@@ -413,6 +413,10 @@ impl Process {
         if !args.iter().any(|a| a == "--admin-addr") {
             command.args(["--admin-addr", "127.0.0.1:0"]);
         }
+        // A directory of its own (a server locks its data directory).
+        if !args.iter().any(|a| a == "--data-dir") {
+            command.arg("--data-dir").arg(data_dir());
+        }
         let mut child = command
             .args(args)
             .env("HUBBUB_LOG", "info")

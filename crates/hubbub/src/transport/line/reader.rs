@@ -59,7 +59,8 @@ impl LineReader {
         }
     }
 
-    /// The next line, or `None` at end of stream.
+    /// The next line, or `None` at end of stream. A read error after
+    /// bytes without a newline ends the stream with them as its last line.
     ///
     /// Cancel safe: a read that completes moves its bytes into the buffer
     /// within the same poll, so a cancelled wait loses nothing.
@@ -90,6 +91,10 @@ impl LineReader {
                 Ok(0) => self.eof = true,
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                // A connection reset ends the stream as a close does: what
+                // the client sent before it (a last line without its
+                // newline) is still a line.
+                Err(_) if !self.buf.is_empty() => self.eof = true,
                 Err(e) => return Err(e),
             }
         }
