@@ -446,7 +446,7 @@ impl Hub {
     /// Errors: `invalid_room`, `no_such_room`, the gate's refusals
     /// (`banned`, `invite_only`, `registered_only`), `store_unavailable`.
     pub async fn history(
-        &self,
+        self: &Arc<Self>,
         reader: SessionId,
         room: &str,
         query: PageQuery,

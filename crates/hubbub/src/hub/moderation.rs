@@ -25,7 +25,7 @@ impl Hub {
     /// Errors: `invalid_room`; `no_such_room` for a room that was never
     /// used (nobody in it, no history, no policy).
     pub async fn room_policy(
-        &self,
+        self: &Arc<Self>,
         room: &str,
     ) -> Result<(String, Arc<str>, Arc<Policy>), HubError> {
         let key = self.lock().room_key(&names::validate_room(room)?);

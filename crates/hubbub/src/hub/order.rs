@@ -49,10 +49,12 @@ impl Hub {
         }
         if room.members.is_empty() {
             // Nobody here to deliver to, so no order to keep (a room only
-            // other nodes' members are in): note how far it got. A session
-            // joining it here reloads it from the store first
-            // (`Hub::load_room`), so nothing is read for a gap meanwhile.
-            room.last_id = id;
+            // other nodes' members are in): note how far the room got, not
+            // what was delivered here (nothing was). A session joining it
+            // reloads it from the store first (`Hub::load_room`), and
+            // whatever committed after that read is repaired from the store
+            // in order — so the joiner's history and live messages meet at
+            // one id, even for a message that arrived during the read.
             room.known_id = room.known_id.max(id);
             room.persisted = true;
             room.held.clear();
@@ -79,6 +81,28 @@ impl Hub {
         }
         state.trim_caches();
         backlogged
+    }
+
+    /// Reads room `key`'s missing ids from the store now, if it has
+    /// members here and ids committed that were not delivered: what a
+    /// session that has just joined a room (read from the store a moment
+    /// before) must get live, so that its history and the live stream meet
+    /// at one id.
+    pub(super) fn repair_if_behind(self: &Arc<Self>, key: &str) {
+        let mut state = self.lock();
+        let Some(room) = state.rooms.get_mut(key) else {
+            return;
+        };
+        if room.members.is_empty() || room.known_id <= room.last_id || room.repairing {
+            return;
+        }
+        room.repairing = true;
+        drop(state);
+        tokio::spawn(repair(
+            Arc::downgrade(self),
+            key.to_string(),
+            Duration::ZERO,
+        ));
     }
 
     /// Reads from the store whatever this node may have missed while it

@@ -57,7 +57,11 @@ impl Hub {
     /// `reader` may see them (the gate's [`gate::Action::Read`]).
     ///
     /// Errors: `invalid_room`, `no_such_room`, the gate's refusals.
-    pub async fn members(&self, reader: SessionId, room: &str) -> Result<RoomMembers, HubError> {
+    pub async fn members(
+        self: &Arc<Self>,
+        reader: SessionId,
+        room: &str,
+    ) -> Result<RoomMembers, HubError> {
         let key = self.lock().room_key(&names::validate_room(room)?);
         // As for history: the store's policy, if none is current here.
         self.load_room(&key).await?;
@@ -382,6 +386,9 @@ impl Hub {
         room.known_id = room.known_id.max(room.last_id);
         room.held.clear();
         state.cache.replace(key, &mut room.recent, recent);
+        // Messages committed after the read (announced here meanwhile, or
+        // while nobody here was in the room) are read from the store once
+        // the joiner is in (`Hub::repair_if_behind`), after its history.
         state.note_room(key);
         state.trim_caches();
         Ok(())

@@ -231,6 +231,7 @@ impl Session {
         let key = self.hub.lock().room_key(name);
         self.hub.load_room(&key).await?;
         let (members, created) = self.switch_locked(&key, name)?;
+        self.hub.repair_if_behind(&key);
         self.hub.presence_changed(self.id);
         if created {
             self.hub.claim_room(&key, name, self.id).await;
@@ -278,6 +279,7 @@ impl Session {
         let key = self.hub.lock().room_key(name);
         self.hub.load_room(&key).await?;
         let (entered, created) = self.enter_locked(&key, name, since)?;
+        self.hub.repair_if_behind(&key);
         self.hub.presence_changed(self.id);
         if created {
             self.hub.claim_room(&key, name, self.id).await;

@@ -56,11 +56,17 @@ impl Cluster {
 
     /// A node of this cluster reaching Redis at `redis`, started and subscribed.
     pub async fn node(&self, redis: &str, name: &str) -> Process {
+        self.node_via(redis, name, &self.database.url).await
+    }
+
+    /// [`Cluster::node`], reaching this cluster's PostgreSQL schema at
+    /// `database_url` (through a proxy, say).
+    pub async fn node_via(&self, redis: &str, name: &str, database_url: &str) -> Process {
         let args: Vec<String> = [
             "--store",
             "postgres",
             "--database-url",
-            &self.database.url,
+            database_url,
             "--redis-url",
             redis,
             "--cluster-prefix",
