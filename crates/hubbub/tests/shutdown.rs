@@ -135,3 +135,59 @@ async fn a_bad_config_file_is_a_clear_error() {
         .await;
     child.kill().await.unwrap();
 }
+
+/// One run: a client posting every 2 ms and a member watching, the server
+/// shut down mid-stream. Returns what the poster saw committed that the
+/// watcher never got.
+async fn missed_at_shutdown() -> Vec<String> {
+    use tokio::io::AsyncWriteExt;
+    let server = TestServer::default().await;
+    let mut watcher = server.client().await;
+    let stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let me = stream.local_addr().unwrap().to_string();
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read).lines();
+    lines.next_line().await.unwrap(); // You are …
+    loop {
+        let line = watcher.line().await;
+        if line == format!("{me} has joined us") {
+            break;
+        }
+    }
+    let posting = tokio::spawn(async move {
+        for i in 0.. {
+            if write.write_all(format!("m{i}\n").as_bytes()).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    });
+    let echoes = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            seen.push(line);
+        }
+        seen
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.shutdown().await;
+    posting.abort();
+    let echoed = echoes.await.unwrap();
+    let watched = watcher.read_to_end(Duration::from_secs(10)).await;
+    let watched: std::collections::HashSet<&str> = watched.lines().collect();
+    echoed
+        .into_iter()
+        .filter(|l| l.starts_with(&format!("{me}: ")) && !watched.contains(l.as_str()))
+        .collect()
+}
+
+#[tokio::test]
+async fn every_message_its_sender_saw_committed_reaches_the_others_before_goodbye() {
+    for run in 0..15 {
+        let missed = missed_at_shutdown().await;
+        assert!(
+            missed.is_empty(),
+            "run {run}: the watcher missed {missed:?}"
+        );
+    }
+}

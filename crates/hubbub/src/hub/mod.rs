@@ -192,6 +192,8 @@ pub enum HubError {
     WideMask(String),
     #[error("{0}")]
     BadRequest(String),
+    #[error("the server is shutting down; the message was not sent")]
+    ShuttingDown,
 }
 
 impl HubError {
@@ -232,6 +234,7 @@ impl HubError {
             HubError::PolicyUnavailable(_) => "policy_unavailable",
             HubError::WideMask(_) => "wide_mask",
             HubError::BadRequest(_) => "bad_request",
+            HubError::ShuttingDown => "shutting_down",
         }
     }
 }
@@ -360,6 +363,8 @@ pub struct Hub {
     store: Option<Arc<dyn HistoryStore>>,
     /// The broker to the other nodes of a cluster, if any.
     broker: Option<Arc<dyn Broker>>,
+    /// Messages handed to the sequencer and not yet fanned out.
+    pending: Arc<sequencer::PendingCount>,
 }
 
 /// Most rooms one session may be in at once (Socket.IO sessions join
@@ -428,6 +433,7 @@ impl Hub {
             queued: QueuedTotal::new(config_outbox_total),
             store: store.clone(),
             broker,
+            pending: Arc::default(),
         });
         tokio::spawn(sequencer::run(Arc::downgrade(&hub), sequencer_rx, store));
         tokio::spawn(shed_when_over(Arc::downgrade(&hub), hub.queued.clone()));
@@ -520,7 +526,21 @@ impl Hub {
 
     /// From now on sessions that end are not announced to their rooms.
     pub fn begin_shutdown(&self) {
-        self.shutting_down.store(true, Ordering::Relaxed);
+        self.shutting_down.store(true, Ordering::SeqCst);
+    }
+
+    /// Returns once every message handed to the hub is fanned out (or
+    /// failed). Once shutdown has begun no new one is taken, so this is
+    /// what shutdown waits for before it closes anyone's connection: no
+    /// member is told goodbye before a message its sender saw committed.
+    pub async fn quiesce(&self) {
+        self.pending.none_left().await;
+    }
+
+    /// Whether shutdown has begun: new messages are refused
+    /// (`shutting_down`), so that what is pending only drains.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
     }
 
     /// Whether `who` acts as an operator under `policy`: the room's owner

@@ -38,6 +38,8 @@ pub(crate) struct PendingMessage {
     pub action: bool,
     /// The answer: what was recorded.
     pub done: oneshot::Sender<Result<Posted, HubError>>,
+    /// Counts the message as not yet fanned out (`Hub::quiesce`).
+    pub ticket: Ticket,
 }
 
 /// A private message accepted by its sender's session.
@@ -47,6 +49,57 @@ pub(crate) struct PendingPrivate {
     pub text: Arc<str>,
     /// The answer: the recipient's nickname and the timestamp.
     pub done: oneshot::Sender<Result<(Arc<str>, u64), HubError>>,
+    pub ticket: Ticket,
+}
+
+/// One message handed to the sequencer and not yet fanned out (or
+/// failed): dropped when its sender is answered. Shutdown waits for none
+/// to be left before it closes anyone's connection, so a message its
+/// sender sees committed reaches every other member too.
+#[derive(Debug)]
+pub(crate) struct Ticket(Arc<PendingCount>);
+
+#[derive(Debug, Default)]
+pub(crate) struct PendingCount {
+    count: std::sync::atomic::AtomicUsize,
+    none_left: tokio::sync::Notify,
+}
+
+impl Ticket {
+    pub(crate) fn new(pending: &Arc<PendingCount>) -> Ticket {
+        pending
+            .count
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ticket(pending.clone())
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        if self
+            .0
+            .count
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst)
+            == 1
+        {
+            self.0.none_left.notify_waiters();
+        }
+    }
+}
+
+impl PendingCount {
+    /// Returns once no message is pending.
+    pub(crate) async fn none_left(&self) {
+        loop {
+            let notified = self.none_left.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.count.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
 }
 
 pub(crate) enum Pending {
@@ -278,20 +331,22 @@ fn records(planned: &[Planned]) -> Vec<Record> {
 
 /// A sender's answer, held until the batch has been published too.
 enum Answer {
-    Message(oneshot::Sender<Result<Posted, HubError>>, Posted),
+    Message(oneshot::Sender<Result<Posted, HubError>>, Posted, Ticket),
     Private(
         oneshot::Sender<Result<(Arc<str>, u64), HubError>>,
         (Arc<str>, u64),
+        Ticket,
     ),
 }
 
 impl Answer {
+    /// Answers the sender; the message is no longer pending.
     fn send(self) {
         match self {
-            Answer::Message(done, posted) => {
+            Answer::Message(done, posted, _ticket) => {
                 let _ = done.send(Ok(posted));
             }
-            Answer::Private(done, sent) => {
+            Answer::Private(done, sent, _ticket) => {
                 let _ = done.send(Ok(sent));
             }
         }
@@ -360,7 +415,7 @@ fn apply(hub: &Arc<Hub>, planned: Vec<Planned>, ids: Vec<u64>) -> Applied {
                 hub.stats
                     .messages
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                answers.push(Answer::Message(pending.done, posted));
+                answers.push(Answer::Message(pending.done, posted, pending.ticket));
             }
             Planned::Private {
                 pending,
@@ -414,7 +469,7 @@ fn apply(hub: &Arc<Hub>, planned: Vec<Planned>, ids: Vec<u64>) -> Applied {
                         echo,
                     });
                 }
-                answers.push(Answer::Private(pending.done, (to_nick, ts)));
+                answers.push(Answer::Private(pending.done, (to_nick, ts), pending.ticket));
             }
         }
     }

@@ -102,6 +102,9 @@ impl Session {
         if action && text.trim().is_empty() {
             return Err(HubError::EmptyMessage);
         }
+        if self.hub.is_shutting_down() {
+            return Err(HubError::ShuttingDown);
+        }
         let (key, from) = {
             let state = self.hub.lock();
             let key = match room {
@@ -118,6 +121,7 @@ impl Session {
             text: text.into(),
             action,
             done,
+            ticket: sequencer::Ticket::new(&self.hub.pending),
         });
         self.hub
             .sequencer
@@ -345,12 +349,16 @@ impl Session {
         if text.trim().is_empty() {
             return Err(HubError::EmptyMessage);
         }
+        if self.hub.is_shutting_down() {
+            return Err(HubError::ShuttingDown);
+        }
         let (done, answer) = oneshot::channel();
         let pending = sequencer::Pending::Private(sequencer::PendingPrivate {
             from: self.id,
             to: to.to_string(),
             text: text.into(),
             done,
+            ticket: sequencer::Ticket::new(&self.hub.pending),
         });
         self.hub.submit(pending, answer).await
     }

@@ -106,6 +106,10 @@ pub trait Handler: Send + Sync + 'static {
 
     /// The session is over; called once per session.
     fn closed(&self, session: &Arc<Session<Self::Socket>>, why: Ended);
+
+    /// At shutdown, before every session is told goodbye: returns once
+    /// what clients sent before it is delivered (bounded by the caller).
+    fn settled(&self) -> futures_util::future::BoxFuture<'static, ()>;
 }
 
 /// Open sessions by id.
@@ -267,6 +271,10 @@ impl<H: Handler> Engine<H> {
     }
 }
 
+/// How long shutdown waits for what clients sent to be delivered before
+/// it tells every session goodbye.
+const SHUTDOWN_SETTLE: Duration = Duration::from_secs(2);
+
 /// Every second: queues due pings, and ends sessions that missed their
 /// pong or never connected. One task for all sessions, so an idle session
 /// costs no timer of its own.
@@ -278,6 +286,8 @@ async fn heartbeat<H: Handler>(engine: std::sync::Weak<Engine<H>>, shutdown: Can
             _ = tick.tick() => {}
             _ = shutdown.cancelled() => {
                 if let Some(engine) = engine.upgrade() {
+                    let settled = engine.handler.settled();
+                    let _ = tokio::time::timeout(SHUTDOWN_SETTLE, settled).await;
                     engine.close_all();
                 }
                 return;

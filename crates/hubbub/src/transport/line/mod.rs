@@ -281,6 +281,11 @@ impl LineTransport {
             }
         };
         let _ = timeout(self.settings.linger, settle).await;
+        if close == Some(CloseReason::Shutdown) {
+            // Every other connection's messages too: nobody here is told
+            // goodbye before a message its sender saw committed.
+            let _ = timeout(self.settings.linger, self.hub.quiesce()).await;
+        }
         telemetry::session_closed(
             Transport::Line,
             close.as_ref().or(outbox.closing().as_ref()),

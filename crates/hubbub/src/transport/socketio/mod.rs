@@ -500,6 +500,11 @@ impl Handler for SocketIoTransport {
         self.admit(session).is_ok()
     }
 
+    fn settled(&self) -> futures_util::future::BoxFuture<'static, ()> {
+        let hub = self.hub.clone();
+        Box::pin(async move { hub.quiesce().await })
+    }
+
     fn is_connected(&self, socket: &Socket) -> bool {
         socket.conn.get().is_some() || socket.lock_queue().connecting
     }
