@@ -207,3 +207,25 @@ async fn two_servers_cannot_share_a_data_directory() {
         "{refused}"
     );
 }
+
+#[tokio::test]
+async fn one_address_opens_a_bounded_number_of_rooms_a_minute() {
+    let server = TestServer::default().await;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let mut client = Client::greeted(socket.connect(server.addr).await.unwrap()).await;
+    for i in 0..10 {
+        client.send(&format!("/join grab{i}")).await;
+        line_starting(&mut client, &format!("* you are now in grab{i}")).await;
+    }
+    client.send("/join grab10").await;
+    let refused = line_starting(&mut client, "! ").await;
+    assert!(refused.contains("opened 10 rooms this minute"), "{refused}");
+    // Joining a room that exists costs nothing.
+    client.send("/join lobby").await;
+    line_starting(&mut client, "* you are now in lobby").await;
+    // Others may still open rooms.
+    let mut other = server.client().await;
+    other.send("/join mine").await;
+    line_starting(&mut other, "* you are now in mine").await;
+}

@@ -22,6 +22,7 @@
 //! the hub needs from a cluster, which implements it).
 
 pub mod broker;
+mod budget;
 mod cache;
 pub mod event;
 mod fanout;
@@ -194,6 +195,8 @@ pub enum HubError {
     BadRequest(String),
     #[error("the server is shutting down; the message was not sent")]
     ShuttingDown,
+    #[error("your address has opened {0} rooms this minute; join an existing one or wait")]
+    RoomBudget(u32),
 }
 
 impl HubError {
@@ -235,6 +238,7 @@ impl HubError {
             HubError::WideMask(_) => "wide_mask",
             HubError::BadRequest(_) => "bad_request",
             HubError::ShuttingDown => "shutting_down",
+            HubError::RoomBudget(_) => "room_budget",
         }
     }
 }

@@ -256,6 +256,9 @@ impl Session {
         // has changed.
         self.hub.check_entry(&state, self.id, key)?;
         let created = !state.rooms.contains_key(key);
+        if created {
+            self.spend_room_budget(&mut state)?;
+        }
         state.room_entry(key, name, self.hub.config.max_rooms)?;
         let old_rooms = std::mem::take(&mut state.member_mut(self.id)?.rooms);
         for old in old_rooms.iter().filter(|&old| *old != key) {
@@ -318,12 +321,28 @@ impl Session {
             }
             self.hub.check_entry(&state, self.id, key)?;
             let created = !state.rooms.contains_key(key);
+            if created {
+                self.spend_room_budget(&mut state)?;
+            }
             self.hub.enter_room(&mut state, self.id, key, name, since)?;
             state.member_mut(self.id)?.rooms.push(key.to_string());
             created
         };
         let room = &state.rooms[key];
         Ok(((state.room_members(room), room.last_id), created))
+    }
+
+    /// Spends a room of the session's address's budget (it is about to
+    /// open a new room).
+    ///
+    /// Errors: `room_budget`.
+    fn spend_room_budget(&self, state: &mut State) -> Result<(), HubError> {
+        let ip = state.member(self.id)?.ip;
+        if state.room_budget.spend(ip, event::now_millis() / 1000) {
+            Ok(())
+        } else {
+            Err(HubError::RoomBudget(budget::ROOMS_PER_ADDRESS_PER_MINUTE))
+        }
     }
 
     /// Leaves `room`; the others there see `Left`. If it was the current

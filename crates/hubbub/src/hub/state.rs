@@ -100,6 +100,8 @@ pub(super) struct State {
     pub(super) server_policy: Arc<Policy>,
     /// The store's version of `server_policy` (see `Room::policy_version`).
     pub(super) server_policy_version: i64,
+    /// New rooms each address may still open this minute.
+    pub(super) room_budget: super::budget::RoomBudget,
 }
 
 impl Room {
