@@ -434,3 +434,17 @@ async fn a_polling_body_of_many_packets_is_taken_whatever_its_size() {
     let (status, _) = poller.post(&format!("4{}", "2".repeat(1 << 20))).await;
     assert_eq!(status, 413);
 }
+
+#[tokio::test]
+async fn a_client_that_closes_gets_its_waiting_poll_answered_with_a_noop() {
+    let server = TestServer::default().await;
+    let (mut poller, _) = polling_socket(server.http).await;
+    poller.received.clear();
+    let addr = server.http;
+    let path = poll_path(&poller.sid);
+    let waiting = tokio::spawn(async move { http(addr, "GET", &path, "").await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(poller.post("1").await, (200, "ok".into()));
+    let (status, body) = waiting.await.unwrap();
+    assert_eq!((status, body.as_str()), (200, "6"));
+}

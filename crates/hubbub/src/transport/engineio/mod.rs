@@ -232,7 +232,7 @@ impl<H: Handler> Engine<H> {
     /// Ends `session` once: it leaves the registry, its transport's
     /// waiters wake, and the handler hears why.
     pub fn end(&self, session: &Arc<Session<H::Socket>>, why: Ended) {
-        if session.mark_ended() {
+        if session.mark_ended(why) {
             self.lock().remove(&session.sid);
             tracing::debug!(sid = %session.sid, ?why, "engine.io session ended");
             self.handler.closed(session, why);

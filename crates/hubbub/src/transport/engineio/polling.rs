@@ -52,6 +52,9 @@ pub(super) async fn poll<H: Handler>(
         tokio::pin!(changed);
         changed.as_mut().enable();
         if session.is_ended() {
+            if session.closed_by_client() {
+                return text(StatusCode::OK, NOOP);
+            }
             return text(StatusCode::OK, CLOSE);
         }
         let Some(taken) = session.take_batch(Carrier::Polling, &mut batch) else {

@@ -57,6 +57,8 @@ struct State {
     /// When the next ping is due.
     next_ping: Instant,
     ended: bool,
+    /// Why it ended, once it has.
+    ended_by: Option<Ended>,
 }
 
 /// One Engine.IO session; `S` is the protocol state above it.
@@ -106,6 +108,7 @@ impl<S> Session<S> {
                 ping_sent: None,
                 next_ping: now + ping_interval,
                 ended: false,
+                ended_by: None,
             }),
             changed: Notify::new(),
             space: Notify::new(),
@@ -131,11 +134,25 @@ impl<S> Session<S> {
         &self.changed
     }
 
-    /// Marks the session ended; `false` if it already was.
-    pub(super) fn mark_ended(&self) -> bool {
-        let first = !std::mem::replace(&mut self.lock().ended, true);
+    /// Marks the session ended for `why`; `false` if it already was.
+    pub(super) fn mark_ended(&self, why: Ended) -> bool {
+        let first = {
+            let mut state = self.lock();
+            let first = !std::mem::replace(&mut state.ended, true);
+            if first {
+                state.ended_by = Some(why);
+            }
+            first
+        };
         self.changed.notify_waiters();
         first
+    }
+
+    /// Whether the client itself closed the session (a waiting long-poll
+    /// is then answered with a noop, as the reference server does: the
+    /// client knows, and a close packet would read as the server's).
+    pub(super) fn closed_by_client(&self) -> bool {
+        self.lock().ended_by == Some(Ended::ClientClosed)
     }
 
     /// A pong arrived: the client is alive.
