@@ -179,6 +179,17 @@ pub struct Options {
     /// Seconds a Socket.IO client has to answer a ping before it is disconnected (`pingTimeout`) [default: 20].
     #[arg(long, global = true, env = "HUBBUB_PING_TIMEOUT", value_name = "SECS")]
     pub ping_timeout: Option<u64>,
+    /// `--ping-interval` in milliseconds, as Engine.IO counts it (the reference server's test settings are 300) [overrides --ping-interval].
+    #[arg(
+        long,
+        global = true,
+        env = "HUBBUB_PING_INTERVAL_MS",
+        value_name = "MS"
+    )]
+    pub ping_interval_ms: Option<u64>,
+    /// `--ping-timeout` in milliseconds (the reference server's test settings are 200) [overrides --ping-timeout].
+    #[arg(long, global = true, env = "HUBBUB_PING_TIMEOUT_MS", value_name = "MS")]
+    pub ping_timeout_ms: Option<u64>,
     /// Seconds a shutdown waits for clients to receive what is queued [default: 5].
     #[arg(
         long,
@@ -580,14 +591,20 @@ impl Config {
                 .http_idle_timeout
                 .or(file.http_idle_timeout)
                 .map_or(d.http_idle_timeout, |s| Duration::from_secs(s.max(1))),
-            ping_interval: cli
-                .ping_interval
-                .or(file.ping_interval)
-                .map_or(d.ping_interval, |s| Duration::from_secs(s.max(1))),
-            ping_timeout: cli
-                .ping_timeout
-                .or(file.ping_timeout)
-                .map_or(d.ping_timeout, |s| Duration::from_secs(s.max(1))),
+            ping_interval: match cli.ping_interval_ms.or(file.ping_interval_ms) {
+                Some(ms) => Duration::from_millis(ms.max(10)),
+                None => cli
+                    .ping_interval
+                    .or(file.ping_interval)
+                    .map_or(d.ping_interval, |s| Duration::from_secs(s.max(1))),
+            },
+            ping_timeout: match cli.ping_timeout_ms.or(file.ping_timeout_ms) {
+                Some(ms) => Duration::from_millis(ms.max(10)),
+                None => cli
+                    .ping_timeout
+                    .or(file.ping_timeout)
+                    .map_or(d.ping_timeout, |s| Duration::from_secs(s.max(1))),
+            },
             shutdown_grace: cli
                 .shutdown_grace
                 .or(file.shutdown_grace)
@@ -830,6 +847,28 @@ mod tests {
             read_file(&file).unwrap().database_url.as_deref(),
             Some("sqlite://:memory:")
         );
+    }
+
+    #[test]
+    fn ping_settings_in_milliseconds_win_over_seconds() {
+        let cli = Options {
+            ping_interval: Some(25),
+            ping_interval_ms: Some(300),
+            ..Options::default()
+        };
+        let file: Options = toml::from_str("ping-timeout-ms = 200\nping-timeout = 9").unwrap();
+        let config = Config::merge(cli, file).unwrap();
+        assert_eq!(config.ping_interval, Duration::from_millis(300));
+        assert_eq!(config.ping_timeout, Duration::from_millis(200));
+        // `--operators` is refused, pointing to its replacement.
+        let old = Options {
+            operators: Some(vec!["root".into()]),
+            ..Options::default()
+        };
+        let refused = Config::merge(old, Options::default())
+            .unwrap_err()
+            .to_string();
+        assert!(refused.contains("hubbub operator add"), "{refused}");
     }
 
     #[test]

@@ -279,7 +279,14 @@ const SHUTDOWN_SETTLE: Duration = Duration::from_secs(2);
 /// pong or never connected. One task for all sessions, so an idle session
 /// costs no timer of its own.
 async fn heartbeat<H: Handler>(engine: std::sync::Weak<Engine<H>>, shutdown: CancellationToken) {
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    // Once a second, or a quarter of the ping interval when that is
+    // shorter (down to 10 ms), so short intervals are kept to.
+    let period = match engine.upgrade() {
+        Some(engine) => (engine.config.ping_interval / 4)
+            .clamp(Duration::from_millis(10), Duration::from_secs(1)),
+        None => return,
+    };
+    let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
