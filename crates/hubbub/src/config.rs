@@ -310,6 +310,15 @@ pub struct Options {
         value_delimiter = ','
     )]
     pub allowed_origins: Option<Vec<String>>,
+    /// The origins the chat page itself is served under, when reached by a name (comma-separated `https://chat.example.com`): the page's own origin is one of these, never whatever a request's `Host` says (DNS rebinding). Without it, only a page served at an IP address or `localhost` counts as the server's own [default: none].
+    #[arg(
+        long,
+        global = true,
+        env = "HUBBUB_PUBLIC_ORIGINS",
+        value_name = "ORIGINS",
+        value_delimiter = ','
+    )]
+    pub public_origins: Option<Vec<String>>,
     /// Sites that may show the chat page in a frame (a host application embedding it): space-separated `https://host[:port]` (`https://*.domain` too) or `'self'` [default: none, the page refuses to be framed].
     #[arg(
         long,
@@ -536,7 +545,13 @@ impl Config {
                 .or(file.allowed_origins)
                 .unwrap_or_default(),
         )
-        .map_err(|e| anyhow::anyhow!("--allowed-origins: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("--allowed-origins: {e}"))?
+        .with_public(
+            &cli.public_origins
+                .or(file.public_origins)
+                .unwrap_or_default(),
+        )
+        .map_err(|e| anyhow::anyhow!("--public-origins: {e}"))?;
         let frame_ancestors = FrameAncestors::parse(
             cli.frame_ancestors
                 .or(file.frame_ancestors)

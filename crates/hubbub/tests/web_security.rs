@@ -81,6 +81,52 @@ async fn a_page_on_another_origin_cannot_open_a_session() {
     a.expect(&format!("{}: still here", web.nick)).await;
 }
 
+/// A raw polling handshake whose `Host` and `Origin` both name `name`.
+async fn handshake_as(addr: SocketAddr, name: &str) -> u16 {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "GET {HANDSHAKE} HTTP/1.1\r\nHost: {name}\r\nOrigin: http://{name}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(common::WAIT, stream.read_to_end(&mut response))
+        .await
+        .expect("response in time")
+        .unwrap();
+    let response = String::from_utf8_lossy(&response);
+    response.split(' ').nth(1).unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn a_rebound_name_is_not_the_pages_own() {
+    // DNS rebinding: evil.example resolves to this server; its page's
+    // requests carry Host and Origin that agree.
+    let server = TestServer::default().await;
+    let port = server.http.port();
+    assert_eq!(
+        handshake_as(server.http, &format!("evil.example:{port}")).await,
+        403
+    );
+    assert_eq!(
+        handshake_as(server.http, &format!("127.0.0.1:{port}")).await,
+        200
+    );
+    assert_eq!(
+        handshake_as(server.http, &format!("localhost:{port}")).await,
+        200
+    );
+    // Served under a name, the administrator says which.
+    let server = TestServer::start(Config {
+        allowed_origins: AllowedOrigins::default()
+            .with_public(&[format!("http://chat.example:{}", 80)])
+            .unwrap(),
+        ..common::config()
+    })
+    .await;
+    assert_eq!(handshake_as(server.http, "chat.example:80").await, 200);
+    assert_eq!(handshake_as(server.http, "evil.example:80").await, 403);
+}
+
 #[tokio::test]
 async fn allowed_origins_are_configurable() {
     let server = TestServer::start(Config {

@@ -6,10 +6,15 @@
 //! every request under `/socket.io/` (the polling handshake, its later
 //! requests, and the WebSocket upgrade) is checked: a request without
 //! `Origin` (not from a browser: `nc`-like tools, the official Node and
-//! Python clients) passes; one from the page's own origin (the `Origin`'s
-//! host and port are the request's `Host`) passes; one from an origin in
-//! `--allowed-origins` passes (`*` allows every origin); any other gets
-//! `403 Forbidden` with a one-line reason.
+//! Python clients) passes; one from the page's own origin passes; one from
+//! an origin in `--allowed-origins` passes (`*` allows every origin); any
+//! other gets `403 Forbidden` with a one-line reason.
+//!
+//! The page's own origin is one of `--public-origins` (the names the chat
+//! is served under), or, for a page served at an IP address or
+//! `localhost`, the request's `Host`. A name in `Host` is never trusted on
+//! its own word: with DNS rebinding, a hostile page's name resolves to
+//! this server and its requests carry `Host` and `Origin` that agree.
 
 use std::net::SocketAddr;
 
@@ -25,6 +30,8 @@ pub struct AllowedOrigins {
     any: bool,
     /// `scheme://host[:port]`, lowercase, without a trailing `/`.
     origins: Vec<String>,
+    /// `--public-origins`: the page's own origins, when served by name.
+    public: Vec<String>,
 }
 
 impl AllowedOrigins {
@@ -62,6 +69,19 @@ impl AllowedOrigins {
         Ok(allowed)
     }
 
+    /// Adds `--public-origins`: the page's own origins (no `*`).
+    ///
+    /// # Errors
+    /// An entry that is not `http(s)://host[:port]`.
+    pub fn with_public<S: AsRef<str>>(mut self, entries: &[S]) -> Result<AllowedOrigins, String> {
+        let parsed = AllowedOrigins::parse(entries)?;
+        if parsed.any {
+            return Err("* is not an origin the page is served under".into());
+        }
+        self.public = parsed.origins;
+        Ok(self)
+    }
+
     /// Whether a request with these headers may use Socket.IO;
     /// `uri_authority` is the request URI's (HTTP/2 requests carry the host
     /// there rather than in `Host`).
@@ -76,11 +96,12 @@ impl AllowedOrigins {
             return false;
         };
         let origin = origin.trim_end_matches('/').to_ascii_lowercase();
-        if self.origins.contains(&origin) {
+        if self.origins.contains(&origin) || self.public.contains(&origin) {
             return true;
         }
-        // Same origin: the page was served by this host. The scheme is not
-        // compared, so a TLS-terminating proxy in front changes nothing.
+        // Same origin: the page was served by this host, at an address
+        // (a name is trusted only from `--public-origins`). The scheme is
+        // not compared, so a TLS-terminating proxy in front changes nothing.
         let authority = origin
             .strip_prefix("http://")
             .or_else(|| origin.strip_prefix("https://"));
@@ -89,8 +110,26 @@ impl AllowedOrigins {
             .and_then(|h| h.to_str().ok())
             .or(uri_authority)
             .map(str::to_ascii_lowercase);
-        matches!((authority, host), (Some(a), Some(h)) if a == h)
+        matches!((authority, host), (Some(a), Some(h)) if a == h && is_address(&h))
     }
+}
+
+/// Whether a `Host` value (`host[:port]`) names this server by address
+/// (IPv4, `[IPv6]`) or as `localhost`: names that no other site's page can
+/// be served under.
+fn is_address(host: &str) -> bool {
+    let bare = if let Some(rest) = host.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        host.rsplit_once(':').map_or(host, |(h, port)| {
+            if port.bytes().all(|b| b.is_ascii_digit()) {
+                h
+            } else {
+                host
+            }
+        })
+    };
+    bare == "localhost" || bare.parse::<std::net::IpAddr>().is_ok()
 }
 
 /// Middleware: refuses Socket.IO requests from origins not allowed.
@@ -143,24 +182,45 @@ mod tests {
         let none = AllowedOrigins::default();
         assert!(none.allows(&headers(None, "chat.example:8080"), None));
         assert!(none.allows(
-            &headers(Some("http://chat.example:8080"), "chat.example:8080"),
+            &headers(Some("http://10.1.2.3:8080"), "10.1.2.3:8080"),
             None
         ));
-        assert!(none.allows(&headers(Some("https://Chat.Example"), "chat.example"), None));
+        assert!(none.allows(&headers(Some("http://[::1]:8080"), "[::1]:8080"), None));
+        assert!(none.allows(
+            &headers(Some("http://localhost:8080"), "localhost:8080"),
+            None
+        ));
+        assert!(!none.allows(&headers(Some("http://evil.example"), "10.1.2.3:8080"), None));
         assert!(!none.allows(
-            &headers(Some("http://evil.example"), "chat.example:8080"),
+            &headers(Some("http://10.1.2.3:8081"), "10.1.2.3:8080"),
             None
         ));
-        assert!(!none.allows(
-            &headers(Some("http://chat.example:8081"), "chat.example:8080"),
-            None
-        ));
-        assert!(!none.allows(&headers(Some("null"), "chat.example"), None));
+        assert!(!none.allows(&headers(Some("null"), "10.1.2.3"), None));
         // HTTP/2: no Host header, the host is the URI's authority.
         let mut h2 = HeaderMap::new();
-        h2.insert(header::ORIGIN, "https://chat.example".parse().unwrap());
-        assert!(none.allows(&h2, Some("chat.example")));
-        assert!(!none.allows(&h2, Some("other.example")));
+        h2.insert(header::ORIGIN, "https://10.1.2.3".parse().unwrap());
+        assert!(none.allows(&h2, Some("10.1.2.3")));
+        assert!(!none.allows(&h2, Some("10.9.9.9")));
+    }
+
+    #[test]
+    fn a_name_in_host_is_the_pages_own_only_when_configured() {
+        // DNS rebinding: a hostile name resolving to this server, its page's
+        // requests carrying a Host and an Origin that agree.
+        let none = AllowedOrigins::default();
+        assert!(!none.allows(
+            &headers(Some("http://evil.example:8080"), "evil.example:8080"),
+            None
+        ));
+        let public = AllowedOrigins::default()
+            .with_public(&["https://Chat.Example"])
+            .unwrap();
+        assert!(public.allows(&headers(Some("https://chat.example"), "chat.example"), None));
+        assert!(!public.allows(
+            &headers(Some("http://evil.example:8080"), "evil.example:8080"),
+            None
+        ));
+        assert!(AllowedOrigins::default().with_public(&["*"]).is_err());
     }
 
     #[test]
