@@ -7,21 +7,7 @@ mod common;
 
 use common::cluster::{socket, tcp, tcp_skip_to, tcp_skip_until, Cluster, REDIS};
 use common::sio::SioClient;
-use serde_json::{json, Value};
-
-fn verdict(answer: &Value) -> String {
-    match answer["error"]["code"].as_str() {
-        Some(code) => code.to_string(),
-        None => {
-            assert!(answer.get("ok").is_some(), "neither ok nor error: {answer}");
-            "ok".to_string()
-        }
-    }
-}
-
-async fn ask(client: &mut SioClient, event: &str, data: Value) -> String {
-    verdict(&client.request(event, Some(data)).await)
-}
+use serde_json::json;
 
 #[tokio::test]
 async fn a_room_run_on_one_node_is_gated_on_the_other() {
@@ -93,11 +79,15 @@ async fn a_room_run_on_one_node_is_gated_on_the_other() {
     let mut failures = Vec::new();
     for (name, client, want) in rows {
         let got = [
-            ask(client, "join", json!({"room": "r"})).await,
-            ask(client, "message", json!({"room": "r", "text": "hi"})).await,
-            ask(client, "typing", json!({"room": "r", "typing": true})).await,
-            ask(client, "history", json!({"room": "r"})).await,
-            ask(client, "members", json!({"room": "r"})).await,
+            client.verdict("join", json!({"room": "r"})).await,
+            client
+                .verdict("message", json!({"room": "r", "text": "hi"}))
+                .await,
+            client
+                .verdict("typing", json!({"room": "r", "typing": true}))
+                .await,
+            client.verdict("history", json!({"room": "r"})).await,
+            client.verdict("members", json!({"room": "r"})).await,
         ];
         for (action, (got, want)) in ["join", "message", "typing", "history", "members"]
             .iter()
@@ -112,10 +102,7 @@ async fn a_room_run_on_one_node_is_gated_on_the_other() {
 
     // A ban set on n1 holds for the person on n2 through a rename.
     banned.ok("set nickname", Some(json!("innocent"))).await;
-    assert_eq!(
-        ask(&mut banned, "join", json!({"room": "r"})).await,
-        "banned"
-    );
+    assert_eq!(banned.verdict("join", json!({"room": "r"})).await, "banned");
     // A pattern ban set on n1: a member on n2 renaming into it is removed.
     // (In a moderated room a rename is speech: unvoiced, mem could not.)
     owner.send("/mode -m").await;
@@ -213,7 +200,7 @@ async fn a_ban_set_while_a_node_was_cut_off_holds_there_once_it_is_back() {
     let kicked = mallory.event_skipping("kicked").await;
     assert_eq!(kicked["nick"], "mallory");
     assert_eq!(
-        ask(&mut mallory, "join", json!({"room": "r"})).await,
+        mallory.verdict("join", json!({"room": "r"})).await,
         "banned"
     );
 }

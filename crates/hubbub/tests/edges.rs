@@ -10,15 +10,6 @@ use common::sio::SioClient;
 use common::{named_clients, Client, TestServer};
 use serde_json::json;
 
-async fn line_starting(client: &mut Client, prefix: &str) -> String {
-    loop {
-        let line = client.line().await;
-        if line.starts_with(prefix) {
-            return line;
-        }
-    }
-}
-
 #[tokio::test]
 async fn taking_the_name_one_has_announces_nothing() {
     let server = TestServer::default().await;
@@ -39,7 +30,7 @@ async fn taking_the_name_one_has_announces_nothing() {
     let ready = page.event_skipping("nickname ready").await;
     assert!(ready.is_null());
     watcher.send("/who").await;
-    line_starting(&mut watcher, "* lobby (3 members)").await;
+    watcher.line_starting("* lobby (3 members)").await;
     // Again, the same spelling: the seed's answer and the ack, no rename.
     page.ok("set nickname", Some(json!("same"))).await;
     page.event_skipping("nickname ready").await;
@@ -64,7 +55,7 @@ async fn half_an_emoji_is_refused_as_bad_text_and_the_socket_stays() {
         .request_json("message", r#"{"text":"ok \ud83d\ude00"}"#)
         .await;
     assert!(sent.get("ok").is_some(), "{sent}");
-    let line = line_starting(&mut watcher, &format!("{}: ", page.nick)).await;
+    let line = watcher.line_starting(&format!("{}: ", page.nick)).await;
     assert!(line.ends_with("ok \u{1f600}"), "{line}");
 }
 
@@ -89,17 +80,15 @@ async fn a_case_only_rename_keeps_the_account_open_to_other_devices() {
     let mut desk = server.client().await;
     desk.nick("erin").await;
     desk.send("/register long enough").await;
-    line_starting(&mut desk, "* you registered erin").await;
+    desk.line_starting("* you registered erin").await;
     desk.nick("Erin").await;
     let mut phone = server.client().await;
     phone.send("/login erin long enough").await;
-    line_starting(&mut phone, "* you are logged in as").await;
+    phone.line_starting("* you are logged in as").await;
     phone.send("/whois erin").await;
-    line_starting(
-        &mut phone,
-        "* Erin: registered; here, logged in (on 2 devices)",
-    )
-    .await;
+    phone
+        .line_starting("* Erin: registered; here, logged in (on 2 devices)")
+        .await;
 }
 
 #[tokio::test]
@@ -107,18 +96,20 @@ async fn a_look_alike_name_means_the_stored_room_even_while_it_is_empty() {
     let server = TestServer::default().await;
     let mut alice = server.client().await;
     alice.send("/join games").await;
-    line_starting(&mut alice, "* you are now in games").await;
+    alice.line_starting("* you are now in games").await;
     alice.send("first").await;
     let echo = format!("{}: first", alice.name);
-    line_starting(&mut alice, &echo).await;
+    alice.line_starting(&echo).await;
     // Everyone leaves: the room is only in the store now.
     alice.send("/join lobby").await;
-    line_starting(&mut alice, "* you are now in lobby").await;
+    alice.line_starting("* you are now in lobby").await;
     let mut mallory = server.client().await;
     mallory.send("/join g\u{0430}mes").await; // Cyrillic а
-    line_starting(&mut mallory, "* you are now in games").await;
+    mallory.line_starting("* you are now in games").await;
     alice.send("/join games").await;
-    line_starting(&mut alice, "* you are now in games (2 members").await;
+    alice
+        .line_starting("* you are now in games (2 members")
+        .await;
 }
 
 #[tokio::test]
@@ -130,7 +121,7 @@ async fn a_user_cannot_quit_with_the_servers_words() {
         .ok()
         .unwrap();
     bob.send("/quit server went away").await;
-    let line = line_starting(&mut watcher, "bob has left").await;
+    let line = watcher.line_starting("bob has left").await;
     assert_eq!(line, "bob has left (quit: server went away)");
 }
 
@@ -167,14 +158,18 @@ async fn names_in_every_script_with_their_marks_are_welcome() {
     let mut client = server.client().await;
     client.nick("नमस्ते").await;
     client.send("/join தமிழ்").await;
-    line_starting(&mut client, "* you are now in தமிழ்").await;
+    client.line_starting("* you are now in தமிழ்").await;
     // Typed decomposed (e + U+0301), the name is the composed one.
     let mut other = server.client().await;
     let old = other.name.clone();
     other.send("/nick e\u{301}mile").await;
-    line_starting(&mut other, &format!("{old} is now known as \u{e9}mile")).await;
+    other
+        .line_starting(&format!("{old} is now known as \u{e9}mile"))
+        .await;
     other.send("/whois e\u{301}mile").await;
-    line_starting(&mut other, "* \u{e9}mile: not registered; here").await;
+    other
+        .line_starting("* \u{e9}mile: not registered; here")
+        .await;
 }
 
 #[tokio::test]
@@ -184,7 +179,7 @@ async fn a_last_line_without_newline_survives_a_reset() {
     let mut watcher = server.client().await;
     let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
     let me = stream.local_addr().unwrap().to_string();
-    line_starting(&mut watcher, &format!("{me} has joined us")).await;
+    watcher.line_starting(&format!("{me} has joined us")).await;
     stream.write_all(b"last words").await.unwrap();
     // The server has read them, and waits for the newline...
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -193,7 +188,7 @@ async fn a_last_line_without_newline_survives_a_reset() {
     #[allow(deprecated)]
     stream.set_linger(Some(Duration::ZERO)).unwrap();
     drop(stream);
-    line_starting(&mut watcher, &format!("{me}: last words")).await;
+    watcher.line_starting(&format!("{me}: last words")).await;
 }
 
 #[tokio::test]
@@ -216,16 +211,18 @@ async fn one_address_opens_a_bounded_number_of_rooms_a_minute() {
     let mut client = Client::greeted(socket.connect(server.addr).await.unwrap()).await;
     for i in 0..10 {
         client.send(&format!("/join grab{i}")).await;
-        line_starting(&mut client, &format!("* you are now in grab{i}")).await;
+        client
+            .line_starting(&format!("* you are now in grab{i}"))
+            .await;
     }
     client.send("/join grab10").await;
-    let refused = line_starting(&mut client, "! ").await;
+    let refused = client.line_starting("! ").await;
     assert!(refused.contains("opened 10 rooms this minute"), "{refused}");
     // Joining a room that exists costs nothing.
     client.send("/join lobby").await;
-    line_starting(&mut client, "* you are now in lobby").await;
+    client.line_starting("* you are now in lobby").await;
     // Others may still open rooms.
     let mut other = server.client().await;
     other.send("/join mine").await;
-    line_starting(&mut other, "* you are now in mine").await;
+    other.line_starting("* you are now in mine").await;
 }

@@ -13,19 +13,9 @@ use std::time::Duration;
 
 use common::sio::SioClient;
 use common::{named_clients, Client, TestServer};
-use serde_json::{json, Value};
+use serde_json::json;
 
 const PASSWORD: &str = "long enough";
-
-/// Reads `client`'s lines until one starts with `prefix`; returns it.
-async fn line_starting(client: &mut Client, prefix: &str) -> String {
-    loop {
-        let line = client.line().await;
-        if line.starts_with(prefix) {
-            return line;
-        }
-    }
-}
 
 /// A Socket.IO guest named `nick`.
 async fn guest(server: &TestServer, nick: &str) -> SioClient {
@@ -42,21 +32,6 @@ async fn user(server: &TestServer, nick: &str) -> SioClient {
         .ok("register", Some(json!({ "password": PASSWORD })))
         .await;
     client
-}
-
-/// What a request answered: `"ok"` or its error code.
-fn verdict(answer: &Value) -> String {
-    match answer["error"]["code"].as_str() {
-        Some(code) => code.to_string(),
-        None => {
-            assert!(answer.get("ok").is_some(), "neither ok nor error: {answer}");
-            "ok".to_string()
-        }
-    }
-}
-
-async fn ask(client: &mut SioClient, event: &str, data: Value) -> String {
-    verdict(&client.request(event, Some(data)).await)
 }
 
 #[tokio::test]
@@ -245,19 +220,29 @@ async fn who_may_do_what_over_socketio() {
     for ((name, client), (row, want)) in subjects.into_iter().zip(expected) {
         assert_eq!(name, row);
         let got = [
-            ask(client, "join", json!({"room": "r"})).await,
-            ask(client, "message", json!({"room": "r", "text": "hello"})).await,
-            ask(client, "typing", json!({"room": "r", "typing": true})).await,
-            ask(client, "history", json!({"room": "r"})).await,
-            ask(client, "members", json!({"room": "r"})).await,
-            ask(client, "topic", json!({"room": "r"})).await,
-            ask(client, "topic", json!({"room": "r", "topic": "mine"})).await,
+            client.verdict("join", json!({"room": "r"})).await,
+            client
+                .verdict("message", json!({"room": "r", "text": "hello"}))
+                .await,
+            client
+                .verdict("typing", json!({"room": "r", "typing": true}))
+                .await,
+            client.verdict("history", json!({"room": "r"})).await,
+            client.verdict("members", json!({"room": "r"})).await,
+            client.verdict("topic", json!({"room": "r"})).await,
+            client
+                .verdict("topic", json!({"room": "r", "topic": "mine"}))
+                .await,
             if want[7] == "-" {
                 "-".to_string()
             } else {
-                ask(client, "kick", json!({"room": "r", "nick": "vce"})).await
+                client
+                    .verdict("kick", json!({"room": "r", "nick": "vce"}))
+                    .await
             },
-            ask(client, "kick", json!({"room": "r", "nick": "own"})).await,
+            client
+                .verdict("kick", json!({"room": "r", "nick": "own"}))
+                .await,
         ];
         for (action, (got, want)) in actions.iter().zip(got.iter().zip(want)) {
             if got != want {
@@ -268,11 +253,14 @@ async fn who_may_do_what_over_socketio() {
     // The operator may kick a member, not the owner (checked above), and
     // the owner may kick the operator.
     assert_eq!(
-        ask(&mut op, "kick", json!({"room": "r", "nick": "mem"})).await,
+        op.verdict("kick", json!({"room": "r", "nick": "mem"}))
+            .await,
         "ok"
     );
     assert_eq!(
-        ask(&mut owner, "kick", json!({"room": "r", "nick": "opr"})).await,
+        owner
+            .verdict("kick", json!({"room": "r", "nick": "opr"}))
+            .await,
         "ok"
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -288,42 +276,42 @@ async fn a_ban_or_mute_binds_the_person_not_the_name() {
             .ok()
             .unwrap();
     owner.send(&format!("/register {PASSWORD}")).await;
-    line_starting(&mut owner, "* you registered owner").await;
+    owner.line_starting("* you registered owner").await;
     troll.send(&format!("/register {PASSWORD}")).await;
-    line_starting(&mut troll, "* you registered troll").await;
+    troll.line_starting("* you registered troll").await;
     for c in [&mut owner, &mut troll, &mut quiet] {
         c.send("/join r").await;
-        line_starting(c, "* you are now in r").await;
+        c.line_starting("* you are now in r").await;
     }
     // A logged-in user's ban holds through a rename and a logout.
     owner.send("/ban troll").await;
-    line_starting(&mut owner, "* account:troll is banned in r").await;
-    line_starting(&mut troll, "* you are now in lobby").await;
+    owner.line_starting("* account:troll is banned in r").await;
+    troll.line_starting("* you are now in lobby").await;
     troll.send("/logout").await;
-    line_starting(&mut troll, "* logged out").await;
+    troll.line_starting("* logged out").await;
     troll.send("/join r").await;
     troll.expect("! you are banned from r").await;
     troll.send("/nick troll2").await;
-    line_starting(&mut troll, "troll is now known as troll2").await;
+    troll.line_starting("troll is now known as troll2").await;
     troll.send("/join r").await;
     troll.expect("! you are banned from r").await;
 
     // A guest's mute holds through a rename.
     owner.send("/mute quiet").await;
-    line_starting(&mut owner, "* nick:quiet is muted in r").await;
+    owner.line_starting("* nick:quiet is muted in r").await;
     quiet.send("hello").await;
-    line_starting(&mut quiet, "! you are muted in r").await;
+    quiet.line_starting("! you are muted in r").await;
     quiet.send("/nick loud").await;
-    line_starting(&mut quiet, "! you are muted in r").await;
+    quiet.line_starting("! you are muted in r").await;
     // Nor does leaving and coming back shed it.
     quiet.send("/join lobby").await;
-    line_starting(&mut quiet, "* you are now in lobby").await;
+    quiet.line_starting("* you are now in lobby").await;
     quiet.send("/nick loud").await;
     quiet.expect("quiet is now known as loud").await;
     quiet.send("/join r").await;
-    line_starting(&mut quiet, "* you are now in r").await;
+    quiet.line_starting("* you are now in r").await;
     quiet.send("still me").await;
-    line_starting(&mut quiet, "! you are muted in r").await;
+    quiet.line_starting("! you are muted in r").await;
 }
 
 #[tokio::test]
@@ -335,13 +323,13 @@ async fn grants_name_people_who_exist() {
         .ok()
         .unwrap();
     owner.send(&format!("/register {PASSWORD}")).await;
-    line_starting(&mut owner, "* you registered owner").await;
+    owner.line_starting("* you registered owner").await;
     owner.send("/join r").await;
-    line_starting(&mut owner, "* you are now in r").await;
+    owner.line_starting("* you are now in r").await;
     owner.send("/mode +m").await;
-    line_starting(&mut owner, "* modes of r").await;
+    owner.line_starting("* modes of r").await;
     owner.send("/mode +i").await;
-    line_starting(&mut owner, "* modes of r").await;
+    owner.line_starting("* modes of r").await;
     for (command, code) in [
         ("/voice nobody", "no_such_subject"),
         ("/invite nobody", "no_such_subject"),
@@ -349,7 +337,7 @@ async fn grants_name_people_who_exist() {
         ("/op gnick", "bad_request"),
     ] {
         owner.send(command).await;
-        let line = line_starting(&mut owner, "! ").await;
+        let line = owner.line_starting("! ").await;
         assert!(
             line.contains("not a registered nickname") || line.contains("guest"),
             "{command} ({code}): {line}"
@@ -358,7 +346,7 @@ async fn grants_name_people_who_exist() {
     // An invitation to a guest is its session's: another session taking
     // the name later is not invited.
     owner.send("/invite gnick").await;
-    line_starting(&mut owner, "* you invited gnick to r").await;
+    owner.line_starting("* you invited gnick to r").await;
     drop(guest);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut later = server.client().await;
@@ -370,14 +358,14 @@ async fn grants_name_people_who_exist() {
     // A voice for a guest likewise.
     let mut fresh = server.client().await;
     owner.send(&format!("/invite {}", fresh.name)).await;
-    line_starting(&mut owner, "* you invited").await;
+    owner.line_starting("* you invited").await;
     owner.send(&format!("/voice {}", fresh.name)).await;
-    line_starting(&mut owner, "* +v").await;
+    owner.line_starting("* +v").await;
     fresh.send("/join r").await;
-    line_starting(&mut fresh, "* you are now in r").await;
+    fresh.line_starting("* you are now in r").await;
     fresh.send("heard").await;
     let heard = format!("{}: heard", fresh.name);
-    line_starting(&mut fresh, &heard).await;
+    fresh.line_starting(&heard).await;
 }
 
 #[tokio::test]
@@ -386,22 +374,22 @@ async fn a_name_registered_again_is_someone_new() {
     let mut alice = server.client().await;
     alice.nick("alice").await;
     alice.send(&format!("/register {PASSWORD}")).await;
-    line_starting(&mut alice, "* you registered alice").await;
+    alice.line_starting("* you registered alice").await;
     alice.send("/join club").await;
-    line_starting(&mut alice, "* you are now in club").await;
+    alice.line_starting("* you are now in club").await;
     alice.send("/mode +i").await;
-    line_starting(&mut alice, "* modes of club").await;
+    alice.line_starting("* modes of club").await;
     alice.send("/join lobby").await;
-    line_starting(&mut alice, "* you are now in lobby").await;
+    alice.line_starting("* you are now in lobby").await;
     alice.send(&format!("/unregister {PASSWORD}")).await;
-    line_starting(&mut alice, "* account alice deleted").await;
+    alice.line_starting("* account alice deleted").await;
     drop(alice);
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     let mut stranger = server.client().await;
     stranger.nick("alice").await;
     stranger.send(&format!("/register {PASSWORD}")).await;
-    line_starting(&mut stranger, "* you registered alice").await;
+    stranger.line_starting("* you registered alice").await;
     stranger.send("/join club").await;
     stranger
         .expect("! club is invite-only: ask one of its operators for an invitation")
@@ -423,48 +411,50 @@ async fn rules_are_kept_when_what_they_depend_on_changes() {
             .ok()
             .unwrap();
     owner.send(&format!("/register {PASSWORD}")).await;
-    line_starting(&mut owner, "* you registered owner").await;
+    owner.line_starting("* you registered owner").await;
     for c in [&mut owner, &mut member, &mut other] {
         c.send("/join r").await;
-        line_starting(c, "* you are now in r").await;
+        c.line_starting("* you are now in r").await;
     }
     // A rename into a ban removes the member at once.
     owner.send("/ban Troll*").await;
-    line_starting(&mut owner, "* nick:Troll* is banned in r").await;
+    owner.line_starting("* nick:Troll* is banned in r").await;
     member.send("/nick TROLLISH").await;
-    line_starting(&mut other, "TROLLISH was banned from r").await;
-    line_starting(&mut member, "* you are now in lobby").await;
+    other.line_starting("TROLLISH was banned from r").await;
+    member.line_starting("* you are now in lobby").await;
     // Look-alikes too: what nickname uniqueness takes for `trollbase` is
     // what the ban takes for it.
     other.send("/nick TroIIbase").await;
-    line_starting(&mut owner, "TroIIbase was banned from r").await;
+    owner.line_starting("TroIIbase was banned from r").await;
 
     // +R silences the guests already inside.
     let mut guest = server.client().await;
     guest.send("/join r").await;
-    line_starting(&mut guest, "* you are now in r").await;
+    guest.line_starting("* you are now in r").await;
     owner.send("/mode +R").await;
-    line_starting(&mut owner, "* modes of r").await;
+    owner.line_starting("* modes of r").await;
     guest.send("still talking").await;
-    line_starting(&mut guest, "! r is for registered users: log in first").await;
+    guest
+        .line_starting("! r is for registered users: log in first")
+        .await;
 
     // An operator taken off loses the power at once.
     owner.send("/mode -R").await;
-    line_starting(&mut owner, "* modes of r").await;
+    owner.line_starting("* modes of r").await;
     let mut helper = server.client().await;
     helper.nick("helper").await;
     helper.send(&format!("/register {PASSWORD}")).await;
-    line_starting(&mut helper, "* you registered helper").await;
+    helper.line_starting("* you registered helper").await;
     helper.send("/join r").await;
-    line_starting(&mut helper, "* you are now in r").await;
+    helper.line_starting("* you are now in r").await;
     owner.send("/op helper").await;
-    line_starting(&mut owner, "* +o helper in r").await;
+    owner.line_starting("* +o helper in r").await;
     helper.send("/topic helping").await;
-    line_starting(&mut helper, "* topic of r set").await;
+    helper.line_starting("* topic of r set").await;
     owner.send("/deop helper").await;
-    line_starting(&mut owner, "* -o helper in r").await;
+    owner.line_starting("* -o helper in r").await;
     helper.send("/topic not any more").await;
-    line_starting(&mut helper, "! you are not an operator of r").await;
+    helper.line_starting("! you are not an operator of r").await;
 }
 
 #[tokio::test]
@@ -477,22 +467,22 @@ async fn an_operator_cannot_act_on_the_owner() {
         .unwrap();
     for c in [&mut owner, &mut op] {
         c.send(&format!("/register {PASSWORD}")).await;
-        line_starting(c, "* you registered").await;
+        c.line_starting("* you registered").await;
         c.send("/join r").await;
-        line_starting(c, "* you are now in r").await;
+        c.line_starting("* you are now in r").await;
     }
     owner.send("/op helper").await;
-    line_starting(&mut owner, "* +o helper in r").await;
+    owner.line_starting("* +o helper in r").await;
     for command in ["/kick owner", "/ban owner", "/mute owner", "/deop owner"] {
         op.send(command).await;
-        let line = line_starting(&mut op, "! ").await;
+        let line = op.line_starting("! ").await;
         assert!(
             line.contains("ranks at or above you") || line.contains("not an operator"),
             "{command}: {line}"
         );
     }
     owner.send("say something").await;
-    line_starting(&mut op, "owner: say something").await;
+    op.line_starting("owner: say something").await;
 }
 
 #[tokio::test]
@@ -504,11 +494,11 @@ async fn a_login_rename_waits_for_the_messages_sent_before_it() {
         .ok()
         .unwrap();
     alice.send(&format!("/register {PASSWORD}")).await;
-    line_starting(&mut alice, "* you registered alice").await;
+    alice.line_starting("* you registered alice").await;
     alice.send("/logout").await;
-    line_starting(&mut alice, "* logged out").await;
+    alice.line_starting("* logged out").await;
     alice.nick("a2").await;
-    line_starting(&mut watcher, "alice is now known as a2").await;
+    watcher.line_starting("alice is now known as a2").await;
     // Messages and then a login in one burst: the room sees every message
     // under the old name before the rename.
     let mut burst = String::new();
@@ -528,7 +518,9 @@ async fn renames_are_bounded_like_speech() {
     let server = TestServer::default().await;
     let mut client = server.client().await;
     let mut watcher = server.client().await;
-    line_starting(&mut client, &format!("{} has joined us", watcher.name)).await;
+    client
+        .line_starting(&format!("{} has joined us", watcher.name))
+        .await;
     let first = client.name.clone();
     let mut accepted = 0;
     let mut refused = None;
@@ -563,19 +555,19 @@ async fn a_login_is_a_rename_the_room_sees() {
             .unwrap();
     for c in [&mut owner, &mut other] {
         c.send(&format!("/register {PASSWORD}")).await;
-        line_starting(c, "* you registered").await;
+        c.line_starting("* you registered").await;
     }
     other.send("/quit").await;
     for c in [&mut owner, &mut quiet] {
         c.send("/join r").await;
-        line_starting(c, "* you are now in r").await;
+        c.line_starting("* you are now in r").await;
     }
     owner.send("/mute quiet").await;
-    line_starting(&mut owner, "* nick:quiet is muted in r").await;
+    owner.line_starting("* nick:quiet is muted in r").await;
     // Logging in to an account of another name would show the room that
     // name: speech, which a muted member may not make.
     quiet.send(&format!("/login spammy-name {PASSWORD}")).await;
-    line_starting(&mut quiet, "! you are muted in r").await;
+    quiet.line_starting("! you are muted in r").await;
     owner.expect_silence(Duration::from_millis(200)).await;
 }
 
@@ -589,24 +581,26 @@ async fn a_ban_is_lifted_only_by_someone_ranked_as_high_as_its_setter() {
         .unwrap();
     for c in [&mut owner, &mut op] {
         c.send(&format!("/register {PASSWORD}")).await;
-        line_starting(c, "* you registered").await;
+        c.line_starting("* you registered").await;
         c.send("/join r").await;
-        line_starting(c, "* you are now in r").await;
+        c.line_starting("* you are now in r").await;
     }
     owner.send("/op helper").await;
-    line_starting(&mut owner, "* +o helper in r").await;
+    owner.line_starting("* +o helper in r").await;
     owner.send("/ban nick:spammer*").await;
-    line_starting(&mut owner, "* nick:spammer* is banned in r").await;
+    owner.line_starting("* nick:spammer* is banned in r").await;
     op.send("/unban nick:spammer*").await;
-    let refused = line_starting(&mut op, "! ").await;
+    let refused = op.line_starting("! ").await;
     assert!(refused.contains("ranks at or above you"), "{refused}");
     // The operator's own ban is theirs to lift.
     op.send("/ban nick:flooder*").await;
-    line_starting(&mut op, "* nick:flooder* is banned in r").await;
+    op.line_starting("* nick:flooder* is banned in r").await;
     op.send("/unban nick:flooder*").await;
-    line_starting(&mut op, "* nick:flooder* is unbanned in r").await;
+    op.line_starting("* nick:flooder* is unbanned in r").await;
     owner.send("/unban nick:spammer*").await;
-    line_starting(&mut owner, "* nick:spammer* is unbanned in r").await;
+    owner
+        .line_starting("* nick:spammer* is unbanned in r")
+        .await;
 }
 
 #[tokio::test]
@@ -615,13 +609,13 @@ async fn the_room_list_keeps_closed_rooms_topics_to_those_who_may_read_them() {
     let mut owner = server.client().await;
     owner.nick("owner").await;
     owner.send(&format!("/register {PASSWORD}")).await;
-    line_starting(&mut owner, "* you registered owner").await;
+    owner.line_starting("* you registered owner").await;
     owner.send("/join secret").await;
-    line_starting(&mut owner, "* you are now in secret").await;
+    owner.line_starting("* you are now in secret").await;
     owner.send("/topic the plan").await;
-    line_starting(&mut owner, "* topic of secret set").await;
+    owner.line_starting("* topic of secret set").await;
     owner.send("/mode +i").await;
-    line_starting(&mut owner, "* modes of secret").await;
+    owner.line_starting("* modes of secret").await;
     let mut page = SioClient::connect(server.http).await;
     let rooms = page.ok("rooms", None).await;
     assert!(!rooms.to_string().contains("the plan"), "{rooms}");
@@ -638,25 +632,25 @@ async fn a_revoked_server_operator_loses_the_power_at_once() {
     let mut root = server.client().await;
     root.nick("root").await;
     root.send(&format!("/register {PASSWORD}")).await;
-    line_starting(&mut root, "* you registered root").await;
+    root.line_starting("* you registered root").await;
     server
         .accounts
         .set_server_operator("root", true)
         .await
         .unwrap();
     root.send("/logout").await;
-    line_starting(&mut root, "* logged out").await;
+    root.line_starting("* logged out").await;
     root.send(&format!("/login root {PASSWORD}")).await;
-    line_starting(&mut root, "* you are logged in as root").await;
+    root.line_starting("* you are logged in as root").await;
     root.send("/wall first").await;
-    line_starting(&mut root, "* notice sent").await;
+    root.line_starting("* notice sent").await;
     server
         .accounts
         .set_server_operator("root", false)
         .await
         .unwrap();
     root.send("/wall second").await;
-    line_starting(&mut root, "! you are not a server operator").await;
+    root.line_starting("! you are not a server operator").await;
 }
 
 /// What a line client was answered: `"ok"` once `done` shows, or the code
@@ -692,11 +686,11 @@ async fn who_may_do_what_over_tcp() {
     let mut clients = named_clients(&server, names).await;
     for c in &mut clients[..2] {
         c.send(&format!("/register {PASSWORD}")).await;
-        line_starting(c, "* you registered").await;
+        c.line_starting("* you registered").await;
     }
     for c in &mut clients[..6] {
         c.send("/join r").await;
-        line_starting(c, "* you are now in r").await;
+        c.line_starting("* you are now in r").await;
     }
     for (command, done) in [
         ("/op opr", "* +o opr in r"),
@@ -707,9 +701,9 @@ async fn who_may_do_what_over_tcp() {
         ("/ban ban", "* nick:ban is banned in r"),
     ] {
         clients[0].send(command).await;
-        line_starting(&mut clients[0], done).await;
+        clients[0].line_starting(done).await;
     }
-    line_starting(&mut clients[5], "* you are now in lobby").await;
+    clients[5].line_starting("* you are now in lobby").await;
     // Subject: speak, set the topic, kick the voiced member ("-": not asked),
     // kick the owner, join r (from the room they are in).
     let expected: [(&str, [&str; 5]); 7] = [

@@ -9,17 +9,8 @@ use std::time::Duration;
 
 use common::proxy::Proxy;
 use common::sio::SioClient;
-use common::{Client, TestServer};
+use common::TestServer;
 use serde_json::json;
-
-async fn line_starting(client: &mut Client, prefix: &str) -> String {
-    loop {
-        let line = client.line().await;
-        if line.starts_with(prefix) {
-            return line;
-        }
-    }
-}
 
 #[tokio::test]
 async fn a_room_whose_rules_cannot_be_read_admits_nobody() {
@@ -35,23 +26,21 @@ async fn a_room_whose_rules_cannot_be_read_admits_nobody() {
     let mut owner = server.client().await;
     owner.nick("owner").await;
     owner.send("/register long enough").await;
-    line_starting(&mut owner, "* you registered owner").await;
+    owner.line_starting("* you registered owner").await;
     owner.send("/join vault").await;
-    line_starting(&mut owner, "* you are now in vault").await;
+    owner.line_starting("* you are now in vault").await;
     owner.send("/mode +i").await;
-    line_starting(&mut owner, "* modes of vault").await;
+    owner.line_starting("* modes of vault").await;
     // Everyone leaves: the room's rules are only in the store now.
     owner.send("/join lobby").await;
-    line_starting(&mut owner, "* you are now in lobby").await;
+    owner.line_starting("* you are now in lobby").await;
 
     proxy.cut();
     let mut guest = server.client().await;
     guest.send("/join vault").await;
-    line_starting(
-        &mut guest,
-        "! the rules of vault cannot be read right now; try again",
-    )
-    .await;
+    guest
+        .line_starting("! the rules of vault cannot be read right now; try again")
+        .await;
     let mut page = SioClient::connect(server.http).await;
     for event in ["join", "history", "members"] {
         assert_eq!(
@@ -65,7 +54,7 @@ async fn a_room_whose_rules_cannot_be_read_admits_nobody() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         guest.send("/join vault").await;
-        let line = line_starting(&mut guest, "! ").await;
+        let line = guest.line_starting("! ").await;
         if line.contains("invite-only") {
             break;
         }

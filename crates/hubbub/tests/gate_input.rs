@@ -6,20 +6,10 @@
 mod common;
 
 use common::sio::SioClient;
-use common::{Client, TestServer};
+use common::TestServer;
 use serde_json::{json, Value};
 
 const PASSWORD: &str = "long enough";
-
-/// Reads `client`'s lines until one starts with `prefix`; returns it.
-async fn line_starting(client: &mut Client, prefix: &str) -> String {
-    loop {
-        let line = client.line().await;
-        if line.starts_with(prefix) {
-            return line;
-        }
-    }
-}
 
 #[tokio::test]
 async fn masks_are_parsed_into_meaning_and_wide_ones_need_a_server_operator() {
@@ -27,9 +17,9 @@ async fn masks_are_parsed_into_meaning_and_wide_ones_need_a_server_operator() {
     let mut owner = server.client().await;
     owner.nick("owner").await;
     owner.send(&format!("/register {PASSWORD}")).await;
-    line_starting(&mut owner, "* you registered owner").await;
+    owner.line_starting("* you registered owner").await;
     owner.send("/join r").await;
-    line_starting(&mut owner, "* you are now in r").await;
+    owner.line_starting("* you are now in r").await;
     for mask in [
         "127.0.0.0/33",
         "300.1.1.1",
@@ -41,7 +31,7 @@ async fn masks_are_parsed_into_meaning_and_wide_ones_need_a_server_operator() {
         "account:nobody_here",
     ] {
         owner.send(&format!("/ban {mask}")).await;
-        let line = line_starting(&mut owner, "! ").await;
+        let line = owner.line_starting("! ").await;
         assert!(
             line.contains("invalid mask") || line.contains("not a registered nickname"),
             "{mask}: {line}"
@@ -49,11 +39,11 @@ async fn masks_are_parsed_into_meaning_and_wide_ones_need_a_server_operator() {
     }
     for mask in ["0.0.0.0/0", "10.0.0.0/8", "::/0"] {
         owner.send(&format!("/ban {mask}")).await;
-        let line = line_starting(&mut owner, "! ").await;
+        let line = owner.line_starting("! ").await;
         assert!(line.contains("only a server operator"), "{mask}: {line}");
     }
     owner.send("/ban 10.9.0.0/16").await;
-    line_starting(&mut owner, "* ip:10.9.0.0/16 is banned in r").await;
+    owner.line_starting("* ip:10.9.0.0/16 is banned in r").await;
 
     // Typed Socket.IO arguments: a duration of the wrong type is refused,
     // not taken as "for good".
@@ -82,7 +72,7 @@ async fn handshake_credentials_are_all_or_nothing() {
     let mut bob = server.client().await;
     bob.nick("bob").await;
     bob.send(&format!("/register {PASSWORD}")).await;
-    line_starting(&mut bob, "* you registered bob").await;
+    bob.line_starting("* you registered bob").await;
     for auth in [
         json!({"nick": "bob"}),
         json!({"password": PASSWORD}),
@@ -131,12 +121,13 @@ async fn a_token_does_not_turn_one_user_into_another() {
     let u2 = sign(json!({"sub": "u2", "name": "utwo", "exp": now + 600, "aud": "chat"}));
     let mut line = server.client().await;
     line.send(&format!("/token {u1}")).await;
-    line_starting(&mut line, "* you are logged in as uone").await;
+    line.line_starting("* you are logged in as uone").await;
     line.send(&format!("/token {u2}")).await;
-    let refused = line_starting(&mut line, "! ").await;
+    let refused = line.line_starting("! ").await;
     assert!(refused.contains("log out first"), "{refused}");
     line.send("/whois uone").await;
-    line_starting(&mut line, "* uone: registered; here, logged in").await;
+    line.line_starting("* uone: registered; here, logged in")
+        .await;
 
     // The audience is required, not only checked when present; `nbf` and
     // `iat` are checked.
@@ -162,32 +153,32 @@ async fn a_long_pattern_ban_reads_back_and_the_policy_survives() {
     let mut owner = server.client().await;
     owner.nick("owner").await;
     owner.send(&format!("/register {PASSWORD}")).await;
-    line_starting(&mut owner, "* you registered owner").await;
+    owner.line_starting("* you registered owner").await;
     owner.send("/join r").await;
-    line_starting(&mut owner, "* you are now in r").await;
+    owner.line_starting("* you are now in r").await;
     // As long as a typed mask may be: its stored form is longer.
     let pattern = format!("{}*", "a".repeat(99));
     owner.send(&format!("/ban {pattern}")).await;
-    line_starting(&mut owner, "* nick:aaaa").await;
+    owner.line_starting("* nick:aaaa").await;
     owner.send("/mode +i").await;
-    line_starting(&mut owner, "* modes of r").await;
+    owner.line_starting("* modes of r").await;
     // Another change reads the stored policy back: nothing is lost.
     owner.send("/topic still mine").await;
-    line_starting(&mut owner, "* topic of r set").await;
+    owner.line_starting("* topic of r set").await;
     owner.send("/bans").await;
-    line_starting(&mut owner, "* bans of r (1):").await;
+    owner.line_starting("* bans of r (1):").await;
     drop(owner);
     server.shutdown().await;
 
     let server = TestServer::start(config).await;
     let mut owner = server.client().await;
     owner.send(&format!("/login owner {PASSWORD}")).await;
-    line_starting(&mut owner, "* you are logged in as owner").await;
+    owner.line_starting("* you are logged in as owner").await;
     owner.send("/join r").await;
-    line_starting(&mut owner, "* you are now in r").await;
+    owner.line_starting("* you are now in r").await;
     owner.send("/bans").await;
-    line_starting(&mut owner, "* bans of r (1):").await;
+    owner.line_starting("* bans of r (1):").await;
     let mut guest = server.client().await;
     guest.send("/join r").await;
-    line_starting(&mut guest, "! r is invite-only").await;
+    guest.line_starting("! r is invite-only").await;
 }

@@ -337,6 +337,16 @@ impl Client {
         self.writer.shutdown().await.expect("shutdown");
     }
 
+    /// Reads lines until one starts with `prefix`; returns it.
+    pub async fn line_starting(&mut self, prefix: &str) -> String {
+        loop {
+            let line = self.line().await;
+            if line.starts_with(prefix) {
+                return line;
+            }
+        }
+    }
+
     pub async fn nick(&mut self, nick: &str) {
         let old = std::mem::replace(&mut self.name, nick.to_string());
         self.send(&format!("/nick {nick}")).await;

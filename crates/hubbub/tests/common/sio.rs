@@ -223,6 +223,18 @@ impl SioClient {
         }
     }
 
+    /// What request `event` was answered: `"ok"`, or its error code.
+    pub async fn verdict(&mut self, event: &str, data: Value) -> String {
+        let answer = self.request(event, Some(data)).await;
+        match answer["error"]["code"].as_str() {
+            Some(code) => code.to_string(),
+            None => {
+                assert!(answer.get("ok").is_some(), "neither ok nor error: {answer}");
+                "ok".to_string()
+            }
+        }
+    }
+
     /// The `ok` value of a request that must succeed.
     pub async fn ok(&mut self, event: &str, data: Option<Value>) -> Value {
         let answer = self.request(event, data).await;
