@@ -24,6 +24,7 @@
 pub mod broker;
 mod budget;
 mod cache;
+mod enforce;
 pub mod event;
 mod fanout;
 pub mod gate;
