@@ -190,6 +190,14 @@ pub struct Options {
     /// `--ping-timeout` in milliseconds (the reference server's test settings are 200) [overrides --ping-timeout].
     #[arg(long, global = true, env = "HUBBUB_PING_TIMEOUT_MS", value_name = "MS")]
     pub ping_timeout_ms: Option<u64>,
+    /// Milliseconds an Engine.IO session may wait for its Socket.IO CONNECT before it is closed (`connectTimeout`) [default: 20000].
+    #[arg(
+        long,
+        global = true,
+        env = "HUBBUB_CONNECT_TIMEOUT_MS",
+        value_name = "MS"
+    )]
+    pub connect_timeout_ms: Option<u64>,
     /// Seconds a shutdown waits for clients to receive what is queued [default: 5].
     #[arg(
         long,
@@ -385,6 +393,8 @@ pub struct Config {
     pub ping_interval: Duration,
     /// Time a client has to answer a ping.
     pub ping_timeout: Duration,
+    /// How long a Socket.IO session may wait for its CONNECT.
+    pub connect_timeout: Duration,
     pub shutdown_grace: Duration,
     pub store: StoreKind,
     pub database_url: Option<String>,
@@ -469,6 +479,7 @@ impl Default for Config {
             http_idle_timeout: Duration::from_secs(60),
             ping_interval: Duration::from_secs(25),
             ping_timeout: Duration::from_secs(20),
+            connect_timeout: Duration::from_secs(20),
             shutdown_grace: Duration::from_secs(5),
             store: StoreKind::Sqlite,
             database_url: None,
@@ -613,6 +624,10 @@ impl Config {
                     .or(file.ping_interval)
                     .map_or(d.ping_interval, |s| Duration::from_secs(s.max(1))),
             },
+            connect_timeout: cli
+                .connect_timeout_ms
+                .or(file.connect_timeout_ms)
+                .map_or(d.connect_timeout, |ms| Duration::from_millis(ms.max(10))),
             ping_timeout: match cli.ping_timeout_ms.or(file.ping_timeout_ms) {
                 Some(ms) => Duration::from_millis(ms.max(10)),
                 None => cli

@@ -331,6 +331,7 @@ impl Server {
                 flood_kick: self.config.flood_kick,
                 ping_interval: self.config.ping_interval,
                 ping_timeout: self.config.ping_timeout,
+                connect_timeout: self.config.connect_timeout,
             },
             tracker.clone(),
         )

@@ -121,6 +121,10 @@ pub struct Engine<H: Handler> {
     handler: H,
     config: EngineConfig,
     sessions: Mutex<Sessions<H::Socket>>,
+    /// Sessions their clients closed a moment ago (sid → when): a long-poll
+    /// that raced the close is answered with a noop once, as the reference
+    /// server answers the poll it holds, instead of `400`.
+    closed_by_clients: Mutex<HashMap<Arc<str>, std::time::Instant>>,
     /// The ping packet, shared by every session.
     ping: Arc<Event>,
     shutdown: CancellationToken,
@@ -155,6 +159,7 @@ impl<H: Handler> Engine<H> {
             handler,
             config,
             sessions: Mutex::new(HashMap::new()),
+            closed_by_clients: Mutex::new(HashMap::new()),
             ping: Event::new(EventKind::Wire {
                 bytes: Bytes::from_static(PING),
             }),
@@ -186,6 +191,35 @@ impl<H: Handler> Engine<H> {
 
     fn find(&self, sid: &str) -> Option<Arc<Session<H::Socket>>> {
         self.lock().get(sid).cloned()
+    }
+
+    /// Remembers (for [`CLOSED_MEMORY`], at most [`CLOSED_REMEMBERED`] at
+    /// once) that the client closed session `sid`.
+    fn note_client_close(&self, sid: &Arc<str>) {
+        let mut closed = self
+            .closed_by_clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let now = std::time::Instant::now();
+        if closed.len() >= CLOSED_REMEMBERED {
+            closed.retain(|_, at| now.duration_since(*at) < CLOSED_MEMORY);
+            if closed.len() >= CLOSED_REMEMBERED {
+                closed.clear();
+            }
+        }
+        closed.insert(sid.clone(), now);
+    }
+
+    /// Whether the client closed session `sid` a moment ago (once: the
+    /// memory is spent).
+    pub(super) fn just_closed_by_client(&self, sid: &str) -> bool {
+        let mut closed = self
+            .closed_by_clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        closed
+            .remove(sid)
+            .is_some_and(|at| at.elapsed() < CLOSED_MEMORY)
     }
 
     /// Opens a session from `ip` (over TLS if `encrypted`) carried by
@@ -234,6 +268,9 @@ impl<H: Handler> Engine<H> {
     pub fn end(&self, session: &Arc<Session<H::Socket>>, why: Ended) {
         if session.mark_ended(why) {
             self.lock().remove(&session.sid);
+            if why == Ended::ClientClosed {
+                self.note_client_close(&session.sid);
+            }
             tracing::debug!(sid = %session.sid, ?why, "engine.io session ended");
             self.handler.closed(session, why);
         }
@@ -271,6 +308,11 @@ impl<H: Handler> Engine<H> {
     }
 }
 
+/// How long a session its client closed is remembered (see
+/// `Engine::closed_by_clients`), and how many at most.
+const CLOSED_MEMORY: Duration = Duration::from_secs(2);
+const CLOSED_REMEMBERED: usize = 4096;
+
 /// How long shutdown waits for what clients sent to be delivered before
 /// it tells every session goodbye.
 const SHUTDOWN_SETTLE: Duration = Duration::from_secs(2);
@@ -279,10 +321,15 @@ const SHUTDOWN_SETTLE: Duration = Duration::from_secs(2);
 /// pong or never connected. One task for all sessions, so an idle session
 /// costs no timer of its own.
 async fn heartbeat<H: Handler>(engine: std::sync::Weak<Engine<H>>, shutdown: CancellationToken) {
-    // Once a second, or a quarter of the ping interval when that is
-    // shorter (down to 10 ms), so short intervals are kept to.
+    // Once a second, or a twentieth of the ping interval (or the connect
+    // timeout) when that is shorter (down to 10 ms), so short intervals
+    // are kept to.
     let period = match engine.upgrade() {
-        Some(engine) => (engine.config.ping_interval / 4)
+        Some(engine) => (engine
+            .config
+            .ping_interval
+            .min(engine.config.connect_timeout)
+            / 20)
             .clamp(Duration::from_millis(10), Duration::from_secs(1)),
         None => return,
     };
@@ -420,9 +467,16 @@ pub async fn serve<H: Handler>(engine: Arc<Engine<H>>, request: Request) -> Resp
     // could be read), nor a plain one over TLS (it would pass for
     // encrypted when a password is checked).
     let find = |sid: &str| {
-        engine
+        let session = engine
             .find(sid)
-            .filter(|session| session.encrypted == encrypted)
+            .filter(|session| session.encrypted == encrypted)?;
+        // A session whose pong is overdue is over now, whether or not the
+        // heartbeat has come round to it (it ticks, a request is exact).
+        if session.pong_overdue(std::time::Instant::now(), engine.config.ping_timeout) {
+            engine.end(&session, Ended::PingTimeout);
+            return None;
+        }
+        Some(session)
     };
     let sid = query.sid.map(str::to_owned);
     match (query.transport, request.method().clone(), sid) {
@@ -430,6 +484,7 @@ pub async fn serve<H: Handler>(engine: Arc<Engine<H>>, request: Request) -> Resp
         (Some("polling"), _, None) => EngineError::BadHandshakeMethod.into_response(),
         (Some("polling"), Method::GET, Some(sid)) => match find(&sid) {
             Some(session) => polling::poll(&engine, session).await,
+            None if engine.just_closed_by_client(&sid) => text(StatusCode::OK, NOOP),
             None => EngineError::UnknownSid.into_response(),
         },
         (Some("polling"), Method::POST, Some(sid)) => match find(&sid) {

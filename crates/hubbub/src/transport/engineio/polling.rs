@@ -53,6 +53,8 @@ pub(super) async fn poll<H: Handler>(
         changed.as_mut().enable();
         if session.is_ended() {
             if session.closed_by_client() {
+                // This poll is the one the close is answered on.
+                engine.just_closed_by_client(&session.sid);
                 return text(StatusCode::OK, NOOP);
             }
             return text(StatusCode::OK, CLOSE);

@@ -175,11 +175,29 @@ impl<S> Session<S> {
             };
         }
         if now >= state.next_ping {
-            state.ping_sent = Some(now);
-            state.next_ping = now + interval;
+            // Counted from when it was due, not from the tick that noticed
+            // (the client's time to answer is exactly the timeout) — unless
+            // the server itself was held up for long: then from now.
+            let due = state.next_ping;
+            let sent = if now.duration_since(due) <= Duration::from_secs(1) {
+                due
+            } else {
+                now
+            };
+            state.ping_sent = Some(sent);
+            state.next_ping = sent + interval;
             return Beat::Ping;
         }
         Beat::Nothing
+    }
+
+    /// Whether the pong to the last ping is overdue at `now`.
+    pub(super) fn pong_overdue(&self, now: Instant, timeout: Duration) -> bool {
+        let state = self.lock();
+        !state.ended
+            && state
+                .ping_sent
+                .is_some_and(|sent| now.duration_since(sent) >= timeout)
     }
 
     /// Starts answering a polling `GET`; `Err` when one is already being

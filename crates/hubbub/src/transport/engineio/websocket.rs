@@ -45,7 +45,10 @@ pub(super) fn upgrade<H: Handler>(
         Some(session) if session.carrier() == Carrier::Polling && !session.is_ended() => {
             (session, true)
         }
-        Some(_) => return EngineError::BadRequest.into_response(),
+        // A second WebSocket for a session that has one (or has ended):
+        // accepted and closed at once, as the reference server does — a
+        // `400` here is an error clients raise, a close they handle.
+        Some(_) => return accept_and_close(&engine, &mut request, &key),
         None => match engine.open(ip, encrypted, Carrier::WebSocket) {
             Ok(session) => {
                 // The open packet is the first thing the client reads.
@@ -78,6 +81,47 @@ pub(super) fn upgrade<H: Handler>(
                 tracing::error!("websocket upgrade on an unexpected connection type");
                 give_up(&engine, &session, probing);
             }
+        }
+    });
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::UPGRADE, "websocket")
+        .header(header::CONNECTION, "Upgrade")
+        .header(header::SEC_WEBSOCKET_ACCEPT, accept)
+        .body(Body::empty())
+        .unwrap_or_else(|_| EngineError::BadRequest.into_response())
+}
+
+/// Completes the upgrade, then closes the WebSocket (1000) without a word
+/// of Engine.IO.
+fn accept_and_close<H: Handler>(
+    engine: &Arc<Engine<H>>,
+    request: &mut Request,
+    key: &str,
+) -> Response {
+    let accept = frame::accept_key(key.as_bytes());
+    let on_upgrade = hyper::upgrade::on(request);
+    engine.tracker.spawn(async move {
+        let Ok(upgraded) = on_upgrade.await else {
+            return;
+        };
+        if let Ok(parts) = upgraded.downcast::<TokioIo<CountedStream>>() {
+            let (mut stream, _slot) = parts.io.into_inner().into_parts();
+            let mut out = Vec::new();
+            frame::write_close(&mut out, close_code::NORMAL, "");
+            let write = async {
+                let mut sent = 0;
+                while sent < out.len() {
+                    stream.writable().await?;
+                    match stream.try_write(&out[sent..]) {
+                        Ok(n) => sent += n,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok::<(), io::Error>(())
+            };
+            let _ = tokio::time::timeout(CLOSE_FLUSH, write).await;
         }
     });
     Response::builder()

@@ -46,6 +46,10 @@ pub struct SocketIoSettings {
     pub ping_interval: Duration,
     /// Engine.IO `pingTimeout`.
     pub ping_timeout: Duration,
+    /// How long an Engine.IO session may wait for its Socket.IO CONNECT
+    /// before it is closed (`connectTimeout`; the official clients send it
+    /// at once).
+    pub connect_timeout: Duration,
 }
 
 /// The Socket.IO protocol, as the engine's [`Handler`].
@@ -60,10 +64,6 @@ pub struct SocketIoTransport {
     tracker: TaskTracker,
     guests: Arc<AtomicU64>,
 }
-
-/// How long an Engine.IO session may wait for its Socket.IO CONNECT before
-/// it is closed; the official clients send it at once.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Requests one socket may have waiting for its worker, each at most one
 /// packet (`max_payload` bytes). At the bound the transport stops reading
@@ -125,7 +125,7 @@ impl SocketIoTransport {
         // every non-ASCII character so), three times the text.
         let config = EngineConfig {
             max_payload: self.settings.max_text_bytes * 3 + 4096,
-            connect_timeout: CONNECT_TIMEOUT,
+            connect_timeout: self.settings.connect_timeout,
             ping_interval: self.settings.ping_interval,
             ping_timeout: self.settings.ping_timeout,
         };
