@@ -448,3 +448,48 @@ async fn a_client_that_closes_gets_its_waiting_poll_answered_with_a_noop() {
     let (status, body) = waiting.await.unwrap();
     assert_eq!((status, body.as_str()), (200, "6"));
 }
+
+#[tokio::test]
+async fn a_close_the_poll_did_not_wait_for_is_answered_once_then_the_session_is_unknown() {
+    let server = TestServer::default().await;
+    let (poller, _) = polling_socket(server.http).await;
+    assert_eq!(poller.post("1").await, (200, "ok".into()));
+    let path = poll_path(&poller.sid);
+    assert_eq!(http(server.http, "GET", &path, "").await, (200, "6".into()));
+    let (status, _) = http(server.http, "GET", &path, "").await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn an_overdue_pong_ends_the_session_at_the_next_request() {
+    let server = TestServer::start(hubbub::Config {
+        ping_interval: Duration::from_millis(300),
+        ping_timeout: Duration::from_millis(200),
+        ..common::config()
+    })
+    .await;
+    let (sid, open) = handshake(server.http).await;
+    assert_eq!(open["pingInterval"], 300);
+    assert_eq!(open["pingTimeout"], 200);
+    // The interval and the timeout, exactly, with no pong.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (status, _) = http(server.http, "GET", &poll_path(&sid), "").await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn a_second_websocket_on_an_upgraded_session_is_accepted_then_closed() {
+    let server = TestServer::default().await;
+    let mut ws = websocket(server.http, None).await;
+    let open = text(&mut ws).await;
+    let open: Value = serde_json::from_str(open.strip_prefix('0').unwrap()).unwrap();
+    let sid = open["sid"].as_str().unwrap().to_string();
+    let mut second = websocket(server.http, Some(&sid)).await;
+    match tokio::time::timeout(WAIT, second.next())
+        .await
+        .expect("closed in time")
+    {
+        None | Some(Ok(Message::Close(_))) | Some(Err(_)) => {}
+        Some(Ok(other)) => panic!("expected a close, got {other:?}"),
+    }
+}
