@@ -114,6 +114,13 @@ impl Server {
             }
         }
         let data_dir_lock = lock_data_dir(&config)?;
+        if !config.allowed_origins.has_public() {
+            tracing::info!(
+                "browsers may open chat sessions from pages served at an IP address or \
+                 localhost; a chat served under a name needs --public-origins \
+                 (https://chat.example.com)"
+            );
+        }
         let store = open_store(&config).await?;
         let hub_config = HubConfig {
             default_room: config.default_room.clone(),

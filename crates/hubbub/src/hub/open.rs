@@ -182,6 +182,7 @@ impl Hub {
             id,
             outbox,
             leave_reason: Mutex::new(None),
+            keep_outbox: std::sync::atomic::AtomicBool::new(false),
         })
     }
 

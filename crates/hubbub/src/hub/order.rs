@@ -49,16 +49,22 @@ impl Hub {
         }
         if room.members.is_empty() {
             // Nobody here to deliver to, so no order to keep (a room only
-            // other nodes' members are in): note how far the room got, not
-            // what was delivered here (nothing was). A session joining it
-            // reloads it from the store first (`Hub::load_room`), and
-            // whatever committed after that read is repaired from the store
-            // in order — so the joiner's history and live messages meet at
-            // one id, even for a message that arrived during the read.
+            // other nodes' members are in). The next id is kept in the
+            // room's cache (nobody to send it to), so a session joining
+            // right now gets it in its history; past a gap the cache is
+            // dropped and the room just notes how far it got — a session
+            // joining it reloads it from the store first (`Hub::load_room`,
+            // which keeps what arrived during its read).
             room.known_id = room.known_id.max(id);
             room.persisted = true;
-            room.held.clear();
-            state.cache.clear(&mut room.recent);
+            if id == room.last_id + 1 {
+                self.record(&mut state.cache, key, room, id, event);
+                state.trim_caches();
+            } else {
+                room.last_id = id;
+                room.held.clear();
+                state.cache.clear(&mut room.recent);
+            }
             return false;
         }
         room.known_id = room.known_id.max(id);

@@ -332,11 +332,30 @@ impl Outbox {
             }
         }
         // A burst may have grown the ring; give that memory back so an
-        // idle session stays small.
-        if state.queue.capacity() > 64 {
+        // idle session stays small (only once it is empty: a bounded take
+        // leaves events for the next one).
+        if state.queue.is_empty() && state.queue.capacity() > 64 {
             state.queue = VecDeque::new();
         }
         Batch::Taken
+    }
+
+    /// Puts `events` (taken by the last batch, not sent) back at the front
+    /// of the queue, in order: a carrier that could take only part of a
+    /// batch. They count against the bound again.
+    pub fn requeue_front(&self, events: Vec<Arc<Event>>) {
+        if events.is_empty() {
+            return;
+        }
+        let mut state = self.lock();
+        let bytes: usize = events.iter().map(|e| e.weight()).sum();
+        for event in events.into_iter().rev() {
+            state.queue.push_front(event);
+        }
+        state.bytes += bytes;
+        self.count_in(bytes);
+        drop(state);
+        self.ready.notify_one();
     }
 
     /// Completes when events may have been queued (or the outbox closed)

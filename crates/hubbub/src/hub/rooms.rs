@@ -1,6 +1,8 @@
 //! Rooms: entering and leaving (with their announcements and the history
 //! a joiner gets), the room listing, and member lists.
 
+use std::collections::VecDeque;
+
 use super::state::Device;
 use super::*;
 
@@ -382,7 +384,37 @@ impl Hub {
             room.policy_version = version;
         }
         room.policy_stale = false;
-        room.last_id = room.last_id.max(last_id);
+        // What arrived while the store was read (ids past what it
+        // returned) is kept after what it returned, if it follows on;
+        // otherwise the room resumes from the store's last id and the rest
+        // is repaired from the store once the joiner is in
+        // (`Hub::repair_if_behind`): either way history and the live
+        // stream meet at one id.
+        let mut recent: VecDeque<Arc<Event>> = recent;
+        if room.members.is_empty() && room.last_id > last_id {
+            let newer: Vec<Arc<Event>> = room
+                .recent
+                .iter()
+                .filter(|e| stored_of(e).is_some_and(|m| m.id > last_id))
+                .cloned()
+                .collect();
+            let follows = newer.len() as u64 == room.last_id - last_id
+                && newer
+                    .first()
+                    .and_then(|e| stored_of(e))
+                    .is_some_and(|m| m.id == last_id + 1);
+            if follows {
+                recent.extend(newer);
+                while recent.len() > self.config.history_cache.max(1) {
+                    recent.pop_front();
+                }
+            } else {
+                room.known_id = room.known_id.max(room.last_id);
+                room.last_id = last_id;
+            }
+        } else {
+            room.last_id = room.last_id.max(last_id);
+        }
         room.known_id = room.known_id.max(room.last_id);
         room.held.clear();
         state.cache.replace(key, &mut room.recent, recent);

@@ -27,6 +27,9 @@ pub struct Session {
     pub(super) outbox: Arc<Outbox>,
     /// Shown to the room in the leave announcement (`/quit REASON`).
     pub(super) leave_reason: Mutex<Option<Arc<str>>>,
+    /// The session left without closing its outbox, which the connection
+    /// keeps for its next session ([`Session::leave_keeping_outbox`]).
+    pub(super) keep_outbox: std::sync::atomic::AtomicBool,
 }
 
 impl Session {
@@ -102,6 +105,10 @@ impl Session {
         if action && text.trim().is_empty() {
             return Err(HubError::EmptyMessage);
         }
+        // Counted as pending first, then checked: shutdown sets its flag
+        // before it waits for none to be pending, so no message passes
+        // the check unseen by that wait.
+        let ticket = sequencer::Ticket::new(&self.hub.pending);
         if self.hub.is_shutting_down() {
             return Err(HubError::ShuttingDown);
         }
@@ -121,7 +128,7 @@ impl Session {
             text: text.into(),
             action,
             done,
-            ticket: sequencer::Ticket::new(&self.hub.pending),
+            ticket,
         });
         self.hub
             .sequencer
@@ -368,6 +375,7 @@ impl Session {
         if text.trim().is_empty() {
             return Err(HubError::EmptyMessage);
         }
+        let ticket = sequencer::Ticket::new(&self.hub.pending);
         if self.hub.is_shutting_down() {
             return Err(HubError::ShuttingDown);
         }
@@ -377,7 +385,7 @@ impl Session {
             to: to.to_string(),
             text: text.into(),
             done,
-            ticket: sequencer::Ticket::new(&self.hub.pending),
+            ticket,
         });
         self.hub.submit(pending, answer).await
     }
@@ -425,7 +433,17 @@ impl Session {
             .unwrap_or_else(|e| e.into_inner())
             .take();
         self.hub.leave(self.id, reason);
-        self.outbox.close_silently(CloseReason::Quit);
+        if !self.keep_outbox.load(Ordering::SeqCst) {
+            self.outbox.close_silently(CloseReason::Quit);
+        }
+    }
+
+    /// Leaves the hub now (the room hears it), keeping the outbox open: a
+    /// Socket.IO client that DISCONNECTed its namespace keeps its Engine.IO
+    /// session, and may CONNECT again on it (a new session, this outbox).
+    pub fn leave_keeping_outbox(&self) {
+        self.keep_outbox.store(true, Ordering::SeqCst);
+        self.end();
     }
 
     /// Queues a page of history for this session only.

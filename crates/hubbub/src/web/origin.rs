@@ -82,6 +82,11 @@ impl AllowedOrigins {
         Ok(self)
     }
 
+    /// Whether `--public-origins` names any origin.
+    pub fn has_public(&self) -> bool {
+        !self.public.is_empty()
+    }
+
     /// Whether a request with these headers may use Socket.IO;
     /// `uri_authority` is the request URI's (HTTP/2 requests carry the host
     /// there rather than in `Host`).

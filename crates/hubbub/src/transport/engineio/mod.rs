@@ -315,19 +315,20 @@ const CLOSED_REMEMBERED: usize = 4096;
 
 /// How long shutdown waits for what clients sent to be delivered before
 /// it tells every session goodbye.
-const SHUTDOWN_SETTLE: Duration = Duration::from_secs(2);
+const SHUTDOWN_SETTLE: Duration = Duration::from_secs(1);
 
 /// Every second: queues due pings, and ends sessions that missed their
 /// pong or never connected. One task for all sessions, so an idle session
 /// costs no timer of its own.
 async fn heartbeat<H: Handler>(engine: std::sync::Weak<Engine<H>>, shutdown: CancellationToken) {
-    // Once a second, or a twentieth of the ping interval (or the connect
-    // timeout) when that is shorter (down to 10 ms), so short intervals
-    // are kept to.
+    // Once a second, or a twentieth of the ping interval, ping timeout or
+    // connect timeout when that is shorter (down to 10 ms), so short
+    // settings are kept to.
     let period = match engine.upgrade() {
         Some(engine) => (engine
             .config
             .ping_interval
+            .min(engine.config.ping_timeout)
             .min(engine.config.connect_timeout)
             / 20)
             .clamp(Duration::from_millis(10), Duration::from_secs(1)),
@@ -360,14 +361,17 @@ async fn heartbeat<H: Handler>(engine: std::sync::Weak<Engine<H>>, shutdown: Can
                 engine.end(&session, Ended::ConnectTimeout);
                 continue;
             }
-            if session.is_between_polls() && session.outbox.closing().is_some() {
+            if session.is_between_polls()
+                && session.outbox.closing().is_some()
+                && session.outbox.queued_bytes() == 0
+            {
                 // Closed by the server while its client was not polling
                 // (one that stopped polling is also too slow): it leaves
                 // now rather than at the ping timeout.
                 engine.end(&session, Ended::ServerClosed);
                 continue;
             }
-            match session.heartbeat(now, config.ping_interval, config.ping_timeout) {
+            match session.heartbeat(now, config.ping_interval, config.ping_timeout, period) {
                 session::Beat::Nothing => {}
                 session::Beat::Ping => {
                     session.outbox.push(engine.ping.clone());

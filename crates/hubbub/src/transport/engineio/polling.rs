@@ -29,6 +29,10 @@ pub(super) fn handshake<H: Handler>(
     }
 }
 
+/// Most packets one long-poll answer carries (python-engineio's
+/// `max_decode_packets` is 16; one is kept for a close packet).
+pub const MAX_POLL_PACKETS: usize = 15;
+
 /// `GET` with a session id: waits until there is something to send, then
 /// answers it all as one payload.
 pub(super) async fn poll<H: Handler>(
@@ -65,13 +69,44 @@ pub(super) async fn poll<H: Handler>(
         };
         match taken {
             Batch::Taken => {
+                // At most MAX_POLL_PACKETS packets an answer: python-engineio
+                // refuses a payload of more than 16 ("Unexpected packet
+                // from server") and gives the session up. Events that do
+                // not fit go back to the front of the queue, for the next
+                // poll (which the client sends at once).
                 let mut body = Vec::new();
-                let closing = engine.encode_batch(&session, &batch, &mut |p: &[u8]| {
-                    if !body.is_empty() {
-                        body.push(SEPARATOR);
+                let mut packets = 0;
+                let mut closing = None;
+                let mut sent = 0;
+                for event in &batch {
+                    let mut encoded: Vec<Vec<u8>> = Vec::new();
+                    let close = engine.encode_batch(
+                        &session,
+                        std::slice::from_ref(event),
+                        &mut |p: &[u8]| encoded.push(p.to_vec()),
+                    );
+                    // A closing answer also carries the close packet.
+                    let needed = encoded.len() + usize::from(close.is_some());
+                    if sent > 0 && packets + needed > MAX_POLL_PACKETS {
+                        break;
                     }
-                    body.extend_from_slice(p);
-                });
+                    for p in &encoded {
+                        if !body.is_empty() {
+                            body.push(SEPARATOR);
+                        }
+                        body.extend_from_slice(p);
+                    }
+                    packets += encoded.len();
+                    sent += 1;
+                    if close.is_some() {
+                        closing = close;
+                        break;
+                    }
+                }
+                let rest: Vec<_> = batch.drain(sent..).collect();
+                if closing.is_none() {
+                    session.outbox.requeue_front(rest);
+                }
                 Delivered::new(Transport::SocketIo).add(batch.len() as u64, body.len() as u64);
                 if closing.is_some() {
                     body.push(SEPARATOR);
@@ -148,6 +183,12 @@ pub(super) async fn post<H: Handler>(
             .position(|&b| b == packet::SEPARATOR)
         {
             let end = start + at;
+            if end - start > limit {
+                return text(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("a polling packet may hold at most {limit} bytes"),
+                );
+            }
             if let Some(response) = handle_record(engine, &session, &pending[start..end]).await {
                 return response;
             }
@@ -161,6 +202,12 @@ pub(super) async fn post<H: Handler>(
             );
         }
         if done {
+            if pending.len() > limit {
+                return text(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("a polling packet may hold at most {limit} bytes"),
+                );
+            }
             if !pending.is_empty() {
                 if let Some(response) = handle_record(engine, &session, &pending).await {
                     return response;

@@ -162,7 +162,17 @@ impl<S> Session<S> {
 
     /// The heartbeat's verdict at `now`: whether to queue a ping, or that
     /// the client missed the last one.
-    pub(super) fn heartbeat(&self, now: Instant, interval: Duration, timeout: Duration) -> Beat {
+    ///
+    /// `tick` is how often it is asked: a ping is counted as sent when it
+    /// was due if that was at most one tick ago (the client's time to
+    /// answer is then exactly `timeout`), else from now.
+    pub(super) fn heartbeat(
+        &self,
+        now: Instant,
+        interval: Duration,
+        timeout: Duration,
+        tick: Duration,
+    ) -> Beat {
         let mut state = self.lock();
         if state.ended {
             return Beat::Nothing;
@@ -177,9 +187,9 @@ impl<S> Session<S> {
         if now >= state.next_ping {
             // Counted from when it was due, not from the tick that noticed
             // (the client's time to answer is exactly the timeout) — unless
-            // the server itself was held up for long: then from now.
+            // that was more than a tick ago: then from now.
             let due = state.next_ping;
-            let sent = if now.duration_since(due) <= Duration::from_secs(1) {
+            let sent = if now.duration_since(due) <= tick {
                 due
             } else {
                 now
@@ -282,20 +292,9 @@ impl<S> Session<S> {
         if state.ended || state.carrier != carrier {
             return None;
         }
-        Some(match carrier {
-            // One long-poll answer carries at most MAX_POLL_EVENTS events:
-            // python-engineio refuses a payload of more than 16 packets
-            // ("Unexpected packet from server") and gives up the session;
-            // an event is at most two packets (both vocabularies), and a
-            // closing answer adds one.
-            Carrier::Polling => self.outbox.try_next_batch_up_to(batch, MAX_POLL_EVENTS),
-            Carrier::Upgrading | Carrier::WebSocket => self.outbox.try_next_batch(batch),
-        })
+        Some(self.outbox.try_next_batch(batch))
     }
 }
-
-/// Most events one long-poll answer carries (see [`Session::take_batch`]).
-pub const MAX_POLL_EVENTS: usize = 7;
 
 /// What the heartbeat should do for one session.
 #[derive(Debug, PartialEq, Eq)]

@@ -280,11 +280,13 @@ impl LineTransport {
                 report(&session, outcome);
             }
         };
-        let _ = timeout(self.settings.linger, settle).await;
+        // One deadline for both waits, so the goodbye still has time.
+        let deadline = Instant::now() + self.settings.linger / 2;
+        let _ = tokio::time::timeout_at(deadline, settle).await;
         if close == Some(CloseReason::Shutdown) {
             // Every other connection's messages too: nobody here is told
             // goodbye before a message its sender saw committed.
-            let _ = timeout(self.settings.linger, self.hub.quiesce()).await;
+            let _ = tokio::time::timeout_at(deadline, self.hub.quiesce()).await;
         }
         telemetry::session_closed(
             Transport::Line,

@@ -93,8 +93,11 @@ impl LineReader {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 // A connection reset ends the stream as a close does: what
                 // the client sent before it (a last line without its
-                // newline) is still a line.
-                Err(_) if !self.buf.is_empty() => self.eof = true,
+                // newline) is still a line. (Other errors, such as a TLS
+                // stream cut short, drop the partial line.)
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset && !self.buf.is_empty() => {
+                    self.eof = true
+                }
                 Err(e) => return Err(e),
             }
         }

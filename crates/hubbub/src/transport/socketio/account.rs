@@ -91,6 +91,11 @@ pub(super) async fn expire_token(conn: Arc<Connection>) {
         let Some(exp) = conn.client.identity.token_exp() else {
             return;
         };
+        if conn.is_finished() {
+            // The client left the namespace; its Engine.IO session (and a
+            // later CONNECT's session on it) is no longer this token's.
+            return;
+        }
         let now = crate::hub::event::now_millis() / 1000;
         if now >= exp {
             conn.session

@@ -18,7 +18,7 @@ mod requests;
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -303,7 +303,8 @@ impl SocketIoTransport {
                         self.tracker.spawn(account::expire_token(conn.clone()));
                     }
                 }
-                let _ = socket.conn.set(conn);
+                socket.connected_once.store(true, Ordering::SeqCst);
+                *socket.conn.lock().unwrap_or_else(|e| e.into_inner()) = Some(conn);
             }
             Err(e) => self.connect_error(session, e.code(), &e.to_string()),
         }
@@ -330,7 +331,8 @@ impl Handler for SocketIoTransport {
         let settings = &self.settings;
         let socket = Socket {
             _slot: slot,
-            conn: OnceLock::new(),
+            conn: Mutex::new(None),
+            connected_once: AtomicBool::new(false),
             queue: Mutex::new(Queue::default()),
             flood: Mutex::new(FloodControl::new(
                 settings.flood_rate,
@@ -403,14 +405,21 @@ impl Handler for SocketIoTransport {
                     (None, data) => serde_json::from_str(data).unwrap_or(Value::Bool(false)),
                 };
                 let mut queue = session.socket.lock_queue();
-                if queue.connecting || queue.ending || session.socket.conn.get().is_some() {
+                if queue.connecting || queue.ending || session.socket.conn().is_some() {
                     return Flow::Continue;
                 }
                 queue.connecting = true;
                 drop(queue);
                 self.enqueue(session, Job::Connect(auth));
             }
-            PacketKind::Disconnect => self.enqueue_end(session),
+            // The namespace only (Socket.IO v5): the Engine.IO session
+            // stays, for pings and a later CONNECT, as the reference server
+            // keeps it.
+            PacketKind::Disconnect => {
+                if !session.socket.lock_queue().ending {
+                    self.enqueue(session, Job::Disconnect);
+                }
+            }
             PacketKind::Event => {
                 if !self.is_connected(&session.socket) {
                     // As the reference server does: events for a namespace
@@ -506,16 +515,16 @@ impl Handler for SocketIoTransport {
     }
 
     fn is_connected(&self, socket: &Socket) -> bool {
-        socket.conn.get().is_some() || socket.lock_queue().connecting
+        socket.connected_once.load(Ordering::SeqCst) || socket.lock_queue().connecting
     }
 
     fn encode(&self, socket: &Socket, event: &Event, emit: &mut dyn FnMut(&[u8])) {
-        let vocabulary = socket.conn.get().map_or(Vocabulary::Both, |c| c.vocabulary);
+        let vocabulary = socket.conn().map_or(Vocabulary::Both, |c| c.vocabulary);
         events::encode(vocabulary, event, emit);
     }
 
     fn closed(&self, session: &Arc<engineio::Session<Socket>>, why: Ended) {
-        match (why, session.socket.conn.get()) {
+        match (why, session.socket.conn()) {
             // The server closed it and the client was told: end now.
             (Ended::ServerClosed, Some(conn)) => conn.finish(),
             // The client went: what it sent before is handled first.
@@ -529,8 +538,12 @@ impl Handler for SocketIoTransport {
 pub struct Socket {
     /// Holds the session's place under the caps until it is gone.
     _slot: ConnectionGuard,
-    /// Set once the CONNECT succeeded.
-    conn: OnceLock<Arc<Connection>>,
+    /// The CONNECTed namespace's connection: set by a CONNECT, taken by
+    /// the client's DISCONNECT (the Engine.IO session stays, and may
+    /// CONNECT again).
+    conn: Mutex<Option<Arc<Connection>>>,
+    /// A CONNECT has succeeded once (the connect timeout no longer applies).
+    connected_once: AtomicBool,
     queue: Mutex<Queue>,
     flood: Mutex<FloodControl>,
 }
@@ -538,6 +551,11 @@ pub struct Socket {
 impl Socket {
     fn lock_queue(&self) -> std::sync::MutexGuard<'_, Queue> {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The connected namespace's connection, if any.
+    fn conn(&self) -> Option<Arc<Connection>> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 
@@ -558,6 +576,8 @@ struct Queue {
 #[derive(Debug)]
 enum Job {
     Connect(Value),
+    /// The client DISCONNECTed its namespace.
+    Disconnect,
     Request(requests::Request),
     End,
 }
@@ -583,12 +603,28 @@ async fn worker(transport: SocketIoTransport, session: Arc<engineio::Session<Soc
         match job {
             Job::Connect(auth) => transport.connect(&session, auth).await,
             Job::Request(request) => {
-                if let Some(conn) = session.socket.conn.get() {
-                    requests::handle(&transport, &session, conn.clone(), request).await;
+                if let Some(conn) = session.socket.conn() {
+                    requests::handle(&transport, &session, conn, request).await;
+                }
+            }
+            Job::Disconnect => {
+                let conn = session
+                    .socket
+                    .conn
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .take();
+                if let Some(conn) = conn {
+                    // As at the end: what it sent before is relayed first.
+                    let all = requests::MAX_IN_FLIGHT as u32;
+                    let _ =
+                        tokio::time::timeout(DRAIN_ON_DISCONNECT, conn.in_flight.acquire_many(all))
+                            .await;
+                    conn.leave_namespace();
                 }
             }
             Job::End => {
-                if let Some(conn) = session.socket.conn.get() {
+                if let Some(conn) = session.socket.conn() {
                     // What the client sent before it went is handled before
                     // it is gone: its messages are committed and relayed,
                     // so the room sees them before the leave.
@@ -655,6 +691,21 @@ impl Connection {
             self.session.outbox().closing().as_ref(),
         );
         self.session.end();
+    }
+
+    /// Whether the session ended (or left its namespace).
+    fn is_finished(&self) -> bool {
+        self.finished.load(Ordering::SeqCst)
+    }
+
+    /// The client DISCONNECTed the namespace: the hub session ends (the
+    /// rooms hear it leave), the Engine.IO session and its outbox stay.
+    fn leave_namespace(&self) {
+        if self.finished.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        telemetry::session_closed(Transport::SocketIo, Some(&crate::hub::CloseReason::Quit));
+        self.session.leave_keeping_outbox();
     }
 }
 
