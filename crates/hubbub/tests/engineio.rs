@@ -493,3 +493,33 @@ async fn a_second_websocket_on_an_upgraded_session_is_accepted_then_closed() {
         Some(Ok(other)) => panic!("expected a close, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_disconnect_of_the_namespace_keeps_the_engine_io_session() {
+    let server = TestServer::start(hubbub::Config {
+        ping_interval: Duration::from_millis(300),
+        ping_timeout: Duration::from_millis(300),
+        ..common::config()
+    })
+    .await;
+    let mut tcp = server.client().await;
+    let (mut ws, nick) = ws_socket(server.http, "").await;
+    tcp.expect(&format!("{nick} has joined us")).await;
+    ws.send(Message::text("41")).await.unwrap();
+    // The room hears the socket leave; the Engine.IO session stays: it is
+    // still pinged, and answers.
+    tcp.expect(&format!("{nick} has left")).await;
+    loop {
+        if text(&mut ws).await == "2" {
+            break;
+        }
+    }
+    ws.send(Message::text("3")).await.unwrap();
+    // A new CONNECT on the same Engine.IO session is a new session.
+    ws.send(Message::text("40")).await.unwrap();
+    assert!(text_until(&mut ws, "40{").await.starts_with("40{\"sid\""));
+    let welcome = text_until(&mut ws, "42[\"welcome\"").await;
+    let welcome: Value = serde_json::from_str(&welcome[2..]).unwrap();
+    let again = welcome[1]["nick"].as_str().unwrap().to_string();
+    tcp.expect(&format!("{again} has joined us")).await;
+}
