@@ -204,3 +204,38 @@ async fn a_ban_set_while_a_node_was_cut_off_holds_there_once_it_is_back() {
         "banned"
     );
 }
+
+/// A room whose rules one node stored (no message yet): on a node that
+/// started later, a look-alike of its name means that room, with its
+/// rules (the store records which room a look-alike means), not a new
+/// room beside it.
+#[tokio::test]
+async fn a_look_alike_means_the_room_another_node_stored() {
+    let cluster = Cluster::new().await;
+    let n1 = cluster.node(REDIS, "n1").await;
+    let mut owner = tcp(&n1, "owner").await;
+    owner.send("/register long enough").await;
+    tcp_skip_to(&mut owner, "* you registered owner; you are logged in").await;
+    owner.send("/join games").await;
+    tcp_skip_until(&mut owner, |l| l.starts_with("* you are now in games")).await;
+    owner.send("/mode +i").await;
+    tcp_skip_until(&mut owner, |l| l.starts_with("* modes of games")).await;
+    owner.send("/join lobby").await;
+    tcp_skip_until(&mut owner, |l| l.starts_with("* you are now in lobby")).await;
+    // Recording the name is not on the command's path: give it a moment.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    let n2 = cluster.node(REDIS, "n2").await;
+    let mut mallory = tcp(&n2, "mallory").await;
+    mallory.send("/join g\u{0430}mes").await; // Cyrillic а
+    tcp_skip_to(
+        &mut mallory,
+        "! games is invite-only: ask one of its operators for an invitation",
+    )
+    .await;
+    let mut page = socket(&n2, "page").await;
+    let refused = page
+        .error_code("join", Some(json!({"room": "G\u{0410}MES"})))
+        .await;
+    assert_eq!(refused, "invite_only");
+}

@@ -32,6 +32,10 @@ both_stores!(scrollback, scrollback_and_pagination);
 both_stores!(restart, history_and_rooms_survive_a_restart);
 both_stores!(resume, a_resuming_socket_gets_exactly_what_it_missed);
 both_stores!(retention, retention_keeps_the_newest_messages);
+both_stores!(
+    look_alike,
+    a_look_alike_means_the_stored_room_after_a_restart
+);
 
 async fn history_on_join_for_both_transports(config: Config) {
     let server = TestServer::start(config).await;
@@ -374,4 +378,33 @@ async fn empty_rooms_leave_memory_and_come_back_with_their_history() {
     let message = web.event_skipping("message").await;
     assert_eq!(message["text"], "again");
     assert_eq!(message["id"], 2);
+}
+
+/// A room whose rules alone are stored (no message yet) keeps its name
+/// after a restart: a look-alike spelling (Cyrillic `е`) means that room,
+/// with its rules, instead of creating a new room past them.
+async fn a_look_alike_means_the_stored_room_after_a_restart(config: Config) {
+    let server = TestServer::start(config.clone()).await;
+    let mut owner = server.client().await;
+    owner.nick("owner").await;
+    owner.send("/register long enough").await;
+    owner
+        .expect("* you registered owner; you are logged in")
+        .await;
+    owner.send("/join Den").await;
+    owner.line_starting("* you are now in Den").await;
+    owner.send("/mode +i").await;
+    owner.line_starting("* modes of Den").await;
+    server.shutdown().await;
+
+    let server = TestServer::start(config).await;
+    let mut guest = server.client().await;
+    guest.send("/join D\u{0435}n").await;
+    guest
+        .expect("! Den is invite-only: ask one of its operators for an invitation")
+        .await;
+    guest.send("/join d\u{0435}N").await;
+    guest
+        .expect("! Den is invite-only: ask one of its operators for an invitation")
+        .await;
 }

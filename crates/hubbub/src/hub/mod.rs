@@ -408,6 +408,10 @@ impl Hub {
             },
             ..State::default()
         };
+        let claims = stored
+            .iter()
+            .map(|(room, _)| (names::nick_key(&room.key), room.key.clone()))
+            .collect();
         for (room, messages) in stored {
             let recent = messages
                 .iter()
@@ -442,6 +446,8 @@ impl Hub {
         });
         tokio::spawn(sequencer::run(Arc::downgrade(&hub), sequencer_rx, store));
         tokio::spawn(shed_when_over(Arc::downgrade(&hub), hub.queued.clone()));
+        // Rooms stored before their names were recorded (see `open_room`).
+        hub.claim_room_names(claims);
         hub
     }
 
@@ -469,8 +475,7 @@ impl Hub {
         };
         // Without a member here, the policy in memory may be older than
         // the store's (a room mirrored from other nodes): read it first.
-        let key = self.lock().room_key(&names::validate_room(room)?);
-        self.load_room(&key).await?;
+        let key = self.open_room(&names::validate_room(room)?).await?;
         let (key, name, cached) = {
             let state = self.lock();
             let room = state

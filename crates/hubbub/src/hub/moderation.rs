@@ -28,8 +28,7 @@ impl Hub {
         self: &Arc<Self>,
         room: &str,
     ) -> Result<(String, Arc<str>, Arc<Policy>), HubError> {
-        let key = self.lock().room_key(&names::validate_room(room)?);
-        self.load_room(&key).await?;
+        let key = self.open_room(&names::validate_room(room)?).await?;
         let state = self.lock();
         let room_state = state
             .rooms
@@ -78,6 +77,10 @@ impl Hub {
                         .map_err(unavailable)?
                     {
                         // The store's version after this write.
+                        if version.is_none() && !key.is_empty() {
+                            // A room whose rules are stored is a stored room.
+                            self.claim_room_name(key);
+                        }
                         stored = Some((policy, version.map_or(1, |v| v + 1)));
                         break;
                     }

@@ -5,8 +5,8 @@
 //! Cyrillic `аlice` and fullwidth `ａｌｉｃｅ` are one nickname and nobody can
 //! pass for another user by spelling; a second key, [`nick_look_alike`],
 //! catches upper-case look-alikes that folding hides. Room names are stored
-//! under [`fold`] (lowercase); a name that looks like a live room's (same
-//! [`nick_key`]) means that room. The spelling a user chose is kept for
+//! under [`fold`] (lowercase); a name that looks like a live or stored
+//! room's (same [`nick_key`]) means that room (`Hub::open_room`). The spelling a user chose is kept for
 //! display.
 
 use unicode_normalization::UnicodeNormalization;

@@ -56,6 +56,9 @@ impl Hub {
             // joining it reloads it from the store first (`Hub::load_room`,
             // which keeps what arrived during its read).
             room.known_id = room.known_id.max(id);
+            if !room.persisted {
+                self.claim_room_name(key);
+            }
             room.persisted = true;
             if id == room.last_id + 1 {
                 self.record(&mut state.cache, key, room, id, event);
@@ -140,6 +143,10 @@ impl Hub {
         event: Arc<Event>,
     ) -> bool {
         room.last_id = id;
+        if !room.persisted {
+            // Its first message is stored: its name is the store's now.
+            self.claim_room_name(key);
+        }
         room.persisted = true;
         cache.push(
             key,
@@ -352,6 +359,18 @@ mod tests {
         }
         async fn rooms(&self) -> Result<Vec<crate::store::StoredRoom>, crate::store::StoreError> {
             self.inner.rooms().await
+        }
+        async fn claim_room_names(
+            &self,
+            names: &[(String, String)],
+        ) -> Result<(), crate::store::StoreError> {
+            self.inner.claim_room_names(names).await
+        }
+        async fn room_by_look_alike(
+            &self,
+            look_alike: &str,
+        ) -> Result<Option<String>, crate::store::StoreError> {
+            self.inner.room_by_look_alike(look_alike).await
         }
         async fn page(
             &self,

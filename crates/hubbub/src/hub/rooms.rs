@@ -64,9 +64,8 @@ impl Hub {
         reader: SessionId,
         room: &str,
     ) -> Result<RoomMembers, HubError> {
-        let key = self.lock().room_key(&names::validate_room(room)?);
         // As for history: the store's policy, if none is current here.
-        self.load_room(&key).await?;
+        let key = self.open_room(&names::validate_room(room)?).await?;
         let state = self.lock();
         let room = state
             .rooms
@@ -269,6 +268,52 @@ impl Hub {
         }
     }
 
+    /// The key room name `name` (validated) means, with that room brought
+    /// in from the store ([`Hub::load_room`]): a room in memory of that
+    /// name or look-alike name; else the stored room whose name looks the
+    /// same, wherever and whenever it was created (`room_names`, so a
+    /// Cyrillic `gаmes` means an empty stored `games` on every node and
+    /// after a restart); else its own folded name.
+    ///
+    /// Errors: `policy_unavailable` when the store does not answer.
+    pub(super) async fn open_room(&self, name: &str) -> Result<String, HubError> {
+        let known = self.lock().known_room_key(name);
+        let key = match (known, &self.store) {
+            (Some(key), _) => key,
+            (None, None) => names::fold(name),
+            (None, Some(store)) => match store.room_by_look_alike(&names::nick_key(name)).await {
+                Ok(stored) => stored.unwrap_or_else(|| names::fold(name)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading a room name from the history store failed");
+                    return Err(HubError::PolicyUnavailable(name.to_string()));
+                }
+            },
+        };
+        self.load_room(&key).await?;
+        Ok(key)
+    }
+
+    /// Records in the store that room `key`, now stored, is what names
+    /// looking like it mean (see [`Hub::open_room`]); in the background,
+    /// as it changes nothing a caller waits for.
+    pub(super) fn claim_room_name(&self, key: &str) {
+        self.claim_room_names(vec![(names::nick_key(key), key.to_string())]);
+    }
+
+    /// [`Hub::claim_room_name`] for several rooms at once.
+    pub(super) fn claim_room_names(&self, rooms: Vec<(String, String)>) {
+        let (Some(store), Ok(runtime)) = (&self.store, tokio::runtime::Handle::try_current())
+        else {
+            return;
+        };
+        let store = store.clone();
+        runtime.spawn(async move {
+            if let Err(e) = store.claim_room_names(&rooms).await {
+                tracing::warn!(error = %e, "recording room names in the history store failed");
+            }
+        });
+    }
+
     /// Brings room `key` back from the store unless sessions here are in
     /// it (then it is current): its display name, last id and recent
     /// messages, so that whoever joins continues its history. A room in
@@ -375,6 +420,10 @@ impl Hub {
             .rooms
             .entry(key.to_string())
             .or_insert_with(|| Room::new(stored.name, 0));
+        if !room.persisted {
+            // Stored before names were recorded, or first read here.
+            self.claim_room_name(key);
+        }
         room.persisted |= persisted;
         let (policy, version) = policy.unwrap_or_default();
         // A newer version installed meanwhile (a change announced while

@@ -239,8 +239,7 @@ impl Session {
     pub async fn switch_to(&self, room: &str) -> Result<RoomMembers, HubError> {
         let name = names::validate_room(room)?;
         let name = &*name;
-        let key = self.hub.lock().room_key(name);
-        self.hub.load_room(&key).await?;
+        let key = self.hub.open_room(name).await?;
         let (members, created) = self.switch_locked(&key, name)?;
         self.hub.repair_if_behind(&key);
         self.hub.presence_changed(self.id);
@@ -290,8 +289,7 @@ impl Session {
     ) -> Result<(RoomMembers, u64), HubError> {
         let name = names::validate_room(room)?;
         let name = &*name;
-        let key = self.hub.lock().room_key(name);
-        self.hub.load_room(&key).await?;
+        let key = self.hub.open_room(name).await?;
         let (entered, created) = self.enter_locked(&key, name, since)?;
         self.hub.repair_if_behind(&key);
         self.hub.presence_changed(self.id);

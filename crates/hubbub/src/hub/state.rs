@@ -382,6 +382,16 @@ impl State {
             .unwrap_or(folded)
     }
 
+    /// The key of the room in memory (or remembered) that name `name`
+    /// means, if any: [`State::room_key`] without the fallback.
+    pub(super) fn known_room_key(&self, name: &str) -> Option<String> {
+        let folded = names::fold(name);
+        if self.rooms.contains_key(&folded) {
+            return Some(folded);
+        }
+        self.look_alikes.get(&names::nick_key(name)).cloned()
+    }
+
     /// Records room `key` (just put in memory) under its look-alike key.
     pub(super) fn note_room(&mut self, key: &str) {
         if let Some(room) = self.rooms.get(key) {

@@ -150,6 +150,16 @@ pub trait HistoryStore: Send + Sync + std::fmt::Debug + 'static {
     }
 
     /// A page of a room's messages (see [`PageQuery`]).
+    /// Records each `(look_alike, room)`: room key `room` (stored, with
+    /// history or rules) is what a name of look-alike key `look_alike`
+    /// means. A key already taken keeps its room (the first stored wins,
+    /// on every node); so does a repeated call.
+    async fn claim_room_names(&self, names: &[(String, String)]) -> Result<(), StoreError>;
+
+    /// The key of the stored room whose name has look-alike key
+    /// `look_alike`, if any (see [`HistoryStore::claim_room_names`]).
+    async fn room_by_look_alike(&self, look_alike: &str) -> Result<Option<String>, StoreError>;
+
     async fn page(
         &self,
         room_key: &str,

@@ -51,6 +51,41 @@ macro_rules! impl_history_store {
                 }))
             }
 
+            async fn claim_room_names(
+                &self,
+                names: &[(String, String)],
+            ) -> Result<(), $crate::store::StoreError> {
+                // One statement per 256 rooms (512 parameters, well under
+                // either database's limit).
+                for chunk in names.chunks(256) {
+                    let values: Vec<String> = (0..chunk.len())
+                        .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
+                        .collect();
+                    let sql = format!(
+                        "INSERT INTO room_names (look_alike, room) VALUES {} \
+                         ON CONFLICT (look_alike) DO NOTHING",
+                        values.join(", ")
+                    );
+                    let mut query = sqlx::query(&sql);
+                    for (look_alike, room) in chunk {
+                        query = query.bind(look_alike).bind(room);
+                    }
+                    query.execute(&self.pool).await?;
+                }
+                Ok(())
+            }
+
+            async fn room_by_look_alike(
+                &self,
+                look_alike: &str,
+            ) -> Result<Option<String>, $crate::store::StoreError> {
+                let row = sqlx::query("SELECT room FROM room_names WHERE look_alike = $1")
+                    .bind(look_alike)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.map(|row| row.get("room")))
+            }
+
             async fn account(
                 &self,
                 key: &str,
