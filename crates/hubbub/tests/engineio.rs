@@ -523,3 +523,47 @@ async fn a_disconnect_of_the_namespace_keeps_the_engine_io_session() {
     let again = welcome[1]["nick"].as_str().unwrap().to_string();
     tcp.expect(&format!("{again} has joined us")).await;
 }
+
+#[tokio::test]
+async fn a_trickled_polling_body_is_cut_off_with_408() {
+    let server = TestServer::default().await;
+    let (sid, _) = handshake(server.http).await;
+    let mut stream = TcpStream::connect(server.http).await.unwrap();
+    let head = format!(
+        "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: text/plain;charset=UTF-8\r\n\
+         Content-Length: 1000\r\nConnection: close\r\n\r\n4",
+        poll_path(&sid),
+        server.http
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let (mut read, mut write) = stream.into_split();
+    // One byte every 2 s: the connection looks alive, the body never ends.
+    let trickle = tokio::spawn(async move {
+        for _ in 0..20 {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            if write.write_all(b"x").await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut response = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !response.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(20), read.read(&mut buf))
+            .await
+            .expect("answered before the trickle ends")
+            .unwrap();
+        assert!(n > 0, "closed without an answer");
+        response.extend_from_slice(&buf[..n]);
+    }
+    trickle.abort();
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 408"), "{response}");
+    // The session itself carries on: a complete POST is taken.
+    let poller = Poller {
+        addr: server.http,
+        sid,
+        received: VecDeque::new(),
+    };
+    assert_eq!(poller.post("40").await, (200, "ok".to_string()));
+}
