@@ -10,6 +10,10 @@ use crate::options::Proto;
 /// Everything a run measured. Every field has a default so that a line
 /// written by a script for a run that could not happen (`{"scenario": …,
 /// "server": …, "failure": "why"}`) parses too.
+/// How long the bench measures CPU with every client connected and the
+/// server quiet, before any load (see [`Report::idle_bench_cpu_secs`]).
+pub const IDLE_WINDOW: std::time::Duration = std::time::Duration::from_secs(2);
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Report {
@@ -55,6 +59,14 @@ pub struct Report {
     pub server_cpu_secs: Option<f64>,
     /// CPU time the benchmark process used during the load window.
     pub bench_cpu_secs: Option<f64>,
+    /// CPU time the server used during [`IDLE_WINDOW`] of quiet after the
+    /// clients settled: what idle connections cost it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_server_cpu_secs: Option<f64>,
+    /// CPU time the benchmark process used in the same window: an idle
+    /// client must cost nothing (no reader or channel left spinning).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_bench_cpu_secs: Option<f64>,
     /// Bytes the server caused to be written to storage during the load
     /// window (`write_bytes` of /proc/PID/io: history, WAL, checkpoints).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -143,6 +155,13 @@ impl Report {
                 s,
                 "server RSS: baseline {} KiB, idle {} KiB, peak {} KiB; {} bytes per connection",
                 r.baseline_kib, r.idle_kib, r.peak_kib, r.per_connection_bytes
+            );
+        }
+        if let (Some(server), Some(bench)) = (self.idle_server_cpu_secs, self.idle_bench_cpu_secs) {
+            let _ = writeln!(
+                s,
+                "CPU while idle ({} s): server {server:.3}s, bench {bench:.3}s",
+                IDLE_WINDOW.as_secs()
             );
         }
         if let (Some(server), Some(bench)) = (self.server_cpu_secs, self.bench_cpu_secs) {
@@ -235,9 +254,10 @@ pub fn markdown(reports: &[Report], headings: bool) -> String {
         if idle {
             let _ = writeln!(
                 out,
-                "| server | connections | connect time | sent to clients | RSS before | RSS with connections | RSS per connection | notes |"
+                "| server | connections | connect time | sent to clients | RSS before | RSS with connections | RSS per connection | server CPU idle {w} s | bench CPU idle {w} s | notes |",
+                w = IDLE_WINDOW.as_secs()
             );
-            let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---|");
+            let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
         } else {
             let _ = writeln!(
                 out,
@@ -250,7 +270,7 @@ pub fn markdown(reports: &[Report], headings: bool) -> String {
         }
         for r in rows {
             if let Some(failure) = &r.failure {
-                let cols = if idle { 6 } else { 13 };
+                let cols = if idle { 8 } else { 13 };
                 let _ = writeln!(
                     out,
                     "| {} |{} {} |",
@@ -269,13 +289,16 @@ pub fn markdown(reports: &[Report], headings: bool) -> String {
                     ),
                     None => ("–".into(), "–".into(), "–".into()),
                 };
+                let idle_cpu = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.3} s"));
                 let _ = writeln!(
                     out,
-                    "| {} | {} | {:.1} s | {:.1} MB | {before} | {with} | {per} | {} |",
+                    "| {} | {} | {:.1} s | {:.1} MB | {before} | {with} | {per} | {} | {} | {} |",
                     label(r),
                     r.connected,
                     r.connect_secs,
                     r.bytes_received as f64 / 1e6,
+                    idle_cpu(r.idle_server_cpu_secs),
+                    idle_cpu(r.idle_bench_cpu_secs),
                     notes(r)
                 );
             } else {

@@ -225,6 +225,20 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
         }
     }
     report.settle_secs = settle_start.elapsed().as_secs_f64();
+    if report.settled {
+        // What idle connections cost, on both sides.
+        let server_before = opts.pid.and_then(|pid| cpu_secs(&pid.to_string()));
+        let bench_before = cpu_secs("self");
+        tokio::time::sleep(crate::report::IDLE_WINDOW).await;
+        report.idle_server_cpu_secs = opts
+            .pid
+            .and_then(|pid| cpu_secs(&pid.to_string()))
+            .zip(server_before)
+            .map(|(after, before)| after - before);
+        report.idle_bench_cpu_secs = cpu_secs("self")
+            .zip(bench_before)
+            .map(|(after, before)| after - before);
+    }
     let idle_kib = opts.pid.and_then(rss_kib);
     let mut peak_kib = idle_kib;
 
