@@ -289,7 +289,8 @@ pub fn markdown(reports: &[Report], headings: bool) -> String {
                     ),
                     None => ("–".into(), "–".into(), "–".into()),
                 };
-                let idle_cpu = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.3} s"));
+                let idle_cpu =
+                    |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.3} s"));
                 let _ = writeln!(
                     out,
                     "| {} | {} | {:.1} s | {:.1} MB | {before} | {with} | {per} | {} | {} | {} |",
