@@ -157,6 +157,22 @@ pub struct Options {
         value_name = "BYTES"
     )]
     pub outbound_total_limit: Option<usize>,
+    /// Past this many connections in a room, its joins, leaves and renames are summarized every --presence-interval-ms (`* 37 joined, 4 left (5012 here)`) instead of announced one by one, and typing is not relayed there; 0: always announce [default: 100].
+    #[arg(
+        long,
+        global = true,
+        env = "HUBBUB_PRESENCE_THRESHOLD",
+        value_name = "N"
+    )]
+    pub presence_threshold: Option<usize>,
+    /// How often a room past --presence-threshold hears its presence summary, in milliseconds [default: 2000].
+    #[arg(
+        long,
+        global = true,
+        env = "HUBBUB_PRESENCE_INTERVAL_MS",
+        value_name = "MS"
+    )]
+    pub presence_interval_ms: Option<u64>,
     /// Seconds an HTTP client has to send a request's head (request line and headers) [default: 10].
     #[arg(
         long,
@@ -385,6 +401,10 @@ pub struct Config {
     pub outbound_limit: usize,
     /// Bytes that may wait for all clients together.
     pub outbound_total_limit: usize,
+    /// Connections in a room past which presence is summarized (0: never).
+    pub presence_threshold: usize,
+    /// How often a big room hears its presence summary.
+    pub presence_interval: Duration,
     /// Time to send an HTTP request head.
     pub http_header_timeout: Duration,
     /// Time an HTTP connection may go without a byte either way.
@@ -475,6 +495,8 @@ impl Default for Config {
             idle_timeout: None,
             outbound_limit: 1024 * 1024,
             outbound_total_limit: 256 * 1024 * 1024,
+            presence_threshold: 100,
+            presence_interval: Duration::from_secs(2),
             http_header_timeout: Duration::from_secs(10),
             http_idle_timeout: Duration::from_secs(60),
             ping_interval: Duration::from_secs(25),
@@ -609,6 +631,11 @@ impl Config {
             },
             outbound_limit: pick!(outbound_limit),
             outbound_total_limit: pick!(outbound_total_limit),
+            presence_threshold: pick!(presence_threshold),
+            presence_interval: cli
+                .presence_interval_ms
+                .or(file.presence_interval_ms)
+                .map_or(d.presence_interval, |ms| Duration::from_millis(ms.max(10))),
             http_header_timeout: cli
                 .http_header_timeout
                 .or(file.http_header_timeout)

@@ -130,6 +130,8 @@ impl Server {
             max_rooms: config.max_rooms,
             history_cache_bytes: config.history_cache_bytes,
             outbox_total_limit: config.outbound_total_limit,
+            presence_threshold: config.presence_threshold,
+            presence_interval: config.presence_interval,
         };
         let stored = match &store {
             Some(store) => load_default_room(
@@ -438,10 +440,42 @@ async fn bind_listener(what: &str, addr: Option<&str>) -> anyhow::Result<Option<
     let Some(addr) = addr else {
         return Ok(None);
     };
-    let listener = TcpListener::bind(addr)
+    let listener = listen(addr)
         .await
         .with_context(|| format!("binding the {what} listener on {addr}"))?;
     Ok(Some(listener))
+}
+
+/// Connections the kernel holds for a listener before they are accepted
+/// (`listen(2)`'s backlog; Linux caps it at `net.core.somaxconn`, 4096 by
+/// default). When every client of a restarted server reconnects within a
+/// second, a backlog of 1024 (tokio's default) drops the rest's SYNs, and
+/// they wait seconds for their retransmission.
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds a listener on `addr` (`HOST:PORT`; the first address it resolves
+/// to that binds) with [`LISTEN_BACKLOG`].
+async fn listen(addr: &str) -> std::io::Result<TcpListener> {
+    let mut last = None;
+    for addr in tokio::net::lookup_host(addr).await? {
+        let socket = match addr {
+            std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+            std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+        };
+        // As `TcpListener::bind` does: a restarted server rebinds its port
+        // while the old connections are in TIME_WAIT.
+        socket.set_reuseaddr(true)?;
+        match socket
+            .bind(addr)
+            .and_then(|()| socket.listen(LISTEN_BACKLOG))
+        {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to bind")
+    }))
 }
 
 /// Connections the admin listener takes at once.

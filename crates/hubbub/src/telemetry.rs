@@ -48,6 +48,16 @@ pub fn prometheus() -> &'static PrometheusHandle {
                 ],
             )
             .expect("the bucket list is not empty")
+            // A histogram, not a rolling summary: its count and buckets are
+            // cumulative (what Prometheus rates and sums across nodes),
+            // where a summary forgets what is older than its window.
+            .set_buckets_for_metric(
+                metrics_exporter_prometheus::Matcher::Full("hubbub_cluster_lag_seconds".into()),
+                &[
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                ],
+            )
+            .expect("the bucket list is not empty")
             .build_recorder();
         let handle = recorder.handle();
         // Another recorder may already be installed (a program embedding

@@ -191,8 +191,10 @@ async fn private_messages_actions_escapes_and_help() {
 
     a.send("/frobnicate now").await;
     a.expect("! unknown command /frobnicate (try /help)").await;
-    a.send("/who extra").await;
-    a.expect("! usage: /who").await;
+    a.send("/who extra words").await;
+    a.expect("! usage: /who [AFTER]").await;
+    a.send("/who zzz").await;
+    a.expect("* lobby (2 members, none after that)").await;
 
     a.send("/help").await;
     a.expect("* commands:").await;

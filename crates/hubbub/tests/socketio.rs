@@ -93,7 +93,7 @@ async fn requests_answer_with_acks() {
     let joined = a.ok("join", Some(json!({"room": "#Dev"}))).await;
     assert_eq!(
         joined,
-        json!({"room": "Dev", "members": ["alice"], "last_id": 0})
+        json!({"room": "Dev", "count": 1, "members": ["alice"], "last_id": 0})
     );
     let joined = b.ok("join", Some(json!("dev"))).await;
     assert_eq!(joined["members"], json!(["alice", b.nick]));

@@ -86,6 +86,9 @@ function refreshRooms() {
 function setMembers(conv, res) {
   conv.members = res.members || [];
   conv.loggedIn = res.logged_in || [];
+  // A big room lists its first page only; `count` is everyone.
+  conv.count = typeof res.count === 'number' ? res.count : conv.members.length;
+  conv.partial = conv.count > conv.members.length;
 }
 
 function refreshMembers(conv) {
@@ -395,6 +398,25 @@ socket.on('left', (e) => {
   refreshMembers(conv);
 });
 
+// A big room's joins, leaves and renames come as one summary every few
+// seconds; the member list is fetched again later, at a random moment
+// within 10 s, so that thousands of tabs do not all ask at once.
+socket.on('presence', (e) => {
+  if (ignored(e.room)) return;
+  const conv = roomConv(e.room);
+  const parts = [];
+  if (e.joined) parts.push(e.joined + ' joined');
+  if (e.left) parts.push(e.left + ' left');
+  if (e.renamed) parts.push(e.renamed + ' renamed');
+  addEntry(conv, { kind: 'notice', text: parts.join(', ') + ' (' + e.members + ' in #' + e.room + ')' });
+  conv.count = e.members;
+  conv.partial = true;
+  if (isCurrent(conv)) renderMembers();
+  if (!conv.membersDue) {
+    conv.membersDue = setTimeout(() => { conv.membersDue = null; refreshMembers(conv); }, Math.random() * 10000);
+  }
+});
+
 socket.on('renamed', (e) => {
   if (ignored(e.room)) return;
   if (state.nick && same(e.old, state.nick)) { state.nick = e.new; renderAccount(); }
@@ -491,7 +513,9 @@ const actions = {
   who: (conv) => request('members', { room: conv.name }).then((res) => {
     setMembers(conv, res);
     const names = (res.members || []).map((n) => ((res.logged_in || []).some((l) => same(l, n)) ? n + ' (logged in)' : n));
-    notice('#' + res.room + ' (' + names.length + (names.length === 1 ? ' member' : ' members') + '): ' + names.join(', '));
+    const count = typeof res.count === 'number' ? res.count : names.length;
+    const more = res.next ? ', ' + names.length + ' listed' : '';
+    notice('#' + res.room + ' (' + count + (count === 1 ? ' member' : ' members') + more + '): ' + names.join(', '));
     renderMembers();
   }),
   listRooms: () => request('rooms').then((rooms) => {

@@ -200,8 +200,10 @@ export function renderMembers() {
     frag.appendChild(li);
   }
   replaceItems(el.memberList, frag);
-  el.memberCount.textContent = members.length ? String(members.length) : '';
-  el.membersToggleCount.textContent = members.length ? String(members.length) : '';
+  // A big room's list is its first page; its count says how many in all.
+  const count = room && room.partial ? room.count : members.length;
+  el.memberCount.textContent = count ? String(count) : '';
+  el.membersToggleCount.textContent = count ? String(count) : '';
   $('members-empty').hidden = !!room;
 }
 

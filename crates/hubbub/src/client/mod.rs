@@ -22,7 +22,7 @@
 use std::sync::Arc;
 
 use crate::accounts::{AccountError, Whois};
-use crate::hub::{names, Event, HubError, RoomMembers, Session};
+use crate::hub::{names, Event, HubError, MembersQuery, RoomMembers, Session};
 use crate::moderation::{Moderation, Outcome, Request};
 use crate::store::{PageQuery, StoredMessage};
 
@@ -133,9 +133,10 @@ pub enum Command<'a> {
         room: Option<&'a str>,
         query: PageQuery,
     },
-    /// A room's members (default: the current room).
+    /// A page of a room's members (default: the current room).
     Members {
         room: Option<&'a str>,
+        query: MembersQuery,
     },
     Moderate(Request),
 }
@@ -331,7 +332,7 @@ impl Client {
             Command::History { room, query } => {
                 let room = match room {
                     Some(room) => room.to_string(),
-                    None => session.room()?.name.to_string(),
+                    None => session.room_name()?.to_string(),
                 };
                 let (room, messages, complete) =
                     session.hub().history(session.id(), &room, query).await?;
@@ -341,9 +342,9 @@ impl Client {
                     complete,
                 }
             }
-            Command::Members { room } => Reply::Members(match room {
-                Some(room) => session.hub().members(session.id(), room).await?,
-                None => session.room()?,
+            Command::Members { room, query } => Reply::Members(match room {
+                Some(room) => session.hub().members(session.id(), room, &query).await?,
+                None => session.room_members(&query)?,
             }),
             Command::Moderate(request) => {
                 Reply::Moderated(self.moderation.act(session, request).await?)

@@ -94,6 +94,16 @@ pub enum EventKind {
         nick: Arc<str>,
         reason: Option<Arc<str>>,
     },
+    /// What changed in a big room's membership since its last summary
+    /// (its joins, leaves and renames are not announced one by one; see
+    /// `hub::presence`), and how many users it has now.
+    Presence {
+        room: Arc<str>,
+        joined: u32,
+        left: u32,
+        renamed: u32,
+        members: usize,
+    },
     /// Someone in the room changed nickname (sent to the whole room, renamer included).
     Renamed {
         room: Arc<str>,
@@ -226,6 +236,7 @@ impl Event {
                     room.len() + messages.iter().map(|m| m.weight()).sum::<usize>()
                 }
                 EventKind::Joined { room, nick } => room.len() + nick.len(),
+                EventKind::Presence { room, .. } => room.len() + 40,
                 EventKind::Kicked {
                     room,
                     nick,

@@ -16,7 +16,8 @@
 //!
 //! Files: `state` (what the lock guards), `open` (admitting and naming
 //! sessions), `session` (a client's handle), `rooms` (entering, leaving,
-//! listings), `fanout` (pushing, pacing, shedding), `sequencer`
+//! listings), `presence` (announcing joins and leaves, summarized in
+//! big rooms; paged member lists), `fanout` (pushing, pacing, shedding), `sequencer`
 //! (numbering, commit, then fan-out of messages), `policy` and
 //! `moderation` (who may enter and speak; enforcing it), `broker` (what
 //! the hub needs from a cluster, which implements it).
@@ -34,6 +35,7 @@ mod open;
 mod order;
 pub mod outbox;
 pub mod policy;
+mod presence;
 pub(crate) mod remote;
 mod rooms;
 mod sequencer;
@@ -47,6 +49,7 @@ use std::time::Duration;
 
 pub use event::{CloseReason, Event, EventKind, WireFormat};
 pub use outbox::{Batch, Outbox, Pushed};
+pub use presence::{MembersQuery, MAX_MEMBERS_PAGE, MEMBERS_PAGE};
 pub use session::{Session, Submitted};
 
 use tokio::sync::{mpsc, oneshot};
@@ -82,6 +85,12 @@ pub struct HubConfig {
     /// Most bytes all outboxes together may hold; past it the largest
     /// queues are closed as slow consumers (see [`Hub::shed_queues`]).
     pub outbox_total_limit: usize,
+    /// Past this many sessions in a room, its joins, leaves and renames
+    /// are summarized every `presence_interval` instead of announced one
+    /// by one, and typing is not relayed there ([`presence`]); 0: never.
+    pub presence_threshold: usize,
+    /// How often a big room hears its presence summary.
+    pub presence_interval: Duration,
 }
 
 impl Default for HubConfig {
@@ -94,6 +103,8 @@ impl Default for HubConfig {
             max_rooms: 10_000,
             history_cache_bytes: 64 * 1024 * 1024,
             outbox_total_limit: 256 * 1024 * 1024,
+            presence_threshold: 100,
+            presence_interval: Duration::from_secs(2),
         }
     }
 }
@@ -297,23 +308,32 @@ const DIRECTORY_LIVE_BELOW: usize = 1000;
 /// How old a listing of many rooms may be.
 const DIRECTORY_MAX_AGE: Duration = Duration::from_secs(1);
 
-/// A room and the nicknames in it, sorted case-insensitively.
+/// A page of a room's members, sorted case-insensitively, and how many
+/// there are ([`MembersQuery`] says which page).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoomMembers {
     pub name: Arc<str>,
+    /// Users in the room, each once however many devices, here and on
+    /// other nodes (in a room past the presence threshold, as of at most
+    /// a second ago).
+    pub count: usize,
+    /// This page of them.
     pub members: Vec<Arc<str>>,
-    /// Those of `members` logged in to their nickname's account (this
-    /// node's sessions; other nodes' members are not known to be).
+    /// Those of `members` logged in to their nickname's account.
     pub logged_in: Vec<Arc<str>>,
+    /// When more members follow this page: its last nickname, the
+    /// `after` of the next page.
+    pub next: Option<Arc<str>>,
 }
 
 impl RoomMembers {
     /// `alice (logged in), bob`: the members for people to read.
     pub fn listing(&self) -> String {
+        let logged_in: HashSet<&Arc<str>> = self.logged_in.iter().collect();
         self.members
             .iter()
             .map(|m| {
-                if self.logged_in.contains(m) {
+                if logged_in.contains(m) {
                     format!("{m} (logged in)")
                 } else {
                     m.to_string()
@@ -446,6 +466,12 @@ impl Hub {
         });
         tokio::spawn(sequencer::run(Arc::downgrade(&hub), sequencer_rx, store));
         tokio::spawn(shed_when_over(Arc::downgrade(&hub), hub.queued.clone()));
+        if hub.config.presence_threshold > 0 {
+            tokio::spawn(presence::run(
+                Arc::downgrade(&hub),
+                hub.config.presence_interval,
+            ));
+        }
         // Rooms stored before their names were recorded (see `open_room`).
         hub.claim_room_names(claims);
         hub

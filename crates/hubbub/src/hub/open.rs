@@ -220,9 +220,9 @@ impl Hub {
         if let Some(first) = first {
             self.push_wire(&member.outbox, first);
         }
-        let state = &*state;
-        for key in &state.sessions[&id].rooms {
-            self.renamed_in(state, key, &old, &new, Device::Local(id));
+        let rooms = state.sessions[&id].rooms.clone();
+        for key in &rooms {
+            self.renamed_in(&mut state, key, &old, &new, Device::Local(id));
         }
         Ok(())
     }

@@ -177,6 +177,9 @@ impl Hub {
         let Some(room) = state.rooms.get(key) else {
             return;
         };
+        if !self.relays_typing(&state, key) {
+            return;
+        }
         let event = Event::new(event);
         for (id, outbox) in &room.members {
             if state.sessions.get(id).is_some_and(|m| m.wants_typing) {
@@ -241,17 +244,15 @@ impl Hub {
         }
         for (room_key, name) in session.rooms.iter().filter(|(k, _)| !old_rooms.contains(k)) {
             let shown = state.user_in_room(&key, room_key, Device::Remote(&rid));
-            let Ok(room) = state.room_entry(room_key, name, usize::MAX) else {
+            if state.room_entry(room_key, name, usize::MAX).is_err() {
                 continue;
-            };
-            if !shown {
-                let joined = Event::new(EventKind::Joined {
-                    room: room.name.clone(),
-                    nick: nick.clone(),
-                });
-                self.fan_out(room, &joined);
             }
-            room.remote.insert(rid.clone());
+            if !shown {
+                self.announce_joined(state, room_key, &nick);
+            }
+            if let Some(room) = state.rooms.get_mut(room_key) {
+                room.remote.insert(rid.clone());
+            }
         }
         state.remote.sessions.insert(
             rid,
@@ -301,9 +302,7 @@ impl Hub {
         if !room.remote.remove(rid) {
             return;
         }
-        if !state.user_in_room(&names::nick_key(nick), key, Device::Remote(rid)) {
-            self.announce_left(&state.rooms[key], nick, reason);
-        }
+        self.announce_left(state, key, nick, reason, Device::Remote(rid));
         state.drop_room_if_empty(key, &self.config.default_room, self.store.is_some());
     }
 }

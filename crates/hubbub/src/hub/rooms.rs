@@ -55,24 +55,24 @@ impl Hub {
         list
     }
 
-    /// The members of `room` (case-insensitive name, optional `#`), as
-    /// `reader` may see them (the gate's [`gate::Action::Read`]).
+    /// A page of the members of `room` (case-insensitive name, optional
+    /// `#`), as `reader` may see them (the gate's [`gate::Action::Read`]).
     ///
     /// Errors: `invalid_room`, `no_such_room`, the gate's refusals.
     pub async fn members(
         self: &Arc<Self>,
         reader: SessionId,
         room: &str,
+        query: &MembersQuery,
     ) -> Result<RoomMembers, HubError> {
         // As for history: the store's policy, if none is current here.
         let key = self.open_room(&names::validate_room(room)?).await?;
-        let state = self.lock();
-        let room = state
-            .rooms
-            .get(&key)
-            .ok_or_else(|| HubError::NoSuchRoom(room.to_string()))?;
+        let mut state = self.lock();
+        if !state.rooms.contains_key(&key) {
+            return Err(HubError::NoSuchRoom(room.to_string()));
+        }
         self.check_read(&state, reader, &key)?;
-        Ok(state.room_members(room))
+        Ok(self.members_page(&mut state, &key, query))
     }
 
     pub(super) fn leave(&self, id: SessionId, reason: Option<Arc<str>>) {
@@ -113,8 +113,8 @@ impl Hub {
             return;
         };
         room.members.remove(&id);
-        if announce && !state.user_in_room(&names::nick_key(nick), key, Device::Local(id)) {
-            self.announce_left(&state.rooms[key], nick, reason);
+        if announce {
+            self.announce_left(state, key, nick, reason, Device::Local(id));
         }
         state.drop_room_if_empty(key, &self.config.default_room, self.store.is_some());
     }
@@ -125,7 +125,7 @@ impl Hub {
     /// the leave of `old` that keep each user once in the member list.
     pub(super) fn renamed_in(
         &self,
-        state: &State,
+        state: &mut State,
         room_key: &str,
         old: &Arc<str>,
         new: &Arc<str>,
@@ -148,46 +148,38 @@ impl Hub {
             old: old.clone(),
             new: new.clone(),
         });
-        let others = match (old_stays, new_here) {
-            (false, false) => {
-                self.fan_out(room, &renamed);
-                return;
-            }
-            (true, false) => Some(EventKind::Joined {
-                room: room.name.clone(),
-                nick: new.clone(),
-            }),
-            (false, true) => Some(EventKind::Left {
-                room: room.name.clone(),
-                nick: old.clone(),
-                reason: None,
-            }),
-            (true, true) => None,
-        };
         // The session renamed sees its rename; the others what changed
         // in the member list, if anything.
         let own = match device {
             Device::Local(id) => {
                 if let Some(outbox) = room.members.get(&id) {
-                    self.deliver(outbox, renamed);
+                    self.deliver(outbox, renamed.clone());
                 }
                 Some(id)
             }
             Device::Remote(_) | Device::Nobody => None,
         };
-        if let Some(others) = others {
-            self.fan_out_except(room, &Event::new(others), own);
-        }
-    }
-
-    /// Tells `room`'s members here that `nick` left.
-    pub(super) fn announce_left(&self, room: &Room, nick: &Arc<str>, reason: Option<Arc<str>>) {
-        let left = Event::new(EventKind::Left {
-            room: room.name.clone(),
-            nick: nick.clone(),
-            reason,
-        });
-        self.fan_out(room, &left);
+        let name = room.name.clone();
+        let (change, event) = match (old_stays, new_here) {
+            (false, false) => (presence::Change::Renamed, renamed.kind.clone()),
+            (true, false) => (
+                presence::Change::Joined,
+                EventKind::Joined {
+                    room: name,
+                    nick: new.clone(),
+                },
+            ),
+            (false, true) => (
+                presence::Change::Left,
+                EventKind::Left {
+                    room: name,
+                    nick: old.clone(),
+                    reason: None,
+                },
+            ),
+            (true, true) => return,
+        };
+        self.announce(state, room_key, change, |_| event, own);
     }
 
     /// Puts session `id` into room `key` (display name `name`, created if
@@ -210,14 +202,11 @@ impl Hub {
         };
         // The user may be here already on another device.
         let shown = state.user_in_room(&names::nick_key(&nick), key, Device::Local(id));
-        let room = state.room_entry(key, name, self.config.max_rooms)?;
+        state.room_entry(key, name, self.config.max_rooms)?;
         if !shown {
-            let joined = Event::new(EventKind::Joined {
-                room: room.name.clone(),
-                nick,
-            });
-            self.fan_out(room, &joined);
+            self.announce_joined(state, key, &nick);
         }
+        let room = state.rooms.get_mut(key).expect("entered just now");
         room.members.insert(id, outbox.clone());
         self.send_history(room, &outbox, since);
         self.send_topic(state, id, key);

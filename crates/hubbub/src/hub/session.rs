@@ -67,11 +67,18 @@ impl Session {
         self.hub.lock().sessions.get(&self.id)?.account.clone()
     }
 
-    /// The session's current room (the one it joined last), with its members.
-    pub fn room(&self) -> Result<RoomMembers, HubError> {
+    /// The display name of the session's current room (the one it joined last).
+    pub fn room_name(&self) -> Result<Arc<str>, HubError> {
         let state = self.hub.lock();
         let key = state.current_room(self.id)?;
-        Ok(state.room_members(&state.rooms[&key]))
+        Ok(state.rooms[&key].name.clone())
+    }
+
+    /// A page of the members of the session's current room.
+    pub fn room_members(&self, query: &MembersQuery) -> Result<RoomMembers, HubError> {
+        let mut state = self.hub.lock();
+        let key = state.current_room(self.id)?;
+        Ok(self.hub.members_page(&mut state, &key, query))
     }
 
     /// Sends `text` to everyone in `room` (default: the current room), the
@@ -275,7 +282,10 @@ impl Session {
             self.hub.enter_room(&mut state, self.id, key, name, None)?;
         }
         state.member_mut(self.id)?.rooms = vec![key.to_string()];
-        Ok((state.room_members(&state.rooms[key]), created))
+        let members = self
+            .hub
+            .members_page(&mut state, key, &MembersQuery::first());
+        Ok((members, created))
     }
 
     /// Adds `room` (created on demand) to the session's rooms and makes it
@@ -333,8 +343,10 @@ impl Session {
             state.member_mut(self.id)?.rooms.push(key.to_string());
             created
         };
-        let room = &state.rooms[key];
-        Ok(((state.room_members(room), room.last_id), created))
+        let members = self
+            .hub
+            .members_page(&mut state, key, &MembersQuery::first());
+        Ok(((members, state.rooms[key].last_id), created))
     }
 
     /// Spends a room of the session's address's budget (it is about to
@@ -400,6 +412,10 @@ impl Session {
         self.hub.check_speech(&state, self.id, &key)?;
         let nick = state.member(self.id)?.nick.clone();
         let room = &state.rooms[&key];
+        if !self.hub.relays_typing(&state, &key) {
+            // A big room hears no typing (`presence`); not an error.
+            return Ok(room.name.clone());
+        }
         let event = Event::new(EventKind::Typing {
             room: room.name.clone(),
             nick,

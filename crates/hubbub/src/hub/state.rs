@@ -65,6 +65,12 @@ pub(super) struct Room {
     /// The store's version of `policy` (0: none read yet): an older one
     /// read later is not installed over it.
     pub(super) policy_version: i64,
+    /// Joins, leaves and renames not yet summarized (a big room, see
+    /// [`presence`]).
+    pub(super) tally: presence::Tally,
+    /// The sorted member listing of a big room and when it was built
+    /// ([`presence::LISTING_MAX_AGE`]).
+    pub(super) listing: Option<(std::time::Instant, Arc<[presence::Listed]>)>,
 }
 
 /// Look-alike keys of stored rooms out of memory this node remembers (a
@@ -102,6 +108,8 @@ pub(super) struct State {
     pub(super) server_policy_version: i64,
     /// New rooms each address may still open this minute.
     pub(super) room_budget: super::budget::RoomBudget,
+    /// Keys of the rooms with a presence summary due ([`presence`]).
+    pub(super) presence_due: HashSet<String>,
 }
 
 impl Room {
@@ -119,6 +127,8 @@ impl Room {
             policy: Arc::default(),
             policy_stale: false,
             policy_version: 0,
+            tally: presence::Tally::default(),
+            listing: None,
         }
     }
 }
@@ -184,35 +194,6 @@ impl State {
                     self.look_alikes.remove(&look_alike);
                 }
             }
-        }
-    }
-
-    /// Who is in `room`, each user once however many sessions (devices)
-    /// it has there, here and on other nodes.
-    pub(super) fn room_members(&self, room: &Room) -> RoomMembers {
-        let mut members: Vec<(Arc<str>, bool)> = room
-            .members
-            .keys()
-            .filter_map(|id| {
-                self.sessions
-                    .get(id)
-                    .map(|m| (m.nick.clone(), m.account.is_some()))
-            })
-            .chain(room.remote.iter().filter_map(|id| self.remote.member(id)))
-            .collect();
-        members.sort_by_cached_key(|(n, _)| names::fold(n));
-        // Sessions share a nickname only spelled the same
-        // (`check_nick_free`), so one user's are equal and now adjacent.
-        members.dedup_by(|a, b| a.0 == b.0);
-        let logged_in = members
-            .iter()
-            .filter(|(_, logged_in)| *logged_in)
-            .map(|(n, _)| n.clone())
-            .collect();
-        RoomMembers {
-            name: room.name.clone(),
-            members: members.into_iter().map(|(n, _)| n).collect(),
-            logged_in,
         }
     }
 

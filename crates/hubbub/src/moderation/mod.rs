@@ -443,7 +443,7 @@ impl Moderation {
     async fn room(&self, session: &Session, room: Option<String>) -> Result<Target, HubError> {
         let room = match room {
             Some(room) => room,
-            None => session.room()?.name.to_string(),
+            None => session.room_name()?.to_string(),
         };
         let (key, name, policy) = self.hub.room_policy(&room).await?;
         Ok(Target { key, name, policy })

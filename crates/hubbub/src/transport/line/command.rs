@@ -12,7 +12,9 @@ pub enum Input<'a> {
     Nick(&'a str),
     Join(&'a str),
     Rooms,
-    Who,
+    /// `/who [AFTER]`: the current room's members, from the first or
+    /// those sorted after AFTER (the next page).
+    Who(Option<&'a str>),
     Msg {
         to: &'a str,
         text: &'a str,
@@ -81,7 +83,7 @@ commands:
 /nick NAME        change your nickname (letters, digits, _ and -, up to 32)
 /join ROOM        leave this room and join ROOM (created if new)
 /rooms            list rooms and how many are in each
-/who              list who is in your room
+/who [AFTER]      list who is in your room (a page; AFTER: the next)
 /msg NICK TEXT    send TEXT to NICK only
 /me ACTION        tell the room what you are doing
 /history [N]      show the last N messages of this room (default 20)
@@ -141,7 +143,8 @@ pub fn parse(line: &str) -> Result<Input<'_>, ParseError> {
         "nick" => single("/nick NAME").map(Input::Nick),
         "join" => single("/join ROOM").map(Input::Join),
         "rooms" => none(Input::Rooms, "/rooms"),
-        "who" => none(Input::Who, "/who"),
+        "who" if args.is_empty() => Ok(Input::Who(None)),
+        "who" => single("/who [AFTER]").map(|after| Input::Who(Some(after))),
         "msg" => match args.split_once(char::is_whitespace) {
             Some((to, text)) if !text.trim().is_empty() => Ok(Input::Msg {
                 to,
@@ -343,7 +346,8 @@ mod tests {
         assert_eq!(parse("/NICK  bob "), Ok(Input::Nick("bob")));
         assert_eq!(parse("/join #games"), Ok(Input::Join("#games")));
         assert_eq!(parse("/rooms"), Ok(Input::Rooms));
-        assert_eq!(parse("/who"), Ok(Input::Who));
+        assert_eq!(parse("/who"), Ok(Input::Who(None)));
+        assert_eq!(parse("/who bob"), Ok(Input::Who(Some("bob"))));
         assert_eq!(
             parse("/msg bob  hi  there"),
             Ok(Input::Msg {
@@ -373,7 +377,7 @@ mod tests {
         assert!(matches!(parse("/nick a b"), Err(ParseError::Usage(_))));
         assert!(matches!(parse("/msg bob"), Err(ParseError::Usage(_))));
         assert!(matches!(parse("/msg bob   "), Err(ParseError::Usage(_))));
-        assert!(matches!(parse("/who extra"), Err(ParseError::Usage(_))));
+        assert!(matches!(parse("/who bob carol"), Err(ParseError::Usage(_))));
         assert!(matches!(parse("/me"), Err(ParseError::Usage(_))));
     }
 }

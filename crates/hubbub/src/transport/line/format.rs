@@ -73,6 +73,20 @@ pub fn encode(event: &EventKind) -> Bytes {
             out
         }
         EventKind::Joined { nick, .. } => format!("{nick} has joined us\n"),
+        EventKind::Presence {
+            joined,
+            left,
+            renamed,
+            members,
+            ..
+        } => {
+            let changes: Vec<String> = [(joined, "joined"), (left, "left"), (renamed, "renamed")]
+                .into_iter()
+                .filter(|(n, _)| **n > 0)
+                .map(|(n, what)| format!("{n} {what}"))
+                .collect();
+            format!("{NOTICE_PREFIX}{} ({members} here)\n", changes.join(", "))
+        }
         EventKind::Kicked {
             room,
             nick,

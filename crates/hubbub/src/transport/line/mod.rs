@@ -29,7 +29,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::client::{self, Client, Command, GuestNames, Identity, Reply};
-use crate::hub::{CloseReason, Event, Hub, HubError, Outbox, Posted, Session, WireFormat};
+use crate::hub::{
+    CloseReason, Event, Hub, HubError, MembersQuery, Outbox, Posted, RoomMembers, Session,
+    WireFormat,
+};
 use crate::limits::{Acceptor, ConnectionGuard, ConnectionLimiter, FloodControl, FloodVerdict};
 use crate::store::PageQuery;
 use crate::telemetry::{self, Transport};
@@ -439,7 +442,13 @@ async fn handle(session: &Session, line: &str, context: Context<'_>) -> Option<O
             rooms(session, flood);
             return None;
         }
-        Input::Who => Command::Members { room: None },
+        Input::Who(after) => Command::Members {
+            room: None,
+            query: MembersQuery {
+                after: after.map(str::to_string),
+                limit: 0,
+            },
+        },
         Input::Nick(nick) => Command::Rename { nick, first: None },
         Input::Register(password) => Command::Register { password },
         Input::Login { nick, password } => Command::Login { nick, password },
@@ -558,21 +567,22 @@ async fn render(session: &Session, flood: &mut FloodControl, reply: Reply) {
             };
             session.notice(format!("{}: {status}{devices}", whois.nick));
         }
-        Reply::Joined { members, .. } => session.notice(format!(
-            "you are now in {} ({}: {})",
-            members.name,
-            plural(members.members.len(), "member"),
-            members.listing()
-        )),
+        Reply::Joined { members, .. } => {
+            let (header, listing, more) = member_page(&members);
+            session.notice(format!(
+                "you are now in {} ({header}: {listing}){more}",
+                members.name
+            ))
+        }
         Reply::Parted(room) => session.notice(format!("you left {room}")),
         Reply::Members(room) => {
             flood.charge(room.members.iter().map(|m| m.len() + 2).sum());
-            session.notice(format!(
-                "{} ({}): {}",
-                room.name,
-                plural(room.members.len(), "member"),
-                room.listing()
-            ))
+            let (header, listing, more) = member_page(&room);
+            session.notice(if listing.is_empty() {
+                format!("{} ({header})", room.name)
+            } else {
+                format!("{} ({header}): {listing}{more}", room.name)
+            })
         }
         Reply::History {
             room,
@@ -592,6 +602,24 @@ async fn render(session: &Session, flood: &mut FloodControl, reply: Reply) {
             session.notice(outcome.text)
         }
     }
+}
+
+/// A page of members as `(header, listing, more)`: `3 members`,
+/// `5012 members, 200 listed` or `5012 members, last 12`; `alice, bob`;
+/// and ` (more: /who zed)` when a next page follows, else empty.
+fn member_page(room: &RoomMembers) -> (String, String, String) {
+    let count = plural(room.count, "member");
+    let header = match &room.next {
+        None if room.members.len() == room.count => count,
+        None if room.members.is_empty() => format!("{count}, none after that"),
+        None => format!("{count}, last {}", room.members.len()),
+        Some(_) => format!("{count}, {} listed", room.members.len()),
+    };
+    let more = room
+        .next
+        .as_ref()
+        .map_or_else(String::new, |next| format!(" (more: /who {next})"));
+    (header, room.listing(), more)
 }
 
 fn plural(n: usize, noun: &str) -> String {

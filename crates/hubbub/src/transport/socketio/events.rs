@@ -165,6 +165,16 @@ fn payload(kind: &EventKind) -> Option<(&'static str, Value)> {
             )
         }
         EventKind::Joined { room, nick } => ("joined", json!({"room": room, "nick": nick})),
+        EventKind::Presence {
+            room,
+            joined,
+            left,
+            renamed,
+            members,
+        } => (
+            "presence",
+            json!({"room": room, "joined": joined, "left": left, "renamed": renamed, "members": members}),
+        ),
         EventKind::Kicked {
             room,
             nick,

@@ -12,7 +12,7 @@ use super::account;
 use super::events::stored_json;
 use super::{packet, Connection, Socket, SocketIoTransport};
 use crate::client::{Command, Reply};
-use crate::hub::{names, Event, EventKind, HubError, Submitted};
+use crate::hub::{names, Event, EventKind, HubError, MembersQuery, Submitted};
 use crate::store::PageQuery;
 use crate::transport::engineio;
 
@@ -141,12 +141,17 @@ fn respond(
     }
 }
 
-/// `{room, members, logged_in?}`: `logged_in` (the members logged in to
-/// their accounts) only when there are some.
+/// `{room, count, members, logged_in?, next?}`: a page of the members,
+/// how many users the room has, `logged_in` (the page's members logged
+/// in to their accounts) only when there are some, and `next` (the
+/// `after` of the next page) only when more follow.
 fn members_json(room: &crate::hub::RoomMembers) -> Value {
-    let mut answer = json!({ "room": room.name, "members": room.members });
+    let mut answer = json!({ "room": room.name, "count": room.count, "members": room.members });
     if !room.logged_in.is_empty() {
         answer["logged_in"] = json!(room.logged_in);
+    }
+    if let Some(next) = &room.next {
+        answer["next"] = json!(next);
     }
     answer
 }
@@ -247,13 +252,29 @@ async fn rooms(conn: Arc<Connection>, _: Value) -> Answer {
     Ok(Value::Array(rooms))
 }
 
+/// `members {room?, after?, limit?}` (or `"ROOM"`): a page of a room's
+/// members (default: the current room), `limit` of them (default 200,
+/// at most 1000) sorted after nickname `after`, from [`members_json`].
 async fn members(conn: Arc<Connection>, data: Value) -> Answer {
     let room = match string_arg(&data, "room") {
         Some(room) => Some(room),
         None if data.is_null() || data.get("room").is_none() => None,
         None => return Err(RequestError::bad_request("room must be a string")),
     };
-    match conn.apply(Command::Members { room }).await? {
+    let after = match data.get("after") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(after)) => Some(after.clone()),
+        Some(_) => return Err(RequestError::bad_request("after must be a nickname")),
+    };
+    let limit = match data.get("limit") {
+        None | Some(Value::Null) => 0,
+        Some(limit) => match limit.as_u64() {
+            Some(n @ 1..) => usize::try_from(n).unwrap_or(usize::MAX),
+            _ => return Err(RequestError::bad_request("limit must be a positive number")),
+        },
+    };
+    let query = MembersQuery { after, limit };
+    match conn.apply(Command::Members { room, query }).await? {
         Reply::Members(room) => Ok(members_json(&room)),
         _ => Err(RequestError::bad_request("members answered otherwise")),
     }
@@ -347,7 +368,7 @@ async fn typing(conn: Arc<Connection>, data: Value) -> Answer {
     };
     let room = match optional_room(&data)? {
         Some(room) => room.to_string(),
-        None => conn.session.room()?.name.to_string(),
+        None => conn.session.room_name()?.to_string(),
     };
     // Keyed by the folded name; entries exist only for rooms the hub
     // accepted, so the map is bounded by the rooms the socket is in.
