@@ -123,14 +123,14 @@ impl LineTransport {
             }
             Some(tls) => {
                 let handshake = tokio::select! {
-                    done = tls.handshake(TlsListener::Line, stream, peer) => done,
+                    done = Box::pin(tls.handshake(TlsListener::Line, stream, peer)) => done,
                     _ = self.shutdown.cancelled() => None,
                 };
                 let Some(stream) = handshake else {
                     return Ok(());
                 };
                 let (read_half, write_half) = tokio::io::split(stream);
-                self.session(read_half, write_half, peer, true, guard).await
+                Box::pin(self.session(read_half, write_half, peer, true, guard)).await
             }
         }
     }
@@ -149,7 +149,7 @@ impl LineTransport {
         R: AsyncRead + Unpin,
         W: AsyncWrite + Unpin + Send + 'static,
     {
-        let session = match open_as_peer(&self.hub, peer).await {
+        let session = match Box::pin(open_as_peer(&self.hub, peer)).await {
             Ok(session) => session,
             Err(e) => return refuse(&mut write_half, &e.to_string()).await,
         };
@@ -255,7 +255,10 @@ impl LineTransport {
                         flood: &mut flood,
                         client: &client,
                     };
-                    if let Some(quit) = handle(&session, &text, context).await {
+                    // On the heap while it runs: a command's state (a
+                    // login, a moderation request) would otherwise be
+                    // part of every idle connection's task, kilobytes each.
+                    if let Some(quit) = Box::pin(handle(&session, &text, context)).await {
                         session.set_leave_reason(quit.as_deref());
                         break Some(CloseReason::Quit);
                     }
@@ -285,11 +288,11 @@ impl LineTransport {
         };
         // One deadline for both waits, so the goodbye still has time.
         let deadline = Instant::now() + self.settings.linger / 2;
-        let _ = tokio::time::timeout_at(deadline, settle).await;
+        let _ = tokio::time::timeout_at(deadline, Box::pin(settle)).await;
         if close == Some(CloseReason::Shutdown) {
             // Every other connection's messages too: nobody here is told
             // goodbye before a message its sender saw committed.
-            let _ = tokio::time::timeout_at(deadline, self.hub.quiesce()).await;
+            let _ = tokio::time::timeout_at(deadline, Box::pin(self.hub.quiesce())).await;
         }
         telemetry::session_closed(
             Transport::Line,
@@ -301,7 +304,7 @@ impl LineTransport {
         // Leave now, so the room hears of it without waiting for our flush.
         drop(session);
         drop(guard);
-        finish_writer(&mut writer, self.settings.linger).await;
+        Box::pin(finish_writer(&mut writer, self.settings.linger)).await;
         tracing::debug!(%peer, "line client disconnected");
         Ok(())
     }
