@@ -227,13 +227,15 @@ if [ "$QUICK" = 1 ]; then
   FAN_CLIENTS=50 FAN_SENDERS=5 FAN_MESSAGES=20
   RATE_CLIENTS=50 RATE_SENDERS=5 RATE_MESSAGES=20 RATE=50
   IDLE_CLIENTS=200 IDLE_ROOMS=20 IDLE_SETTLE=10
+  STORM_CLIENTS=200 BIG_CLIENTS=300
   ROOMS_CLIENTS=100 ROOMS=10 ROOMS_MESSAGES=2 ROOMS_RATE=100
   INGEST_CLIENTS=50 INGEST_MESSAGES=20
   TIMEOUT_SCALE=4
 else
   FAN_CLIENTS=1000 FAN_SENDERS=10 FAN_MESSAGES=100
   RATE_CLIENTS=1000 RATE_SENDERS=10 RATE_MESSAGES=100 RATE=100
-  IDLE_CLIENTS=10000 IDLE_ROOMS=1000 IDLE_SETTLE=60
+  IDLE_CLIENTS=5000 IDLE_ROOMS=500 IDLE_SETTLE=60
+  STORM_CLIENTS=10000 BIG_CLIENTS=19000
   ROOMS_CLIENTS=5000 ROOMS=500 ROOMS_MESSAGES=5 ROOMS_RATE=1000
   INGEST_CLIENTS=1000 INGEST_MESSAGES=100
   TIMEOUT_SCALE=1
@@ -246,6 +248,9 @@ FAN=(--clients "$FAN_CLIENTS" --senders "$FAN_SENDERS" --messages "$FAN_MESSAGES
 FIXED=(--clients "$RATE_CLIENTS" --senders "$RATE_SENDERS" --messages "$RATE_MESSAGES" --rate "$RATE" --timeout "$(t 120)")
 IDLE=(--clients "$IDLE_CLIENTS" --idle-only --settle-max "$IDLE_SETTLE" --timeout "$(t 240)")
 MANY=(--clients "$ROOMS_CLIENTS" --rooms "$ROOMS" --senders "$ROOMS_CLIENTS" --messages "$ROOMS_MESSAGES" --rate "$ROOMS_RATE" --timeout "$(t 180)")
+# Everyone connects at once (1000 connects in flight), then one message to all.
+STORM=(--clients "$STORM_CLIENTS" --senders 1 --messages 1 --connect-concurrency 1000 --timeout "$(t 180)")
+BIG=(--clients "$BIG_CLIENTS" --senders 1 --messages 1 --connect-concurrency 1000 --timeout "$(t 240)")
 INGEST=(--clients "$INGEST_CLIENTS" --rooms "$INGEST_CLIENTS" --senders "$INGEST_CLIENTS" --messages "$INGEST_MESSAGES" --rate 0 --timeout "$(t 180)")
 ONE_ROOM="one room only: the peer has no rooms"
 # The PostgreSQL the ingest scenario commits to (a schema of its own, dropped after).
@@ -258,6 +263,8 @@ run fixed "hubbub TCP" hubbub tcp "${FIXED[@]}"
 run idle "hubbub TCP, one room" hubbub tcp "${IDLE[@]}"
 run idle "hubbub TCP, rooms of 10" hubbub tcp "${IDLE[@]}" --rooms "$IDLE_ROOMS"
 run rooms "hubbub TCP" hubbub tcp "${MANY[@]}"
+run storm "hubbub TCP" hubbub tcp "${STORM[@]}"
+run storm "hubbub TCP, $BIG_CLIENTS connections" hubbub tcp "${BIG[@]}"
 
 # Ingest: every message committed before it is relayed, one store at a time.
 run ingest "hubbub TCP, SQLite (default)" hubbub tcp "${INGEST[@]}"
@@ -278,8 +285,9 @@ run fixed "hubbub Socket.IO" hubbub socketio "${FIXED[@]}"
 run idle "hubbub Socket.IO, one room" hubbub socketio "${IDLE[@]}"
 run idle "hubbub Socket.IO, rooms of 10" hubbub socketio "${IDLE[@]}" --rooms "$IDLE_ROOMS"
 run rooms "hubbub Socket.IO" hubbub socketio "${MANY[@]}"
+run storm "hubbub Socket.IO" hubbub socketio "${STORM[@]}"
 
-for scenario in fanout fixed idle rooms; do
+for scenario in fanout fixed idle rooms storm; do
   if [ -n "$GO_SKIP" ]; then
     skip "$scenario" "Go chat (TCP)" "$GO_SKIP"
   elif [ "$scenario" = rooms ]; then
@@ -289,11 +297,12 @@ for scenario in fanout fixed idle rooms; do
       fanout) run fanout "Go chat (TCP)" go tcp "${FAN[@]}" ;;
       fixed) run fixed "Go chat (TCP)" go tcp "${FIXED[@]}" ;;
       idle) run idle "Go chat (TCP)" go tcp "${IDLE[@]}" ;;
+      storm) run storm "Go chat (TCP)" go tcp "${STORM[@]}" ;;
     esac
   fi
 done
 
-for scenario in fanout fixed idle rooms; do
+for scenario in fanout fixed idle rooms storm; do
   if [ -n "$NODE_SKIP" ]; then
     skip "$scenario" "Node socket.io chat" "$NODE_SKIP"
   elif [ "$scenario" = rooms ]; then
@@ -303,6 +312,7 @@ for scenario in fanout fixed idle rooms; do
       fanout) run fanout "Node socket.io chat" node socketio "${FAN[@]}" ;;
       fixed) run fixed "Node socket.io chat" node socketio "${FIXED[@]}" ;;
       idle) run idle "Node socket.io chat" node socketio "${IDLE[@]}" ;;
+      storm) run storm "Node socket.io chat" node socketio "${STORM[@]}" ;;
     esac
   fi
 done
@@ -400,10 +410,10 @@ $(table fixed)
 ### 3. Idle memory
 
 $IDLE_CLIENTS connections that send nothing; RSS read once the server has been quiet for 0.5 s, or after
-$IDLE_SETTLE s of waiting. On the Go chat and in one hubbub room every connect is announced to everyone
-already there (\`ADDR has joined us\`, Socket.IO \`joined\`): $IDLE_CLIENTS connects make about
-$((IDLE_CLIENTS * IDLE_CLIENTS / 2)) announcements, and a server still delivering them when RSS is read
-shows "not quiet" (its RSS then includes queued announcements). The hubbub rows "rooms of 10" put the
+$IDLE_SETTLE s of waiting. On the Go chat every connect is announced to everyone already there:
+$IDLE_CLIENTS connects make about $((IDLE_CLIENTS * IDLE_CLIENTS / 2)) announcements, and a server still
+delivering them when RSS is read shows "not quiet" (its RSS then includes queued announcements). hubbub
+announces the first 100 one by one, then summarizes (section 6). The hubbub rows "rooms of 10" put the
 same connections in $IDLE_ROOMS rooms (each client joins its room right after connecting, at most 200
 connects in flight), which measures the connections without that storm. The Node chat announces nothing.
 "Sent to clients" is what the clients received in all (greetings, announcements, pings).
@@ -426,6 +436,18 @@ server had written to storage per message (\`write_bytes\` of /proc/PID/io: tabl
 The PostgreSQL row is the hubbub process only (the database server's own CPU and writes are not counted).
 
 $(table ingest)
+
+### 6. Join storm and the biggest room
+
+$STORM_CLIENTS clients connect at once into one room (1000 connects in flight, as when every client of a
+restarted server comes back), then one of them sends one message. "Shed": connections the server closed
+early (too slow while the storm's announcements queued). "Quiet after": from the last connect until no
+client had received a byte for 0.5 s (those 0.5 s included). hubbub summarizes presence in a room past 100 connections
+(\`* 37 joined, 4 left (5012 here)\`); the Go chat announces every arrival to everyone
+(\`ADDR has joined us\`); the Node chat announces nothing. The row with $BIG_CLIENTS connections is the
+most this machine's open-files limit (20,000 per process) leaves room for, on hubbub TCP.
+
+$(table storm)
 
 ## Server logs
 

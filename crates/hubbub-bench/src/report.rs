@@ -231,6 +231,59 @@ fn notes(r: &Report) -> String {
     notes.join("; ")
 }
 
+/// The scenario whose table shows a join storm: every client connects at
+/// once, then one message goes to all of them.
+pub const STORM: &str = "storm";
+
+/// The storm table: how long the connects and the room's settling took,
+/// how many connections the server closed early (shed), its RSS once the
+/// room is quiet, and the one message after the storm.
+fn storm_table(out: &mut String, rows: &[&Report]) {
+    let _ = writeln!(
+        out,
+        "| server | clients | connected | connect time | quiet after | shed | RSS when quiet MiB | delivered / expected | p99 ms | notes |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    for r in rows {
+        if let Some(failure) = &r.failure {
+            let _ = writeln!(
+                out,
+                "| {} |{} {} |",
+                label(r),
+                " – |".repeat(8),
+                failure.replace('|', "/")
+            );
+            continue;
+        }
+        let quiet = if r.settled {
+            format!("{:.1} s", r.settle_secs)
+        } else {
+            format!("not within {:.0} s", r.settle_secs)
+        };
+        let p99 = r
+            .latency_ms
+            .as_ref()
+            .map_or("–".to_string(), |l| format!("{:.1}", l.p99));
+        let peak = r
+            .rss
+            .as_ref()
+            .map_or("–".to_string(), |rss| mib(rss.idle_kib));
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {:.1} s | {quiet} | {} | {peak} | {} / {} | {p99} | {} |",
+            label(r),
+            r.clients,
+            r.connected,
+            r.connect_secs,
+            r.closed_early,
+            r.received,
+            r.expected,
+            notes(r)
+        );
+    }
+    let _ = writeln!(out);
+}
+
 /// Markdown tables of `reports`, one per scenario, in order of first
 /// appearance; each under a `####` heading naming it if `headings`.
 pub fn markdown(reports: &[Report], headings: bool) -> String {
@@ -250,6 +303,10 @@ pub fn markdown(reports: &[Report], headings: bool) -> String {
         let idle = rows.iter().any(|r| r.idle_only);
         if headings && !scenario.is_empty() {
             let _ = writeln!(out, "#### {scenario}\n");
+        }
+        if scenario == STORM {
+            storm_table(&mut out, &rows);
+            continue;
         }
         if idle {
             let _ = writeln!(
