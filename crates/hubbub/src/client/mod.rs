@@ -210,7 +210,8 @@ impl Client {
         Client {
             identity,
             moderation,
-            renames: std::sync::Mutex::new(std::collections::VecDeque::with_capacity(MAX_RENAMES)),
+            // Allocated by the first rename: most connections never rename.
+            renames: std::sync::Mutex::new(std::collections::VecDeque::new()),
         }
     }
 

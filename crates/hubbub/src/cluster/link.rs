@@ -314,17 +314,42 @@ async fn process(
     Ok(false)
 }
 
-/// Adds one PUBLISH of the events so far to the pipeline.
+/// Adds PUBLISHes of the events so far to the pipeline: one per run of
+/// consecutive events for the same channel (a room's messages and typing
+/// on the room's channel, private messages on the recipient node's, the
+/// rest on the channel every node hears). Redis delivers one connection's
+/// publications to a subscriber in the order they were made, across
+/// channels too, so a node hearing a room sees its messages and the
+/// presence around them in the order they happened.
 fn seal(keys: &Keys, me: &Arc<str>, pipe: &mut redis::Pipeline, events: &mut Vec<Event>) {
-    if !events.is_empty() {
+    let mut run: Vec<Event> = Vec::new();
+    let mut run_channel: Option<String> = None;
+    let mut add = |channel: String, run: Vec<Event>| {
         let envelope = Envelope {
             from: me.clone(),
-            events: std::mem::take(events),
+            events: run,
         };
         pipe.cmd("PUBLISH")
-            .arg(keys.channel())
+            .arg(channel)
             .arg(serde_json::to_string(&envelope).unwrap_or_default())
             .ignore();
+    };
+    for event in events.drain(..) {
+        let channel = match &event {
+            Event::Message { key, .. } | Event::Typing { key, .. } => keys.room_channel(key),
+            Event::Private { to_node, .. } => keys.node_channel(to_node),
+            _ => keys.channel(),
+        };
+        if run_channel.as_ref().is_some_and(|c| *c != channel) {
+            if let Some(previous) = run_channel.take() {
+                add(previous, std::mem::take(&mut run));
+            }
+        }
+        run_channel = Some(channel);
+        run.push(event);
+    }
+    if let Some(channel) = run_channel {
+        add(channel, run);
     }
 }
 

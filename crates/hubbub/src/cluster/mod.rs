@@ -4,8 +4,12 @@
 //! Redis:
 //! - **room messages**, committed to the shared PostgreSQL store first (the
 //!   store numbers them, so ids are unique and gap-free cluster-wide), then
-//!   published on one pub/sub channel; every node delivers them in id order
-//!   and reads from the store whatever pub/sub lost (`hub::order`);
+//!   published on the room's own pub/sub channel, which only the nodes with
+//!   members in the room subscribe to (a node's work follows its own rooms,
+//!   not the whole cluster's traffic); every node delivers them in id order
+//!   and reads from the store whatever pub/sub lost (`hub::order`), and
+//!   whatever was committed before it subscribed (`Hub::rooms_heard`);
+//! - **private messages** on the recipient's node's channel;
 //! - **presence**: each node keeps its sessions (nickname, rooms) in a Redis
 //!   hash and publishes every change; the others mirror it
 //!   (`hub::remote`) and announce joins, leaves and renames to their users;
@@ -78,8 +82,18 @@ pub(crate) struct Keys {
 }
 
 impl Keys {
+    /// The channel every node hears: presence, moderation, hellos.
     fn channel(&self) -> String {
         format!("{}:events", self.prefix)
+    }
+    /// Room `key`'s messages and typing, heard by the nodes with members
+    /// there.
+    fn room_channel(&self, key: &str) -> String {
+        format!("{}:room:{key}", self.prefix)
+    }
+    /// Private messages for `node`'s sessions.
+    fn node_channel(&self, node: &str) -> String {
+        format!("{}:node:{node}", self.prefix)
     }
     /// Set of registered node ids.
     fn nodes(&self) -> String {
@@ -134,6 +148,11 @@ struct Shared {
     /// Presence changed without being sent (queue full, Redis down, or
     /// this node reaped by the others): re-register at the next heartbeat.
     dirty: AtomicBool,
+    /// Keys of the rooms the hub wants to hear (`Broker::watch_room`); the
+    /// subscriber's reader makes its subscriptions match.
+    watched: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// `watched` changed since the reader last looked.
+    watch_changed: AtomicBool,
 }
 
 /// The hub's handle on the cluster link.
@@ -273,6 +292,22 @@ impl Broker for Link {
 
     fn publish_now(&self, event: Outgoing) {
         self.send(Op::Publish(event.into()));
+    }
+
+    fn watch_room(&self, key: &str, watch: bool) {
+        let mut watched = self
+            .shared
+            .watched
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let changed = if watch {
+            watched.insert(key.to_string())
+        } else {
+            watched.remove(key)
+        };
+        if changed {
+            self.shared.watch_changed.store(true, Ordering::Release);
+        }
     }
 
     async fn stop(&self) {

@@ -10,6 +10,13 @@
 //! channel, hence the thread.) A silent connection is pinged every third of
 //! the lease and replaced, with backoff, if it does not answer.
 //!
+//! It subscribes to the channel every node hears, to its own node's (private
+//! messages), and to the channel of each room the hub wants to hear (the
+//! rooms with members here, `Broker::watch_room`), following the hub's
+//! changes within [`WATCH_POLL`]; once a room's channel is subscribed, the
+//! hub reads from the store what was committed there before
+//! (`Hub::rooms_heard`), so nothing falls between the two.
+//!
 //! After every (re)subscription the task reads the cluster's presence from
 //! Redis and asks the hub to catch up on messages from the store: nothing
 //! published in between is missed (at worst seen twice, which the hub's
@@ -31,10 +38,16 @@ use crate::store::StoredMessage;
 /// about 64 KiB at most (`link::ENVELOPE_BYTES`), so some 16 MiB.
 const INCOMING: usize = 256;
 
+/// How often the reader looks at the rooms the hub wants to hear while
+/// nothing arrives (a subscription waits at most this long to be made).
+const WATCH_POLL: Duration = Duration::from_millis(20);
+
 /// What the reader thread reports.
 enum Incoming {
     /// A new subscription is in place: resynchronise.
     Subscribed,
+    /// These rooms are heard from now on: read what came before.
+    Heard(Vec<String>),
     Payload(Vec<u8>),
     Lost(redis::RedisError),
 }
@@ -43,7 +56,11 @@ pub(super) async fn run(cx: Node) {
     let (tx, mut incoming) = mpsc::channel(INCOMING);
     let reader = Reader {
         client: cx.client.clone(),
-        channel: cx.keys.channel(),
+        channels: vec![cx.keys.channel(), cx.keys.node_channel(&cx.config.node)],
+        rooms: Some(Rooms {
+            keys: cx.keys.clone(),
+            shared: cx.shared.clone(),
+        }),
         name: format!("hubbub-{}-events", cx.config.node),
         ping_every: cx.config.lease / 3,
         tx,
@@ -65,6 +82,10 @@ pub(super) async fn run(cx: Node) {
             Incoming::Subscribed => {
                 resync(&cx, &hub, &mut conn).await;
                 tracing::info!("subscribed to the cluster");
+                Ok(())
+            }
+            Incoming::Heard(keys) => {
+                hub.rooms_heard(&keys);
                 Ok(())
             }
             Incoming::Payload(bytes) => match serde_json::from_slice::<Envelope>(&bytes) {
@@ -130,11 +151,66 @@ async fn resync(cx: &Node, hub: &Arc<Hub>, conn: &mut Option<MultiplexedConnecti
 /// The pub/sub connection, on its own thread (see the module docs).
 struct Reader {
     client: redis::Client,
-    channel: String,
+    /// Channels always subscribed: the one every node hears, this node's own.
+    channels: Vec<String>,
+    /// The rooms' channels, subscribed as the hub wants them (none in tests
+    /// of the reader alone).
+    rooms: Option<Rooms>,
     /// The connection's name in Redis (`CLIENT LIST`).
     name: String,
     ping_every: Duration,
     tx: mpsc::Sender<Incoming>,
+}
+
+/// Where the reader learns which rooms' channels to subscribe to.
+struct Rooms {
+    keys: super::Keys,
+    shared: Arc<super::Shared>,
+}
+
+impl Rooms {
+    /// Makes the connection's room subscriptions (`subscribed`, room keys)
+    /// those the hub wants, if that changed or `force`; returns the keys
+    /// newly subscribed.
+    fn reconcile(
+        &self,
+        pubsub: &mut redis::PubSub<'_>,
+        subscribed: &mut std::collections::HashSet<String>,
+        force: bool,
+    ) -> redis::RedisResult<Vec<String>> {
+        if !self.shared.watch_changed.swap(false, Ordering::AcqRel) && !force {
+            return Ok(Vec::new());
+        }
+        let wanted = self
+            .shared
+            .watched
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let gone: Vec<String> = subscribed.difference(&wanted).cloned().collect();
+        let new: Vec<String> = wanted.difference(subscribed).cloned().collect();
+        if gone.is_empty() && new.is_empty() {
+            return Ok(new);
+        }
+        // A command's answer may take longer than a poll.
+        pubsub.set_read_timeout(Some(IO_TIMEOUT))?;
+        if !gone.is_empty() {
+            let channels: Vec<String> = gone.iter().map(|k| self.keys.room_channel(k)).collect();
+            pubsub.unsubscribe(channels)?;
+            for key in &gone {
+                subscribed.remove(key);
+            }
+        }
+        if !new.is_empty() {
+            let channels: Vec<String> = new.iter().map(|k| self.keys.room_channel(k)).collect();
+            // Returns once Redis confirmed: from here on nothing published
+            // there is missed.
+            pubsub.subscribe(channels)?;
+            subscribed.extend(new.iter().cloned());
+        }
+        pubsub.set_read_timeout(Some(WATCH_POLL))?;
+        Ok(new)
+    }
 }
 
 impl Reader {
@@ -163,15 +239,33 @@ impl Reader {
             .arg(&self.name)
             .query::<()>(&mut conn)?;
         let mut pubsub = conn.as_pubsub();
-        pubsub.subscribe(&self.channel)?;
-        pubsub.set_read_timeout(Some(self.ping_every))?;
+        pubsub.subscribe(&self.channels)?;
+        // The rooms first, so that the resynchronisation `Subscribed`
+        // starts (a read of every room here from the store) covers them.
+        let mut rooms = std::collections::HashSet::new();
+        if let Some(wanted) = &self.rooms {
+            wanted.reconcile(&mut pubsub, &mut rooms, true)?;
+        }
+        let poll = match &self.rooms {
+            Some(_) => WATCH_POLL.min(self.ping_every),
+            None => self.ping_every,
+        };
+        pubsub.set_read_timeout(Some(poll))?;
         if self.tx.blocking_send(Incoming::Subscribed).is_err() {
             return Ok(());
         }
         *backoff = MIN_BACKOFF;
+        let mut last_heard = std::time::Instant::now();
         loop {
+            if let Some(wanted) = &self.rooms {
+                let heard = wanted.reconcile(&mut pubsub, &mut rooms, false)?;
+                if !heard.is_empty() && self.tx.blocking_send(Incoming::Heard(heard)).is_err() {
+                    return Ok(());
+                }
+            }
             match pubsub.get_message() {
                 Ok(message) => {
+                    last_heard = std::time::Instant::now();
                     let payload = message.get_payload_bytes().to_vec();
                     // Waits while the queue is full: backpressure on Redis.
                     if self.tx.blocking_send(Incoming::Payload(payload)).is_err() {
@@ -182,7 +276,13 @@ impl Reader {
                     if self.tx.is_closed() {
                         return Ok(());
                     }
-                    pubsub.ping::<redis::Value>()?;
+                    if last_heard.elapsed() >= self.ping_every {
+                        // Its answer has the whole ping interval to come.
+                        pubsub.set_read_timeout(Some(self.ping_every))?;
+                        pubsub.ping::<redis::Value>()?;
+                        pubsub.set_read_timeout(Some(poll))?;
+                        last_heard = std::time::Instant::now();
+                    }
                 }
                 Err(e) => return Err(e),
             }
@@ -303,7 +403,8 @@ mod tests {
         let (tx, mut incoming) = mpsc::channel(4);
         let reader = Reader {
             client: client.clone(),
-            channel: unique.clone(),
+            channels: vec![unique.clone()],
+            rooms: None,
             name: unique.clone(),
             ping_every: Duration::from_secs(1),
             tx,

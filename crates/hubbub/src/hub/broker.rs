@@ -154,6 +154,14 @@ pub trait Broker: Send + Sync + std::fmt::Debug + 'static {
     /// policy still holds on every node at its next read from the store).
     fn moderation(&self, event: ModerationEvent);
 
+    /// Whether this node wants room `key`'s messages and typing (it has
+    /// members there): a node hears only the rooms it has members in, so
+    /// its work grows with its own rooms' traffic, not the cluster's.
+    /// Never waits; once the node hears the room, the broker calls
+    /// [`super::Hub::rooms_heard`], which reads from the store what was
+    /// committed before (nothing is lost in between).
+    fn watch_room(&self, key: &str, watch: bool);
+
     /// Leaves the cluster: the others see this node's users leave.
     async fn stop(&self);
 }

@@ -474,6 +474,8 @@ impl Hub {
         }
         // Rooms stored before their names were recorded (see `open_room`).
         hub.claim_room_names(claims);
+        // The default room is heard always: every session starts there.
+        hub.hear_room(&mut hub.lock(), &default_key);
         hub
     }
 

@@ -479,6 +479,7 @@ impl Hub {
                 room.remote.remove(id);
             }
         }
+        self.hear_room(state, key);
         let default_key = names::fold(&self.config.default_room);
         for id in &local {
             let Some(member) = state.sessions.get_mut(id) else {

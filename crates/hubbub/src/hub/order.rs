@@ -161,7 +161,7 @@ impl Hub {
 /// Reads room `key`'s messages after its last delivered id from the store
 /// until it has caught up with every id known, then ends (a later gap
 /// starts a new one).
-async fn repair(hub: Weak<Hub>, key: String, wait: Duration) {
+pub(super) async fn repair(hub: Weak<Hub>, key: String, wait: Duration) {
     tokio::time::sleep(wait).await;
     loop {
         let Some(hub) = hub.upgrade() else {

@@ -7,6 +7,10 @@
 //! stays synchronous under the hub lock. A node's whole state can be
 //! replaced at once ([`Hub::remote_replace`]): when it says hello, when it
 //! is found dead, and when this node resynchronises after losing Redis.
+//!
+//! A node hears only the rooms it has members in ([`Hub::hear_room`]):
+//! their messages and typing, while presence and moderation reach every
+//! node.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -304,5 +308,44 @@ impl Hub {
         }
         self.announce_left(state, key, nick, reason, Device::Remote(rid));
         state.drop_room_if_empty(key, &self.config.default_room, self.store.is_some());
+    }
+
+    /// Tells the broker whether this node needs room `key`'s messages:
+    /// while it has members there (and always for the default room, where
+    /// every session starts). Called under the lock wherever the room's
+    /// members here change, so the broker's set follows the hub's state.
+    pub(super) fn hear_room(&self, state: &mut State, key: &str) {
+        let Some(broker) = &self.broker else {
+            return;
+        };
+        let Some(room) = state.rooms.get_mut(key) else {
+            return;
+        };
+        let wanted = !room.members.is_empty() || *key == *names::fold(&self.config.default_room);
+        if room.heard != wanted {
+            room.heard = wanted;
+            broker.watch_room(key, wanted);
+        }
+    }
+
+    /// The cluster now delivers these rooms' messages here: what was
+    /// committed before, while this node did not hear them, is read from
+    /// the store (for rooms with members here; the others are read when
+    /// someone joins them, [`Hub::load_room`]).
+    pub(crate) fn rooms_heard(self: &Arc<Self>, keys: &[String]) {
+        let mut state = self.lock();
+        for key in keys {
+            let Some(room) = state.rooms.get_mut(key) else {
+                continue;
+            };
+            if !room.members.is_empty() && !room.repairing {
+                room.repairing = true;
+                tokio::spawn(super::order::repair(
+                    Arc::downgrade(self),
+                    key.clone(),
+                    std::time::Duration::ZERO,
+                ));
+            }
+        }
     }
 }

@@ -113,6 +113,7 @@ impl Hub {
             return;
         };
         room.members.remove(&id);
+        self.hear_room(state, key);
         if announce {
             self.announce_left(state, key, nick, reason, Device::Local(id));
         }
@@ -209,6 +210,7 @@ impl Hub {
         let room = state.rooms.get_mut(key).expect("entered just now");
         room.members.insert(id, outbox.clone());
         self.send_history(room, &outbox, since);
+        self.hear_room(state, key);
         self.send_topic(state, id, key);
         Ok(())
     }

@@ -71,6 +71,9 @@ pub(super) struct Room {
     /// The sorted member listing of a big room and when it was built
     /// ([`presence::LISTING_MAX_AGE`]).
     pub(super) listing: Option<(std::time::Instant, Arc<[presence::Listed]>)>,
+    /// This node asked the cluster for the room's messages (it has members
+    /// here, or it is the default room): [`Hub::hear_room`].
+    pub(super) heard: bool,
 }
 
 /// Look-alike keys of stored rooms out of memory this node remembers (a
@@ -129,6 +132,7 @@ impl Room {
             policy_version: 0,
             tally: presence::Tally::default(),
             listing: None,
+            heard: false,
         }
     }
 }

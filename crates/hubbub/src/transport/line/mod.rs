@@ -198,8 +198,13 @@ impl LineTransport {
                     continue;
                 }
                 _ = sleep_until(deadline) => break Some(CloseReason::IdleTimeout),
-                _ = sleep_until(Instant::now() + client.identity.token_left().unwrap_or_default().saturating_sub(crate::tokens::EXPIRY_WARNING)),
-                    if client.identity.token_exp().is_some() && warned_for != client.identity.token_exp() => {
+                // One timer for the token: its warning, then its expiry
+                // (each timer is part of every idle connection's task).
+                _ = sleep_until(token_due(&client, warned_for)), if client.identity.token_exp().is_some() => {
+                    if warned_for == client.identity.token_exp() {
+                        // Not refreshed with a new `/token` in time.
+                        break Some(CloseReason::TokenExpired);
+                    }
                     warned_for = client.identity.token_exp();
                     let left = client.identity.token_left().unwrap_or_default().as_secs();
                     session.error(
@@ -207,10 +212,6 @@ impl LineTransport {
                         format!("your token expires in {left} s; send /token JWT with a new one"),
                     );
                     continue;
-                }
-                _ = sleep_until(Instant::now() + client.identity.token_left().unwrap_or_default()), if client.identity.token_exp().is_some() => {
-                    // Not refreshed with a new `/token` in time.
-                    break Some(CloseReason::TokenExpired);
                 }
                 line = reader.next_line(&mut read_half) => line,
             };
@@ -307,6 +308,18 @@ impl LineTransport {
         Box::pin(finish_writer(&mut writer, self.settings.linger)).await;
         tracing::debug!(%peer, "line client disconnected");
         Ok(())
+    }
+}
+
+/// When the client's token next needs something done: its expiry warning
+/// ([`crate::tokens::EXPIRY_WARNING`] before it expires) unless the client
+/// was warned for this token (`warned_for`), else its expiry.
+fn token_due(client: &Client, warned_for: Option<u64>) -> Instant {
+    let left = client.identity.token_left().unwrap_or_default();
+    if warned_for == client.identity.token_exp() {
+        Instant::now() + left
+    } else {
+        Instant::now() + left.saturating_sub(crate::tokens::EXPIRY_WARNING)
     }
 }
 
