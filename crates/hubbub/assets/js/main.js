@@ -399,16 +399,13 @@ socket.on('left', (e) => {
 });
 
 // A big room's joins, leaves and renames come as one summary every few
-// seconds; the member list is fetched again later, at a random moment
-// within 10 s, so that thousands of tabs do not all ask at once.
+// seconds. They update the member count only (a notice every 2 s would push
+// the conversation out of the log, as Slack and Discord do not show joins
+// in big channels either); the member list is fetched again later, at a
+// random moment within 10 s, so that thousands of tabs do not all ask at once.
 socket.on('presence', (e) => {
   if (ignored(e.room)) return;
   const conv = roomConv(e.room);
-  const parts = [];
-  if (e.joined) parts.push(e.joined + ' joined');
-  if (e.left) parts.push(e.left + ' left');
-  if (e.renamed) parts.push(e.renamed + ' renamed');
-  addEntry(conv, { kind: 'notice', text: parts.join(', ') + ' (' + e.members + ' in #' + e.room + ')' });
   conv.count = e.members;
   conv.partial = true;
   if (isCurrent(conv)) renderMembers();

@@ -194,19 +194,20 @@ impl Rooms {
         }
         // A command's answer may take longer than a poll.
         pubsub.set_read_timeout(Some(IO_TIMEOUT))?;
-        if !gone.is_empty() {
-            let channels: Vec<String> = gone.iter().map(|k| self.keys.room_channel(k)).collect();
-            pubsub.unsubscribe(channels)?;
-            for key in &gone {
-                subscribed.remove(key);
-            }
+        // One channel per command: Redis confirms each channel of a
+        // command separately, and the client returns at the first
+        // confirmation, so a command for several would return before the
+        // rest are in place (and leave their confirmations for the next
+        // command to take as its answer).
+        for key in &gone {
+            pubsub.unsubscribe(self.keys.room_channel(key))?;
+            subscribed.remove(key);
         }
-        if !new.is_empty() {
-            let channels: Vec<String> = new.iter().map(|k| self.keys.room_channel(k)).collect();
+        for key in &new {
             // Returns once Redis confirmed: from here on nothing published
             // there is missed.
-            pubsub.subscribe(channels)?;
-            subscribed.extend(new.iter().cloned());
+            pubsub.subscribe(self.keys.room_channel(key))?;
+            subscribed.insert(key.clone());
         }
         pubsub.set_read_timeout(Some(WATCH_POLL))?;
         Ok(new)
@@ -239,7 +240,10 @@ impl Reader {
             .arg(&self.name)
             .query::<()>(&mut conn)?;
         let mut pubsub = conn.as_pubsub();
-        pubsub.subscribe(&self.channels)?;
+        // One channel per command (see `Rooms::reconcile`).
+        for channel in &self.channels {
+            pubsub.subscribe(channel)?;
+        }
         // The rooms first, so that the resynchronisation `Subscribed`
         // starts (a read of every room here from the store) covers them.
         let mut rooms = std::collections::HashSet::new();

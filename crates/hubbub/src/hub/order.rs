@@ -233,6 +233,11 @@ pub(super) async fn repair(hub: Weak<Hub>, key: String, wait: Duration) {
             } else if room.known_id > room.last_id {
                 // A gap opened while reading: give it the usual time to fill.
                 Round::AfterWait
+            } else if std::mem::take(&mut room.reread) {
+                // The room became heard after this round's read began
+                // (`Hub::rooms_heard`): what was committed before that is
+                // read once more.
+                Round::Again
             } else {
                 room.held.clear();
                 room.repairing = false;

@@ -338,14 +338,20 @@ impl Hub {
             let Some(room) = state.rooms.get_mut(key) else {
                 continue;
             };
-            if !room.members.is_empty() && !room.repairing {
-                room.repairing = true;
-                tokio::spawn(super::order::repair(
-                    Arc::downgrade(self),
-                    key.clone(),
-                    std::time::Duration::ZERO,
-                ));
+            if room.members.is_empty() {
+                continue;
             }
+            if room.repairing {
+                // Its read may have begun before the subscription.
+                room.reread = true;
+                continue;
+            }
+            room.repairing = true;
+            tokio::spawn(super::order::repair(
+                Arc::downgrade(self),
+                key.clone(),
+                std::time::Duration::ZERO,
+            ));
         }
     }
 }

@@ -52,6 +52,9 @@ pub(super) struct Room {
     pub(super) held: BTreeMap<u64, Arc<Event>>,
     /// A task is reading the gap from the store.
     pub(super) repairing: bool,
+    /// That task must read once more before it ends: the room became
+    /// heard while it ran (`Hub::rooms_heard`).
+    pub(super) reread: bool,
     /// The last `history_cache` committed messages, oldest first, within
     /// the shared byte budget ([`cache`]).
     pub(super) recent: RoomCache,
@@ -125,6 +128,7 @@ impl Room {
             known_id: last_id,
             held: BTreeMap::new(),
             repairing: false,
+            reread: false,
             recent: RoomCache::default(),
             persisted: false,
             policy: Arc::default(),
