@@ -197,10 +197,17 @@ impl LineTransport {
                     report(&session, outcome);
                     continue;
                 }
-                _ = sleep_until(deadline) => break Some(CloseReason::IdleTimeout),
-                // One timer for the token: its warning, then its expiry
-                // (each timer is part of every idle connection's task).
-                _ = sleep_until(token_due(&client, warned_for)), if client.identity.token_exp().is_some() => {
+                // One timer for the idle timeout and the token (its
+                // warning, then its expiry): each timer is part of every
+                // idle connection's task.
+                _ = sleep_until(token_due(&client, warned_for).map_or(deadline, |due| due.min(deadline))) => {
+                    if Instant::now() >= deadline {
+                        break Some(CloseReason::IdleTimeout);
+                    }
+                    match token_due(&client, warned_for) {
+                        Some(due) if Instant::now() >= due => {}
+                        _ => continue,
+                    }
                     if warned_for == client.identity.token_exp() {
                         // Not refreshed with a new `/token` in time.
                         break Some(CloseReason::TokenExpired);
@@ -311,16 +318,17 @@ impl LineTransport {
     }
 }
 
-/// When the client's token next needs something done: its expiry warning
-/// ([`crate::tokens::EXPIRY_WARNING`] before it expires) unless the client
-/// was warned for this token (`warned_for`), else its expiry.
-fn token_due(client: &Client, warned_for: Option<u64>) -> Instant {
-    let left = client.identity.token_left().unwrap_or_default();
-    if warned_for == client.identity.token_exp() {
+/// When the client's token next needs something done, if it has one: its
+/// expiry warning ([`crate::tokens::EXPIRY_WARNING`] before it expires)
+/// unless the client was warned for this token (`warned_for`), else its
+/// expiry. (Token times are whole seconds: a due time is exact to a second.)
+fn token_due(client: &Client, warned_for: Option<u64>) -> Option<Instant> {
+    let left = client.identity.token_left()?;
+    Some(if warned_for == client.identity.token_exp() {
         Instant::now() + left
     } else {
         Instant::now() + left.saturating_sub(crate::tokens::EXPIRY_WARNING)
-    }
+    })
 }
 
 /// Gives the writer `linger` to flush, then cuts it off.
