@@ -74,6 +74,9 @@ describe('web client in Chromium', { timeout: 170000 }, () => {
     page.on('pageerror', (err) => problems.push(`${who}: ${err}`));
     await page.goto(server.httpUrl + url);
     await page.locator('#conn-status[data-state="connected"]').waitFor();
+    // Connected comes before the welcome that names the session: wait for
+    // the name too, so a test reading it gets the name, not the placeholder.
+    await page.waitForFunction(() => document.querySelector('#my-nick')?.textContent !== '…', null, { timeout: WAIT });
     return page;
   }
 
