@@ -7,6 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::cluster::{tcp, tcp_skip_to, tcp_skip_until, Cluster, REDIS};
+use common::{Client, Process};
 
 /// How many nodes listen on room `room`'s channel (Redis `PUBSUB NUMSUB`).
 async fn listeners(cluster: &Cluster, room: &str) -> u64 {
@@ -40,14 +41,21 @@ async fn await_listeners(cluster: &Cluster, room: &str, expected: u64) {
     }
 }
 
-#[tokio::test]
-async fn a_node_hears_a_room_only_while_it_has_members_there() {
+/// Two nodes, and alice on the first in room busy. (The cluster is
+/// returned first, so it is dropped after the nodes.)
+async fn alice_in_busy() -> (Cluster, Process, Process, Client) {
     let cluster = Cluster::new().await;
     let n1 = cluster.node(REDIS, "n1").await;
     let n2 = cluster.node(REDIS, "n2").await;
     let mut alice = tcp(&n1, "alice").await;
     alice.send("/join busy").await;
     tcp_skip_until(&mut alice, |l| l.starts_with("* you are now in busy")).await;
+    (cluster, n1, n2, alice)
+}
+
+#[tokio::test]
+async fn a_node_hears_a_room_only_while_it_has_members_there() {
+    let (cluster, _n1, n2, mut alice) = alice_in_busy().await;
     // Only n1 has a member in busy; both hear the lobby, where everyone starts.
     await_listeners(&cluster, "busy", 1).await;
     await_listeners(&cluster, "lobby", 2).await;
@@ -87,12 +95,7 @@ async fn a_node_hears_a_room_only_while_it_has_members_there() {
 
 #[tokio::test]
 async fn joining_while_the_room_is_busy_misses_nothing() {
-    let cluster = Cluster::new().await;
-    let n1 = cluster.node(REDIS, "n1").await;
-    let n2 = cluster.node(REDIS, "n2").await;
-    let mut alice = tcp(&n1, "alice").await;
-    alice.send("/join busy").await;
-    tcp_skip_until(&mut alice, |l| l.starts_with("* you are now in busy")).await;
+    let (_cluster, _n1, n2, mut alice) = alice_in_busy().await;
     // alice posts every 3 ms while bob, on the other node, comes and goes:
     // each join subscribes n2 to busy anew, in the middle of the stream.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));

@@ -340,10 +340,8 @@ fn seal(keys: &Keys, me: &Arc<str>, pipe: &mut redis::Pipeline, events: &mut Vec
             Event::Private { to_node, .. } => keys.node_channel(to_node),
             _ => keys.channel(),
         };
-        if run_channel.as_ref().is_some_and(|c| *c != channel) {
-            if let Some(previous) = run_channel.take() {
-                add(previous, std::mem::take(&mut run));
-            }
+        if let Some(previous) = run_channel.take_if(|c| *c != channel) {
+            add(previous, std::mem::take(&mut run));
         }
         run_channel = Some(channel);
         run.push(event);

@@ -121,15 +121,45 @@ impl Hub {
     pub(crate) fn catch_up(self: &Arc<Self>) {
         let mut state = self.lock();
         for (key, room) in state.rooms.iter_mut() {
-            if !room.members.is_empty() && !room.repairing {
-                room.repairing = true;
-                tokio::spawn(repair(Arc::downgrade(self), key.clone(), Duration::ZERO));
-            }
+            self.read_again(key, room);
         }
         drop(state);
         // Policy changes announced while this node was away were missed
         // too: read every policy in memory again (`Hub::resync_policies`).
         self.resync_policies();
+    }
+
+    /// The cluster now delivers these rooms' messages here: what was
+    /// committed before, while this node did not hear them, is read from
+    /// the store (for rooms with members here; the others are read when
+    /// someone joins them, [`Hub::load_room`]).
+    pub(crate) fn rooms_heard(self: &Arc<Self>, keys: &[String]) {
+        let mut state = self.lock();
+        for key in keys {
+            if let Some(room) = state.rooms.get_mut(key) {
+                self.read_again(key, room);
+            }
+        }
+    }
+
+    /// Reads room `key` (if it has members here) from the store after its
+    /// last delivered id, now: a repair task, or one more round of the one
+    /// running, whose read may have begun before what made this necessary
+    /// (a resubscription, a new subscription to the room).
+    fn read_again(self: &Arc<Self>, key: &str, room: &mut Room) {
+        if room.members.is_empty() {
+            return;
+        }
+        if room.repairing {
+            room.reread = true;
+            return;
+        }
+        room.repairing = true;
+        tokio::spawn(repair(
+            Arc::downgrade(self),
+            key.to_string(),
+            Duration::ZERO,
+        ));
     }
 
     /// Makes `event` (message `id`) room `key`'s latest: cache and fan
@@ -161,7 +191,7 @@ impl Hub {
 /// Reads room `key`'s messages after its last delivered id from the store
 /// until it has caught up with every id known, then ends (a later gap
 /// starts a new one).
-pub(super) async fn repair(hub: Weak<Hub>, key: String, wait: Duration) {
+async fn repair(hub: Weak<Hub>, key: String, wait: Duration) {
     tokio::time::sleep(wait).await;
     loop {
         let Some(hub) = hub.upgrade() else {
@@ -234,8 +264,8 @@ pub(super) async fn repair(hub: Weak<Hub>, key: String, wait: Duration) {
                 // A gap opened while reading: give it the usual time to fill.
                 Round::AfterWait
             } else if std::mem::take(&mut room.reread) {
-                // The room became heard after this round's read began
-                // (`Hub::rooms_heard`): what was committed before that is
+                // Asked for again after this round's read began
+                // (`Hub::read_again`): what was committed before that is
                 // read once more.
                 Round::Again
             } else {

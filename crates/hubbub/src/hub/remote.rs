@@ -327,31 +327,4 @@ impl Hub {
             broker.watch_room(key, wanted);
         }
     }
-
-    /// The cluster now delivers these rooms' messages here: what was
-    /// committed before, while this node did not hear them, is read from
-    /// the store (for rooms with members here; the others are read when
-    /// someone joins them, [`Hub::load_room`]).
-    pub(crate) fn rooms_heard(self: &Arc<Self>, keys: &[String]) {
-        let mut state = self.lock();
-        for key in keys {
-            let Some(room) = state.rooms.get_mut(key) else {
-                continue;
-            };
-            if room.members.is_empty() {
-                continue;
-            }
-            if room.repairing {
-                // Its read may have begun before the subscription.
-                room.reread = true;
-                continue;
-            }
-            room.repairing = true;
-            tokio::spawn(super::order::repair(
-                Arc::downgrade(self),
-                key.clone(),
-                std::time::Duration::ZERO,
-            ));
-        }
-    }
 }

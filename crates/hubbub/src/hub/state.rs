@@ -52,8 +52,8 @@ pub(super) struct Room {
     pub(super) held: BTreeMap<u64, Arc<Event>>,
     /// A task is reading the gap from the store.
     pub(super) repairing: bool,
-    /// That task must read once more before it ends: the room became
-    /// heard while it ran (`Hub::rooms_heard`).
+    /// That task must read once more before it ends: it was asked for
+    /// again while it ran (`Hub::read_again`).
     pub(super) reread: bool,
     /// The last `history_cache` committed messages, oldest first, within
     /// the shared byte budget ([`cache`]).
